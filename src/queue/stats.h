@@ -1,0 +1,51 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/histogram.h"
+
+namespace sluice::queue {
+
+/// A monotonically increasing count, readable from any thread.
+struct counter {
+  std::atomic<std::uint64_t> value{0};
+  void add(std::uint64_t n = 1) noexcept { value.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+
+/// A value that goes up and down, readable from any thread.
+struct gauge {
+  std::atomic<std::int64_t> value{0};
+  void set(std::int64_t v) noexcept { value.store(v, std::memory_order_relaxed); }
+  void add(std::int64_t n) noexcept { value.fetch_add(n, std::memory_order_relaxed); }
+  std::int64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+
+/// Everything a queue counts, for the metrics endpoint. Names follow the Prometheus ones they
+/// become (sluice_queue_<name>). Per-subscription cursors and lag come from queue::cursors().
+struct queue_stats {
+  counter appended_records;   ///< records given a position
+  counter appended_bytes;     ///< payload bytes appended
+  counter append_calls;       ///< append() calls
+  counter fsyncs;             ///< fsync/fdatasync calls that succeeded
+  counter write_errors;       ///< write() failures
+  counter fsync_errors;       ///< fsync failures
+  counter lost_records;       ///< records failed back to their appender after a write error
+  counter dropped_records;    ///< dropped at the cap (when_full = drop_newest)
+  counter blocked_ns;         ///< time appenders spent blocked at the cap
+  counter damaged_records;    ///< damaged records found by recovery or readers
+  counter damaged_bytes;      ///< bytes of those
+  counter truncated_bytes;    ///< torn-tail bytes removed by recovery
+  counter segments_created;
+  counter segments_deleted;
+  gauge durable_watermark;    ///< last durable position
+  gauge last_position;        ///< last assigned position
+  gauge segments;             ///< segment files on disk
+  gauge disk_bytes;           ///< bytes of segment files on disk
+  gauge blocked_appenders;    ///< appenders waiting at the cap right now
+  histogram fsync_ns;         ///< duration of each fsync
+  histogram durable_ns;       ///< append() call to durable watermark, per call
+};
+
+} // namespace sluice::queue

@@ -1,0 +1,84 @@
+#include <gtest/gtest.h>
+#include <thread>
+
+#include "queue/disk/disk_queue.h"
+#include "queue/disk/files.h"
+#include "queue/tests/queue_helpers.h"
+
+namespace sluice::queue::disk {
+namespace {
+
+using sluice::testing::append_range;
+using sluice::testing::small_options;
+using sluice::testing::test_dir;
+
+std::size_t segment_count(const std::filesystem::path& dir) {
+  return list_segments(dir).value().size();
+}
+
+// Waits (bounded) until the queue's housekeeping has brought the segment count to `want`.
+bool wait_segments(const queue& q, const std::filesystem::path& dir, std::size_t want) {
+  for (int i = 0; i < 3000; ++i) {
+    if (segment_count(dir) == want) return true;
+    q.stats(); // keep the loop observable
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST(retention, segments_go_once_every_subscription_passed_them) {
+  test_dir d;
+  auto q = open(small_options(d.path())).value();
+  auto a = q->subscribe("a", start_at::beginning()).value();
+  auto b = q->subscribe("b", start_at::beginning()).value();
+  append_range(*q, 1, 3000, 100); // about 5 segments of 64 KiB
+  ASSERT_TRUE(q->sync().has_value());
+  auto segs = list_segments(d.path()).value();
+  ASSERT_GE(segs.size(), 4u);
+  // "a" passes everything, "b" only the first segment: only segment 1 may go.
+  ASSERT_TRUE(a->commit(3000).has_value());
+  ASSERT_TRUE(b->commit(segs[1].first - 1).has_value());
+  ASSERT_TRUE(wait_segments(*q, d.path(), segs.size() - 1));
+  EXPECT_EQ(list_segments(d.path()).value().front().first, segs[1].first);
+  // "b" catches up: everything but the active segment goes.
+  ASSERT_TRUE(b->commit(3000).has_value());
+  ASSERT_TRUE(wait_segments(*q, d.path(), 1));
+  EXPECT_EQ(q->stats().segments_deleted.get(), segs.size() - 1);
+  // What is left still reads from the start position of the remaining segment.
+  auto r = q->open_reader(start_at::beginning()).value();
+  batch out;
+  auto res = r->read(out, {}, std::chrono::milliseconds(0));
+  ASSERT_TRUE(res.has_value());
+  EXPECT_GE(out.records.front().pos, list_segments(d.path()).value().front().first);
+}
+
+TEST(retention, no_subscription_keeps_everything) {
+  test_dir d;
+  auto q = open(small_options(d.path())).value();
+  append_range(*q, 1, 3000, 100);
+  ASSERT_TRUE(q->sync().has_value());
+  auto before = segment_count(d.path());
+  // Ask for housekeeping through a subscription that commits nothing, then drop it.
+  auto s = q->subscribe("late", start_at::beginning()).value();
+  ASSERT_TRUE(s->commit(0).has_value());
+  std::this_thread::yield();
+  EXPECT_EQ(segment_count(d.path()), before);
+}
+
+TEST(retention, retain_bytes_keeps_the_newest_consumed_segments) {
+  test_dir d;
+  auto o = small_options(d.path());
+  o.retain_bytes = 100 * 1024; // at least 100 KiB: two segments of just under 64 KiB
+  auto q = open(o).value();
+  auto a = q->subscribe("a", start_at::beginning()).value();
+  append_range(*q, 1, 4000, 100);
+  ASSERT_TRUE(q->sync().has_value());
+  auto segs = list_segments(d.path()).value();
+  ASSERT_GE(segs.size(), 6u);
+  ASSERT_TRUE(a->commit(4000).has_value());
+  // The active segment plus two consumed ones within retain_bytes.
+  ASSERT_TRUE(wait_segments(*q, d.path(), 3));
+}
+
+} // namespace
+} // namespace sluice::queue::disk
