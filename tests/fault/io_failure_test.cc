@@ -1,1 +1,112 @@
+#include <cerrno>
 #include <gtest/gtest.h>
+
+#include "queue/disk/disk_queue.h"
+#include "queue/tests/queue_helpers.h"
+
+namespace sluice::queue::disk {
+namespace {
+
+using sluice::testing::append_range;
+using sluice::testing::payload_of;
+using sluice::testing::read_all;
+using sluice::testing::small_options;
+using sluice::testing::test_dir;
+
+std::vector<std::string> payloads_of(queue& q) {
+  auto r = q.open_reader(start_at::beginning()).value();
+  std::vector<std::string> out;
+  position prev = 0;
+  for (auto& [pos, p] : read_all(*r)) {
+    EXPECT_GT(pos, prev);
+    prev = pos;
+    out.push_back(p);
+  }
+  return out;
+}
+
+result<append_result> append_one(queue& q, const std::string& p) {
+  record_in rec{0, p};
+  return q.append({&rec, 1});
+}
+
+struct io_failure : ::testing::TestWithParam<bool> {}; // true: fsync fails, false: write fails
+
+TEST_P(io_failure, injected_failure_fails_the_append_and_the_queue_recovers) {
+  test_dir d;
+  fault_probe probe;
+  auto o = small_options(d.path());
+  o.fsync = fsync_policy::always;
+  o.faults = &probe;
+  auto q = open(o).value();
+  append_range(*q, 1, 50, 30); // acknowledged: durable
+  probe.error = GetParam() ? EIO : ENOSPC;
+  (GetParam() ? probe.fail_fsyncs : probe.fail_writes) = 1;
+  auto failed = append_one(*q, "lost");
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error(), std::error_code(GetParam() ? EIO : ENOSPC, std::system_category()));
+  EXPECT_EQ((GetParam() ? q->stats().fsync_errors : q->stats().write_errors).get(), 1u);
+  // The fault has cleared: appends work again, positions never go back.
+  auto ok = append_one(*q, "kept");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  EXPECT_GT(ok->first, 50u);
+  auto got = payloads_of(*q);
+  ASSERT_EQ(got.size(), 51u);
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(got[i], payload_of(i + 1, 30));
+  EXPECT_EQ(got[50], "kept");
+  // And after a restart the same is on disk.
+  auto closed = q->close();
+  ASSERT_TRUE(closed.has_value()) << closed.error().message();
+  o.faults = nullptr;
+  auto reopened = open(o);
+  ASSERT_TRUE(reopened.has_value()) << reopened.error().message();
+  auto again = std::move(*reopened);
+  EXPECT_EQ(payloads_of(*again).size(), 51u);
+}
+
+INSTANTIATE_TEST_SUITE_P(write_and_fsync, io_failure, ::testing::Values(false, true));
+
+TEST(io_failure_interval, wait_durable_reports_the_failure_of_a_buffered_append) {
+  test_dir d;
+  fault_probe probe;
+  auto o = small_options(d.path());
+  o.fsync_interval = std::chrono::milliseconds(2);
+  o.faults = &probe;
+  auto q = open(o).value();
+  append_range(*q, 1, 10);
+  ASSERT_TRUE(q->sync().has_value());
+  probe.fail_fsyncs = 1;
+  auto res = append_one(*q, "doomed");
+  if (res.has_value()) { // buffered: the failure shows when we wait for durability
+    auto w = q->wait_durable(res->last, std::chrono::seconds(30));
+    ASSERT_FALSE(w.has_value());
+    EXPECT_EQ(w.error(), std::error_code(EIO, std::system_category()));
+  }
+  auto ok = append_one(*q, "fine");
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_TRUE(q->wait_durable(ok->last, std::chrono::seconds(30)).has_value());
+  auto got = payloads_of(*q);
+  ASSERT_EQ(got.size(), 11u);
+  EXPECT_EQ(got.back(), "fine");
+}
+
+TEST(io_failure_interval, repeated_failures_never_lose_acknowledged_records) {
+  test_dir d;
+  fault_probe probe;
+  auto o = small_options(d.path());
+  o.fsync = fsync_policy::always;
+  o.faults = &probe;
+  auto q = open(o).value();
+  std::vector<std::string> acked;
+  for (int i = 0; i < 200; ++i) {
+    if (i % 7 == 3) probe.fail_writes = 1;
+    if (i % 11 == 5) probe.fail_fsyncs = 1;
+    auto p = payload_of(static_cast<std::uint64_t>(i));
+    if (append_one(*q, p).has_value()) acked.push_back(p);
+  }
+  EXPECT_LT(acked.size(), 200u);
+  EXPECT_EQ(payloads_of(*q), acked);
+}
+
+} // namespace
+} // namespace sluice::queue::disk

@@ -220,6 +220,7 @@ public:
     if (!writer_) return {};
     auto r = writer_->close();
     writer_.reset();
+    lock_ = dir_lock(); // another process may append now
     return r;
   }
 
