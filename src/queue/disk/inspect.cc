@@ -14,6 +14,9 @@ namespace {
 result<void> require_queue(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return fail(errc::not_found);
+  // A directory a queue was never opened in (a mistyped path that exists) is not a queue.
+  if (!std::filesystem::exists(dir / "watermark", ec) && !std::filesystem::exists(dir / "lock", ec))
+    return fail(errc::not_found);
   return {};
 }
 
