@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -61,6 +62,9 @@ result<watermark_file> watermark_file::open_for_writer(const std::filesystem::pa
   std::memcpy(w.base_, format::k_watermark_magic, 8);
   format::put_u32(w.base_ + 8, format::k_version);
   field<std::uint64_t>(w.base_, k_pid).store(static_cast<std::uint64_t>(::getpid()));
+  // A previous writer killed in mid-publish left the sequence odd: make it even again.
+  auto seq = field<std::uint32_t>(w.base_, k_seq);
+  seq.store((seq.load() + 1) & ~1u);
   w.publish(initial);
   return w;
 }
@@ -101,15 +105,27 @@ void watermark_file::publish(const watermark& w) noexcept {
 
 watermark watermark_file::load() const noexcept {
   auto seq = field<std::uint32_t>(base_, k_seq);
-  for (;;) {
-    std::uint32_t s1 = seq.load(std::memory_order_acquire);
-    if (s1 & 1) continue;
+  auto read_fields = [&] {
     watermark w;
     w.pos = field<std::uint64_t>(base_, k_pos).load(std::memory_order_relaxed);
     w.segment = field<std::uint64_t>(base_, k_seg).load(std::memory_order_relaxed);
     w.offset = field<std::uint64_t>(base_, k_off).load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (seq.load(std::memory_order_relaxed) == s1) return w;
+    return w;
+  };
+  for (std::uint64_t spins = 0;; ++spins) {
+    std::uint32_t s1 = seq.load(std::memory_order_acquire);
+    if ((s1 & 1) == 0) {
+      auto w = read_fields();
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (seq.load(std::memory_order_relaxed) == s1) return w;
+    }
+    // A publish takes nanoseconds. An odd sequence that stays odd means the writer died in the
+    // middle of one: nobody updates the fields any more, so they are stable; the next writer's
+    // recovery rewrites them.
+    if (spins > 1000) {
+      if (spins > 1000 + 10000) return read_fields();
+      ::sched_yield();
+    }
   }
 }
 
