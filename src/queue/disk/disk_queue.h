@@ -44,7 +44,7 @@ struct options {
   full_policy when_full = full_policy::block;
   std::uint64_t retain_bytes = 0;  ///< keep at least this many bytes of consumed segments
   std::chrono::nanoseconds retain_age{0}; ///< keep consumed segments younger than this
-  std::size_t write_buffer_bytes = 4u << 20; ///< each of the writer's two buffers
+  std::size_t write_buffer_bytes = 1u << 20; ///< each of the writer's two buffers
   std::size_t max_record_bytes = 64u << 20;  ///< larger payloads: errc::record_too_large
   std::size_t read_buffer_bytes = 1u << 20;  ///< each reader's buffer (grows for larger records)
   const wall_clock* clock = &wall_clock::real();

@@ -130,6 +130,7 @@ private:
   watermark written_;
   watermark durable_;
   bool syncing_ = false;
+  bool dir_sync_needed_ = false;
   bool sync_requested_ = false;
   bool housekeeping_due_ = true;
   std::int64_t last_housekeeping_ns_ = 0;

@@ -1,0 +1,216 @@
+#include "cli/bench_disk.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/clock.h"
+
+namespace sluice::cli::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t k_raw_chunk_bytes = 1u << 20;
+constexpr int k_fsync_probe_max = 2000;
+constexpr std::int64_t k_fsync_probe_ns = 1'000'000'000;
+
+std::string errno_text(int e) {
+  return std::error_code(e, std::system_category()).message();
+}
+
+/// A file descriptor, closed on destruction.
+class file {
+public:
+  explicit file(int fd) noexcept : fd_(fd) {}
+  file(const file&) = delete;
+  file& operator=(const file&) = delete;
+  ~file() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  int fd() const noexcept { return fd_; }
+
+private:
+  int fd_;
+};
+
+checked<int> create_file(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return failure(fmt::format("open {}: {}", path.string(), errno_text(errno)));
+  return fd;
+}
+
+checked<void> write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return failure(fmt::format("write: {}", errno_text(errno)));
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+checked<void> sync_data(int fd) {
+  if (::fdatasync(fd) != 0)
+    return failure(fmt::format("fdatasync: {}", errno_text(errno)));
+  return {};
+}
+
+} // namespace
+
+bool is_memory_fs(const fs::path& dir) {
+  struct statfs s {};
+  if (::statfs(dir.c_str(), &s) != 0)
+    return false;
+  return s.f_type == TMPFS_MAGIC || s.f_type == RAMFS_MAGIC;
+}
+
+checked<fs::path> pick_parent(const std::string& dir_option) {
+  if (!dir_option.empty()) {
+    if (is_memory_fs(dir_option))
+      std::fprintf(stderr,
+                   "sluice bench: warning: %s is tmpfs/ramfs: the figures measure memory, "
+                   "not a disk\n",
+                   dir_option.c_str());
+    return fs::path(dir_option);
+  }
+  const char* tmpdir = std::getenv("TMPDIR");
+  if (tmpdir != nullptr && *tmpdir != '\0') {
+    if (!is_memory_fs(tmpdir))
+      return fs::path(tmpdir);
+    std::fprintf(stderr, "sluice bench: TMPDIR=%s is tmpfs, using /var/tmp\n", tmpdir);
+  }
+  if (!is_memory_fs("/var/tmp"))
+    return fs::path("/var/tmp");
+  return failure("/var/tmp is tmpfs: pass --dir DIR on the disk to measure");
+}
+
+checked<void> check_free_space(const fs::path& dir, std::uint64_t bytes) {
+  struct statvfs s {};
+  if (::statvfs(dir.c_str(), &s) != 0)
+    return failure(fmt::format("statvfs {}: {}", dir.string(), errno_text(errno)));
+  std::uint64_t available = static_cast<std::uint64_t>(s.f_bavail) * s.f_frsize;
+  if (available < bytes)
+    return failure(fmt::format("needs {:.2f} GB free in {}, has {:.2f} GB",
+                               static_cast<double>(bytes) / 1e9, dir.string(),
+                               static_cast<double>(available) / 1e9));
+  return {};
+}
+
+scratch_dir::~scratch_dir() {
+  std::error_code ec;
+  if (!path_.empty())
+    fs::remove_all(path_, ec);
+}
+
+checked<void> scratch_dir::create(const fs::path& parent) {
+  std::string name = (parent / "sluice-bench-XXXXXX").string();
+  if (::mkdtemp(name.data()) == nullptr)
+    return failure(
+        fmt::format("cannot create a directory in {}: {}", parent.string(), errno_text(errno)));
+  path_ = name;
+  return {};
+}
+
+checked<void> warm_page_cache(const fs::path& path, std::uint64_t total,
+                              const std::atomic<bool>& stop) {
+  auto fd = create_file(path);
+  if (!fd)
+    return failure(fd.error());
+  file f(*fd);
+  std::vector<char> chunk(k_raw_chunk_bytes, 'w');
+  for (std::uint64_t written = 0; written < total && !stop.load(std::memory_order_relaxed);) {
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), total - written));
+    if (auto r = write_all(f.fd(), chunk.data(), n); !r)
+      return failure(r.error());
+    written += n;
+  }
+  ::unlink(path.c_str());
+  return {};
+}
+
+checked<double> measure_raw_write(const fs::path& path, std::uint64_t total,
+                                  const std::atomic<bool>& stop) {
+  auto fd = create_file(path);
+  if (!fd)
+    return failure(fd.error());
+  file f(*fd);
+  std::vector<char> chunk(k_raw_chunk_bytes, 'r');
+  // The best a program can do with plain calls: one thread writes 1 MiB chunks while another
+  // fdatasyncs every 10 ms (the same overlap the queue's writer and syncer have), and a last
+  // fdatasync at the end.
+  std::atomic<bool> writing{true};
+  std::string sync_error;
+  std::thread syncer([&] {
+    while (writing.load(std::memory_order_relaxed)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (auto r = sync_data(f.fd()); !r) {
+        sync_error = r.error();
+        return;
+      }
+    }
+  });
+  std::int64_t start = now_mono_ns();
+  std::uint64_t written = 0;
+  std::string write_error;
+  while (written < total && !stop.load(std::memory_order_relaxed)) {
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), total - written));
+    if (auto r = write_all(f.fd(), chunk.data(), n); !r) {
+      write_error = r.error();
+      break;
+    }
+    written += n;
+  }
+  writing.store(false);
+  syncer.join();
+  if (!write_error.empty())
+    return failure(write_error);
+  if (!sync_error.empty())
+    return failure(sync_error);
+  if (auto r = sync_data(f.fd()); !r)
+    return failure(r.error());
+  double seconds = static_cast<double>(now_mono_ns() - start) / 1e9;
+  ::unlink(path.c_str());
+  return static_cast<double>(written) / 1e6 / seconds;
+}
+
+checked<double> measure_fsync_per_record(const fs::path& path, std::size_t bytes,
+                                         const std::atomic<bool>& stop) {
+  auto fd = create_file(path);
+  if (!fd)
+    return failure(fd.error());
+  file f(*fd);
+  std::vector<char> rec(bytes, 'r');
+  std::int64_t start = now_mono_ns();
+  int done = 0;
+  while (done < k_fsync_probe_max && now_mono_ns() - start < k_fsync_probe_ns &&
+         !stop.load(std::memory_order_relaxed)) {
+    if (auto r = write_all(f.fd(), rec.data(), rec.size()); !r)
+      return failure(r.error());
+    if (auto r = sync_data(f.fd()); !r)
+      return failure(r.error());
+    ++done;
+  }
+  double seconds = static_cast<double>(now_mono_ns() - start) / 1e9;
+  ::unlink(path.c_str());
+  return done / seconds;
+}
+
+} // namespace sluice::cli::bench

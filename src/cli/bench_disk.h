@@ -1,0 +1,66 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <tl/expected.hpp>
+
+// Where `sluice bench` measures, and what the disk there can do without sluice: the physical
+// reference its figures are printed beside. See docs/benchmarks.md.
+namespace sluice::cli::bench {
+
+/// A step of a benchmark that either yields a value or says, for stderr, why it failed.
+template <class T> using checked = tl::expected<T, std::string>;
+inline tl::unexpected<std::string> failure(std::string what) {
+  return tl::unexpected(std::move(what));
+}
+
+/// Whether `dir` is on tmpfs or ramfs (memory, not a disk).
+bool is_memory_fs(const std::filesystem::path& dir);
+
+/// The directory a run's own directory goes into: `dir_option` when given (a warning on stderr if
+/// it is tmpfs), else $TMPDIR unless it is tmpfs, else /var/tmp unless it is tmpfs; an error
+/// when none is on a disk.
+checked<std::filesystem::path> pick_parent(const std::string& dir_option);
+
+/// An error unless `dir`'s file system has `bytes` available to this user.
+checked<void> check_free_space(const std::filesystem::path& dir, std::uint64_t bytes);
+
+/// A fresh directory for one run (mkdtemp under a parent); it and everything in it is removed
+/// when this object goes. Not copyable.
+class scratch_dir {
+public:
+  scratch_dir() = default;
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+  ~scratch_dir();
+
+  checked<void> create(const std::filesystem::path& parent);
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+  std::filesystem::path path_;
+};
+
+/// Writes `total` bytes to the new file `path` without syncing and removes it, untimed, so that
+/// the page-cache memory the measurements after it use has been touched once. On a virtual
+/// machine whose host takes back idle guest memory, the first write of a run otherwise pays for
+/// faulting that memory in, and whichever measurement came first would look slow.
+checked<void> warm_page_cache(const std::filesystem::path& path, std::uint64_t total,
+                              const std::atomic<bool>& stop);
+
+/// The physical reference for throughput: `total` bytes in 1 MiB write() calls to the new file
+/// `path` while a second thread calls fdatasync() every 10 ms, and once more at the end. Returns MB/s (10^6 bytes) from the first
+/// write until the last fdatasync returned; removes the file. Stops early when `stop` is set.
+checked<double> measure_raw_write(const std::filesystem::path& path, std::uint64_t total,
+                                  const std::atomic<bool>& stop);
+
+/// The physical reference for fsync "always": append `bytes` to the new file `path` and
+/// fdatasync(), repeated for about one second or 2000 times, whichever comes first. Returns the
+/// rate per second; removes the file. Stops early when `stop` is set.
+checked<double> measure_fsync_per_record(const std::filesystem::path& path, std::size_t bytes,
+                                         const std::atomic<bool>& stop);
+
+} // namespace sluice::cli::bench
