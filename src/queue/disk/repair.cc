@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -56,6 +57,10 @@ result<repair_report> repair(const std::filesystem::path& dir, std::string* erro
   std::filesystem::create_directories(qdir, ec);
   if (ec) return fail(ec);
 
+  watermark published;
+  if (auto wm = watermark_file::open_for_reader(dir)) published = wm->load();
+  bool watermark_moved = false;
+
   // Group the damage by segment and rewrite each damaged segment with its valid records only.
   std::vector<std::string> names;
   for (const auto& d : before->damages)
@@ -98,6 +103,19 @@ result<repair_report> repair(const std::filesystem::path& dir, std::string* erro
     if (write_error) return fail(write_error);
     if (::fdatasync(out->get()) != 0) return fail_errno(errno);
     if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_errno(errno);
+    if (*first == published.segment) {
+      // The watermark points into this segment: its offset must follow the shorter file, or
+      // readers would take the missing bytes for damage. Its position stays (never reused).
+      auto size_now = file_size(out->get());
+      if (!size_now) return fail(size_now.error());
+      published.offset = *size_now;
+      published.pos = std::max(published.pos, scan->last);
+      watermark_moved = true;
+    }
+  }
+  if (watermark_moved) {
+    auto wm = watermark_file::open_for_writer(dir, published);
+    if (!wm) return fail(wm.error());
   }
   if (auto d = sync_dir(dir); !d) return fail(d.error());
   if (auto d = sync_dir(qdir); !d) return fail(d.error());
