@@ -22,23 +22,17 @@
 
 #include <gtest/gtest.h>
 
-#include "child_process.h"
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/files.h"
 #include "queue/disk/format.h"
 #include "queue/tests/test_dir.h"
+#include "support/child_process.h"
 
 namespace sluice::queue::disk {
 namespace {
 
 using namespace std::chrono_literals;
-using sluice::testing::child_process;
-using sluice::testing::describe_status;
-using sluice::testing::line_splitter;
-using sluice::testing::ms_until;
-using sluice::testing::read_available;
-using sluice::testing::test_dir;
-using steady = std::chrono::steady_clock;
+using namespace sluice::testing; // child_process, its helpers, steady, test_dir
 
 constexpr int k_rounds = 20;
 constexpr std::uint64_t k_max_acks = 200;

@@ -13,12 +13,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "sluice_process.h"
+#include "support/child_process.h"
 
 namespace {
 
 using namespace std::chrono_literals;
-using namespace sluice::integration;
+using namespace sluice::testing;
 
 std::string numbered_lines(int from, int to) {
   std::string s;
@@ -182,7 +182,7 @@ TEST_F(cli_test, subscription_tail_resumes_after_its_cursor) {
 TEST_F(cli_test, follow_waits_for_records_appended_later) {
   append_numbered(5);
   auto deadline = steady::now() + k_run_timeout;
-  child tail({"queue", "tail", dir_, "--follow", "--count", "8"});
+  child_process tail({"queue", "tail", dir_, "--follow", "--count", "8"});
   // The follower has printed the first five before more exist.
   for (int i = 1; i <= 5; ++i)
     ASSERT_EQ(tail.read_line(deadline), "record " + std::to_string(i));
@@ -210,7 +210,7 @@ TEST_F(cli_test, verify_clean_queue_exits_0_and_missing_queue_exits_1) {
 
 TEST_F(cli_test, second_appender_is_refused_naming_the_holder) {
   auto deadline = steady::now() + k_run_timeout;
-  child holder({"queue", "append", dir_, "--ack"});
+  child_process holder({"queue", "append", dir_, "--ack"});
   // Once its first record is acknowledged the holder has the lock; its stdin stays open.
   ASSERT_TRUE(holder.write_stdin("first\n", deadline));
   auto ack = holder.read_line(deadline);
@@ -229,7 +229,7 @@ TEST_F(cli_test, second_appender_is_refused_naming_the_holder) {
 TEST_F(cli_test, busy_subscription_is_refused_and_follower_stops_on_sigterm) {
   append_numbered(3);
   auto deadline = steady::now() + k_run_timeout;
-  child follower({"queue", "tail", dir_, "--subscription", "s", "--follow"});
+  child_process follower({"queue", "tail", dir_, "--subscription", "s", "--follow"});
   // Once it printed a record the follower holds the subscription.
   ASSERT_EQ(follower.read_line(deadline), "record 1") << follower.err();
 
@@ -237,7 +237,7 @@ TEST_F(cli_test, busy_subscription_is_refused_and_follower_stops_on_sigterm) {
   EXPECT_EQ(second.status, 1);
   EXPECT_NE(second.err.find("'s'"), std::string::npos) << second.err;
 
-  follower.send(SIGTERM);
+  follower.kill(SIGTERM);
   EXPECT_EQ(follower.finish(deadline), 0) << follower.err();
   EXPECT_EQ(follower.out(), numbered_lines(1, 3));
   // It committed what it printed: nothing is left for the subscription.
