@@ -292,6 +292,7 @@ result<void> writer::write_out(pending_buffer& b) {
     segment_offset_ += pc.end - pc.begin;
     std::lock_guard lk(mu_);
     disk_bytes_ += pc.end - pc.begin;
+    written_bytes_ += pc.end - pc.begin;
     pending_bytes_ -= pc.end - pc.begin;
     written_ = watermark{pc.last, segment_->first, segment_offset_};
   }
@@ -307,6 +308,17 @@ void writer::writer_loop() {
       continue;
     }
     if (active_.bytes.empty()) break; // closing and drained
+    if (opts_.fsync != fsync_policy::never && opts_.max_unsynced_bytes > 0 &&
+        written_bytes_ - durable_bytes_ >= opts_.max_unsynced_bytes) {
+      // Appends outrun the disk: let the syncer catch up now (appenders wait on full buffers).
+      sync_requested_ = true;
+      syncer_cv_.notify_one();
+      durable_cv_.wait(lk, [&] {
+        return failed_ || closing_ ||
+               written_bytes_ - durable_bytes_ < opts_.max_unsynced_bytes;
+      });
+      continue;
+    }
     std::swap(active_, flushing_);
     space_cv_.notify_all();
     lk.unlock();
@@ -381,6 +393,7 @@ void writer::syncer_loop() {
     }
     sync_requested_ = false;
     watermark target = written_;
+    std::uint64_t target_bytes = written_bytes_;
     auto to_sync = std::move(retired_);
     retired_.clear();
     to_sync.push_back(segment_);
@@ -421,8 +434,12 @@ void writer::syncer_loop() {
       durable_cv_.notify_all();
       continue;
     }
-    if (!failed_ && target.pos >= durable_.pos) publish(target);
-    else durable_cv_.notify_all();
+    if (!failed_ && target.pos >= durable_.pos) {
+      durable_bytes_ = target_bytes;
+      publish(target);
+    } else {
+      durable_cv_.notify_all();
+    }
   }
 }
 
@@ -471,6 +488,7 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
   enc_segment_first_ = segment_->first;
   enc_segment_bytes_ = durable_.offset;
   written_ = durable_;
+  written_bytes_ = durable_bytes_;
   // Recount the bytes on disk.
   std::uint64_t bytes = 0, count = 0;
   if (auto segs = list_segments(opts_.dir)) {

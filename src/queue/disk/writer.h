@@ -129,6 +129,8 @@ private:
   std::vector<std::shared_ptr<open_segment>> retired_; // sealed, not yet fsynced
   watermark written_;
   watermark durable_;
+  std::uint64_t written_bytes_ = 0; // bytes written since open
+  std::uint64_t durable_bytes_ = 0; // of those, fsynced
   bool syncing_ = false;
   bool dir_sync_needed_ = false;
   bool sync_requested_ = false;

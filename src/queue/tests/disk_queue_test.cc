@@ -229,3 +229,25 @@ TEST(disk_queue, another_process_view_reads_what_the_writer_published) {
 
 } // namespace
 } // namespace sluice::queue::disk
+
+namespace sluice::queue::disk {
+namespace {
+
+TEST(disk_queue, writer_waits_for_the_syncer_past_max_unsynced_bytes) {
+  sluice::testing::test_dir d;
+  auto o = sluice::testing::small_options(d.path());
+  o.fsync_interval = std::chrono::milliseconds(20);
+  o.write_buffer_bytes = 4096;
+  o.max_unsynced_bytes = 8192; // far below what is appended: the writer must wait many times
+  auto q = open(o).value();
+  sluice::testing::append_range(*q, 1, 5000, 100, 10);
+  ASSERT_TRUE(q->sync().has_value());
+  EXPECT_EQ(q->durable_watermark(), 5000u);
+  // Each wait ends with an fsync: far more of them than one per 20 ms interval would give.
+  EXPECT_GE(q->stats().fsyncs.get(), 5000u * 124 / 8192 / 2);
+  auto r = q->open_reader(start_at::beginning()).value();
+  EXPECT_EQ(sluice::testing::read_all(*r).size(), 5000u);
+}
+
+} // namespace
+} // namespace sluice::queue::disk
