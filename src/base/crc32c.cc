@@ -16,11 +16,13 @@ constexpr std::array<std::array<std::uint32_t, 256>, 8> make_tables() {
   std::array<std::array<std::uint32_t, 256>, 8> t{};
   for (std::uint32_t i = 0; i < 256; ++i) {
     std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ k_poly : c >> 1;
+    for (int k = 0; k < 8; ++k)
+      c = (c & 1) ? (c >> 1) ^ k_poly : c >> 1;
     t[0][i] = c;
   }
   for (std::uint32_t i = 0; i < 256; ++i)
-    for (std::size_t s = 1; s < 8; ++s) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+    for (std::size_t s = 1; s < 8; ++s)
+      t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
   return t;
 }
 
@@ -48,7 +50,9 @@ __attribute__((target("sse4.2"))) std::uint32_t extend_hw(std::uint32_t crc, con
   return ~static_cast<std::uint32_t>(c);
 }
 
-bool detect_hw() noexcept { return __builtin_cpu_supports("sse4.2"); }
+bool detect_hw() noexcept {
+  return __builtin_cpu_supports("sse4.2");
+}
 const bool k_hw = detect_hw();
 #else
 const bool k_hw = false;
@@ -71,17 +75,21 @@ std::uint32_t crc32c_extend_portable(std::uint32_t crc, const void* data,
     p += 8;
     size -= 8;
   }
-  while (size-- > 0) c = k_tables[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+  while (size-- > 0)
+    c = k_tables[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
   return ~c;
 }
 
 std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) noexcept {
 #if defined(__x86_64__)
-  if (k_hw) return extend_hw(crc, static_cast<const unsigned char*>(data), size);
+  if (k_hw)
+    return extend_hw(crc, static_cast<const unsigned char*>(data), size);
 #endif
   return crc32c_extend_portable(crc, data, size);
 }
 
-bool crc32c_is_hardware() noexcept { return k_hw; }
+bool crc32c_is_hardware() noexcept {
+  return k_hw;
+}
 
 } // namespace sluice

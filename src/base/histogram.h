@@ -32,13 +32,15 @@ public:
   void reset() noexcept;
 
   static int index_of(std::uint64_t v) noexcept {
-    if (v < k_sub) return static_cast<int>(v);
+    if (v < k_sub)
+      return static_cast<int>(v);
     int msb = 63 - __builtin_clzll(v);
     int shift = msb - 3; // keep the top 4 bits: 1xxx
     return (shift + 1) * k_sub + static_cast<int>((v >> shift) & (k_sub - 1));
   }
   static std::uint64_t upper_bound_of(int index) noexcept {
-    if (index < k_sub) return static_cast<std::uint64_t>(index);
+    if (index < k_sub)
+      return static_cast<std::uint64_t>(index);
     int shift = index / k_sub - 1;
     std::uint64_t mantissa = static_cast<std::uint64_t>(k_sub + index % k_sub);
     return ((mantissa + 1) << shift) - 1;

@@ -14,7 +14,8 @@ namespace sluice {
 /// Thread-safe, lock-free; one instance per call site (see SLUICE_WARN_LIMITED).
 class rate_limit {
 public:
-  explicit rate_limit(std::chrono::milliseconds interval) : interval_ns_(interval.count() * 1000000) {}
+  explicit rate_limit(std::chrono::milliseconds interval)
+      : interval_ns_(interval.count() * 1000000) {}
 
   /// True when the caller should log now; `suppressed` is how many were held back since the
   /// last message that went through.

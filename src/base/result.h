@@ -12,7 +12,9 @@ namespace sluice {
 template <class T> using result = tl::expected<T, std::error_code>;
 
 /// An error result, for `return fail(errc::x);`.
-inline tl::unexpected<std::error_code> fail(std::error_code ec) { return tl::unexpected(ec); }
+inline tl::unexpected<std::error_code> fail(std::error_code ec) {
+  return tl::unexpected(ec);
+}
 
 /// An error result from an errno value.
 inline tl::unexpected<std::error_code> fail_errno(int e) {

@@ -10,8 +10,8 @@
 namespace sluice {
 
 /// Parses a size such as "64MiB", "512 KiB", "1GB", "4096" (bytes). Binary (KiB, MiB, GiB, TiB)
-/// and decimal (KB, MB, GB, TB) suffixes; "B" or none means bytes. Errors: std::errc::invalid_argument
-/// for anything else, std::errc::result_out_of_range on overflow.
+/// and decimal (KB, MB, GB, TB) suffixes; "B" or none means bytes. Errors:
+/// std::errc::invalid_argument for anything else, std::errc::result_out_of_range on overflow.
 result<std::uint64_t> parse_size(std::string_view text);
 
 /// Parses a duration such as "10ms", "2s", "1.5s", "5m", "1h", "250us", "100ns", "7d".

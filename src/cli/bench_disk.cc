@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <string>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
-#include <string>
 #include <system_error>
 #include <thread>
 #include <unistd.h>

@@ -52,8 +52,9 @@ checked<void> warm_page_cache(const std::filesystem::path& path, std::uint64_t t
                               const std::atomic<bool>& stop);
 
 /// The physical reference for throughput: `total` bytes in 1 MiB write() calls to the new file
-/// `path` while a second thread calls fdatasync() every 10 ms, and once more at the end. Returns MB/s (10^6 bytes) from the first
-/// write until the last fdatasync returned; removes the file. Stops early when `stop` is set.
+/// `path` while a second thread calls fdatasync() every 10 ms, and once more at the end. Returns
+/// MB/s (10^6 bytes) from the first write until the last fdatasync returned; removes the file.
+/// Stops early when `stop` is set.
 checked<double> measure_raw_write(const std::filesystem::path& path, std::uint64_t total,
                                   const std::atomic<bool>& stop);
 

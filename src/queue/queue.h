@@ -37,9 +37,9 @@ struct record {
 /// What one read() returned: the records in position order, and what it had to skip.
 struct batch {
   std::vector<record> records;
-  std::uint64_t bytes = 0;            ///< payload bytes in `records`
-  std::uint64_t damaged_records = 0;  ///< records skipped as damaged during this read
-  std::uint64_t damaged_bytes = 0;    ///< bytes skipped as damaged during this read
+  std::uint64_t bytes = 0;           ///< payload bytes in `records`
+  std::uint64_t damaged_records = 0; ///< records skipped as damaged during this read
+  std::uint64_t damaged_bytes = 0;   ///< bytes skipped as damaged during this read
 
   bool empty() const noexcept { return records.empty(); }
   std::size_t size() const noexcept { return records.size(); }

@@ -25,27 +25,27 @@ struct gauge {
 /// Everything a queue counts, for the metrics endpoint. Names follow the Prometheus ones they
 /// become (sluice_queue_<name>). Per-subscription cursors and lag come from queue::cursors().
 struct queue_stats {
-  counter appended_records;   ///< records given a position
-  counter appended_bytes;     ///< payload bytes appended
-  counter append_calls;       ///< append() calls
-  counter fsyncs;             ///< fsync/fdatasync calls that succeeded
-  counter write_errors;       ///< write() failures
-  counter fsync_errors;       ///< fsync failures
-  counter lost_records;       ///< records failed back to their appender after a write error
-  counter dropped_records;    ///< dropped at the cap (when_full = drop_newest)
-  counter blocked_ns;         ///< time appenders spent blocked at the cap
-  counter damaged_records;    ///< damaged records found by recovery or readers
-  counter damaged_bytes;      ///< bytes of those
-  counter truncated_bytes;    ///< torn-tail bytes removed by recovery
+  counter appended_records; ///< records given a position
+  counter appended_bytes;   ///< payload bytes appended
+  counter append_calls;     ///< append() calls
+  counter fsyncs;           ///< fsync/fdatasync calls that succeeded
+  counter write_errors;     ///< write() failures
+  counter fsync_errors;     ///< fsync failures
+  counter lost_records;     ///< records failed back to their appender after a write error
+  counter dropped_records;  ///< dropped at the cap (when_full = drop_newest)
+  counter blocked_ns;       ///< time appenders spent blocked at the cap
+  counter damaged_records;  ///< damaged records found by recovery or readers
+  counter damaged_bytes;    ///< bytes of those
+  counter truncated_bytes;  ///< torn-tail bytes removed by recovery
   counter segments_created;
   counter segments_deleted;
-  gauge durable_watermark;    ///< last durable position
-  gauge last_position;        ///< last assigned position
-  gauge segments;             ///< segment files on disk
-  gauge disk_bytes;           ///< bytes of segment files on disk
-  gauge blocked_appenders;    ///< appenders waiting at the cap right now
-  histogram fsync_ns;         ///< duration of each fsync
-  histogram durable_ns;       ///< append() call to durable watermark, per call
+  gauge durable_watermark; ///< last durable position
+  gauge last_position;     ///< last assigned position
+  gauge segments;          ///< segment files on disk
+  gauge disk_bytes;        ///< bytes of segment files on disk
+  gauge blocked_appenders; ///< appenders waiting at the cap right now
+  histogram fsync_ns;      ///< duration of each fsync
+  histogram durable_ns;    ///< append() call to durable watermark, per call
 };
 
 } // namespace sluice::queue

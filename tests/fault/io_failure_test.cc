@@ -1,4 +1,5 @@
 #include <cerrno>
+
 #include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
@@ -52,7 +53,8 @@ TEST_P(io_failure, injected_failure_fails_the_append_and_the_queue_recovers) {
   EXPECT_GT(ok->first, 50u);
   auto got = payloads_of(*q);
   ASSERT_EQ(got.size(), 51u);
-  for (int i = 0; i < 50; ++i) ASSERT_EQ(got[i], payload_of(i + 1, 30));
+  for (int i = 0; i < 50; ++i)
+    ASSERT_EQ(got[i], payload_of(i + 1, 30));
   EXPECT_EQ(got[50], "kept");
   // And after a restart the same is on disk.
   auto closed = q->close();
@@ -99,10 +101,13 @@ TEST(io_failure_interval, repeated_failures_never_lose_acknowledged_records) {
   auto q = open(o).value();
   std::vector<std::string> acked;
   for (int i = 0; i < 200; ++i) {
-    if (i % 7 == 3) probe.fail_writes = 1;
-    if (i % 11 == 5) probe.fail_fsyncs = 1;
+    if (i % 7 == 3)
+      probe.fail_writes = 1;
+    if (i % 11 == 5)
+      probe.fail_fsyncs = 1;
     auto p = payload_of(static_cast<std::uint64_t>(i));
-    if (append_one(*q, p).has_value()) acked.push_back(p);
+    if (append_one(*q, p).has_value())
+      acked.push_back(p);
   }
   EXPECT_LT(acked.size(), 200u);
   EXPECT_EQ(payloads_of(*q), acked);

@@ -1,6 +1,7 @@
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/files.h"
@@ -99,7 +100,8 @@ TEST(torn_tail, garbage_after_the_last_record_is_truncated) {
   {
     auto f = open_file(seg, O_WRONLY | O_APPEND).value();
     std::string junk(1000, '\0');
-    for (std::size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>(i * 37);
+    for (std::size_t i = 0; i < junk.size(); ++i)
+      junk[i] = static_cast<char>(i * 37);
     ASSERT_TRUE(write_all(f.get(), junk.data(), junk.size()).has_value());
   }
   auto q = open(small_options(d.path())).value();
@@ -119,8 +121,7 @@ TEST(torn_tail, torn_segment_header_of_a_new_segment_is_removed) {
     ASSERT_TRUE(write_all(f.get(), "SLUICSEG\x01\x00", 10).has_value());
   }
   auto q = open(small_options(d.path())).value();
-  EXPECT_FALSE(std::filesystem::exists(torn) &&
-               std::filesystem::file_size(torn) == 10);
+  EXPECT_FALSE(std::filesystem::exists(torn) && std::filesystem::file_size(torn) == 10);
   auto r = q->open_reader(start_at::beginning()).value();
   EXPECT_EQ(read_all(*r).size(), k_records);
   std::string p = "next";

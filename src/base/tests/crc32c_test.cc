@@ -1,9 +1,10 @@
-#include "base/crc32c.h"
-
-#include <gtest/gtest.h>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "base/crc32c.h"
 
 namespace sluice {
 namespace {
@@ -52,7 +53,8 @@ TEST(crc32c, uses_hardware_on_x86_with_sse42) {
 TEST(crc32c, extend_equals_whole_and_matches_portable_at_every_alignment) {
   std::mt19937 rng(7);
   std::vector<unsigned char> buf(10000);
-  for (auto& b : buf) b = static_cast<unsigned char>(rng());
+  for (auto& b : buf)
+    b = static_cast<unsigned char>(rng());
   for (std::size_t off = 0; off < 16; ++off) {
     for (std::size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 300u, 4096u, 9000u}) {
       const auto* p = buf.data() + off;

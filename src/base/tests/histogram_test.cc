@@ -1,6 +1,6 @@
-#include "base/histogram.h"
-
 #include <gtest/gtest.h>
+
+#include "base/histogram.h"
 
 namespace sluice {
 namespace {
@@ -19,7 +19,8 @@ TEST(histogram, buckets_are_monotonic_and_cover_their_values) {
 
 TEST(histogram, quantiles_within_an_eighth) {
   histogram h;
-  for (std::uint64_t v = 1; v <= 1000; ++v) h.record(v * 1000);
+  for (std::uint64_t v = 1; v <= 1000; ++v)
+    h.record(v * 1000);
   EXPECT_EQ(h.count(), 1000u);
   auto p50 = h.quantile(0.5);
   EXPECT_GE(p50, 500000u);

@@ -1,6 +1,6 @@
-#include "base/units.h"
-
 #include <gtest/gtest.h>
+
+#include "base/units.h"
 
 namespace sluice {
 namespace {

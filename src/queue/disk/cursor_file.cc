@@ -25,14 +25,18 @@ namespace {
 
 result<position> read_path(const std::filesystem::path& p) {
   auto f = open_file(p, O_RDONLY);
-  if (!f) return fail(f.error());
+  if (!f)
+    return fail(f.error());
   char buf[format::k_cursor_file_bytes];
   auto n = pread_full(f->get(), buf, sizeof buf, 0);
-  if (!n) return fail(n.error());
+  if (!n)
+    return fail(n.error());
   if (*n != sizeof buf || std::memcmp(buf, format::k_cursor_magic, 8) != 0)
     return fail(errc::corrupt);
-  if (format::get_u32(buf + 8) != format::k_version) return fail(errc::bad_format_version);
-  if (format::get_u32(buf + 12) != crc32c(buf + 16, 8)) return fail(errc::corrupt);
+  if (format::get_u32(buf + 8) != format::k_version)
+    return fail(errc::bad_format_version);
+  if (format::get_u32(buf + 12) != crc32c(buf + 16, 8))
+    return fail(errc::corrupt);
   return format::get_u64(buf + 16);
 }
 
@@ -42,7 +46,8 @@ result<std::optional<position>> read(const std::filesystem::path& queue_dir,
                                      std::string_view name) {
   auto r = read_path(path_of(queue_dir, name));
   if (!r) {
-    if (r.error() == std::errc::no_such_file_or_directory) return std::optional<position>{};
+    if (r.error() == std::errc::no_such_file_or_directory)
+      return std::optional<position>{};
     return fail(r.error());
   }
   return std::optional<position>(*r);
@@ -62,7 +67,8 @@ result<std::vector<cursor_info>> list(const std::filesystem::path& queue_dir) {
   std::error_code ec;
   std::filesystem::directory_iterator it(dir_of(queue_dir), ec);
   if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) return out;
+    if (ec == std::errc::no_such_file_or_directory)
+      return out;
     return fail(ec);
   }
   for (const auto& e : it) {
@@ -72,7 +78,8 @@ result<std::vector<cursor_info>> list(const std::filesystem::path& queue_dir) {
       continue;
     auto name = file_name.substr(0, file_name.size() - k_suffix.size());
     auto p = read_path(e.path());
-    if (!p) continue;
+    if (!p)
+      continue;
     out.push_back({name, *p, 0});
   }
   std::sort(out.begin(), out.end(),

@@ -20,7 +20,8 @@ result<void> parse_fsync(std::string_view text, options& opts) {
     opts.fsync = fsync_policy::never;
   } else {
     auto d = parse_duration(text);
-    if (!d || d->count() <= 0) return fail(errc::invalid_argument);
+    if (!d || d->count() <= 0)
+      return fail(errc::invalid_argument);
     opts.fsync = fsync_policy::interval;
     opts.fsync_interval = *d;
   }
@@ -28,8 +29,10 @@ result<void> parse_fsync(std::string_view text, options& opts) {
 }
 
 result<full_policy> parse_when_full(std::string_view text) {
-  if (text == "block") return full_policy::block;
-  if (text == "drop_newest") return full_policy::drop_newest;
+  if (text == "block")
+    return full_policy::block;
+  if (text == "drop_newest")
+    return full_policy::drop_newest;
   return fail(errc::invalid_argument);
 }
 
@@ -47,20 +50,26 @@ void quarantine_file(const std::filesystem::path& dir, const std::filesystem::pa
 result<recovered_tail> recover(const options& opts, queue_stats& stats) {
   recovered_tail tail;
   position floor = 0; // never reuse a position a reader may have seen
-  if (auto wm = watermark_file::open_for_reader(opts.dir)) floor = wm->load().pos;
+  if (auto wm = watermark_file::open_for_reader(opts.dir))
+    floor = wm->load().pos;
 
   auto segs = list_segments(opts.dir);
-  if (!segs) return fail(segs.error());
+  if (!segs)
+    return fail(segs.error());
   for (;;) {
-    if (segs->empty()) break;
+    if (segs->empty())
+      break;
     auto& last = segs->back();
     auto f = open_file(last.path, O_RDWR);
-    if (!f) return fail(f.error());
+    if (!f)
+      return fail(f.error());
     auto size = file_size(f->get());
-    if (!size) return fail(size.error());
+    if (!size)
+      return fail(size.error());
     char header[format::k_segment_header_bytes];
     auto n = pread_full(f->get(), header, sizeof header, 0);
-    if (!n) return fail(n.error());
+    if (!n)
+      return fail(n.error());
     auto first = format::decode_segment_header(header, *n);
     if (!first || *first != last.first) {
       if (*size <= format::k_segment_header_bytes) {
@@ -73,7 +82,8 @@ result<recovered_tail> recover(const options& opts, queue_stats& stats) {
                      opts.dir.string(), last.path.filename().string());
         // Its records may hold positions up to some value; scan to keep positions unique.
         auto scan = scan_segment(f->get(), format::k_segment_header_bytes, *size, last.first - 1);
-        if (scan) floor = std::max(floor, scan->last);
+        if (scan)
+          floor = std::max(floor, scan->last);
         floor = std::max(floor, last.first);
         quarantine_file(opts.dir, last.path);
       }
@@ -81,15 +91,15 @@ result<recovered_tail> recover(const options& opts, queue_stats& stats) {
       continue;
     }
     auto scan = scan_segment(f->get(), format::k_segment_header_bytes, *size, last.first - 1);
-    if (!scan) return fail(scan.error());
+    if (!scan)
+      return fail(scan.error());
     std::uint64_t end = *size;
     for (const auto& d : scan->damages) {
       if (d.before == 0) {
         // Nothing valid after it: a torn tail, cut off.
         spdlog::warn("queue {}: truncating a torn tail of {} bytes at offset {} of segment {} "
                      "({})",
-                     opts.dir.string(), d.bytes, d.offset, last.path.filename().string(),
-                     d.reason);
+                     opts.dir.string(), d.bytes, d.offset, last.path.filename().string(), d.reason);
         stats.truncated_bytes.add(d.bytes);
         end = d.offset;
       } else {
@@ -102,9 +112,11 @@ result<recovered_tail> recover(const options& opts, queue_stats& stats) {
       }
     }
     if (end < *size) {
-      if (::ftruncate(f->get(), static_cast<off_t>(end)) != 0) return fail_errno(errno);
+      if (::ftruncate(f->get(), static_cast<off_t>(end)) != 0)
+        return fail_errno(errno);
     }
-    if (::fdatasync(f->get()) != 0) return fail_errno(errno);
+    if (::fdatasync(f->get()) != 0)
+      return fail_errno(errno);
     auto seg = std::make_shared<open_segment>();
     seg->fd = std::move(*f);
     seg->first = last.first;
@@ -123,9 +135,10 @@ result<recovered_tail> recover(const options& opts, queue_stats& stats) {
       if (f) {
         auto size = file_size(f->get());
         if (size) {
-          auto scan = scan_segment(f->get(), format::k_segment_header_bytes, *size,
-                                   segs->back().first - 1);
-          if (scan) first = std::max(first, scan->last + 1);
+          auto scan =
+              scan_segment(f->get(), format::k_segment_header_bytes, *size, segs->back().first - 1);
+          if (scan)
+            first = std::max(first, scan->last + 1);
         }
         first = std::max(first, segs->back().first + 1);
       }
@@ -134,13 +147,17 @@ result<recovered_tail> recover(const options& opts, queue_stats& stats) {
     seg->first = first;
     seg->path = opts.dir / format::segment_file_name(first);
     auto f = open_file(seg->path, O_RDWR | O_CREAT | O_TRUNC, 0640);
-    if (!f) return fail(f.error());
+    if (!f)
+      return fail(f.error());
     seg->fd = std::move(*f);
     char header[format::k_segment_header_bytes];
     format::encode_segment_header(header, first);
-    if (auto w = pwrite_all(seg->fd.get(), header, sizeof header, 0); !w) return fail(w.error());
-    if (::fdatasync(seg->fd.get()) != 0) return fail_errno(errno);
-    if (auto d = sync_dir(opts.dir); !d) return fail(d.error());
+    if (auto w = pwrite_all(seg->fd.get(), header, sizeof header, 0); !w)
+      return fail(w.error());
+    if (::fdatasync(seg->fd.get()) != 0)
+      return fail_errno(errno);
+    if (auto d = sync_dir(opts.dir); !d)
+      return fail(d.error());
     stats.segments_created.add();
     tail.segment = std::move(seg);
     tail.offset = format::k_segment_header_bytes;
@@ -170,32 +187,40 @@ public:
   ~disk_queue() override { (void)close(); }
 
   result<append_result> append(std::span<const record_in> records) override {
-    if (!writer_) return fail(errc::closed);
+    if (!writer_)
+      return fail(errc::closed);
     return writer_->append(records);
   }
 
   result<void> wait_durable(position p, std::chrono::milliseconds timeout) override {
-    if (!writer_) return fail(errc::closed);
+    if (!writer_)
+      return fail(errc::closed);
     return writer_->wait_durable(p, timeout);
   }
 
   result<void> sync() override {
-    if (!writer_) return fail(errc::closed);
+    if (!writer_)
+      return fail(errc::closed);
     return writer_->sync();
   }
 
   result<std::unique_ptr<subscription>> subscribe(std::string_view name, start_at start) override {
-    if (!writer_) return fail(errc::closed);
-    auto s = disk_subscription::open(opts_.dir, name, start, opts_.read_buffer_bytes, &stats_,
-                                     [w = writer_.get()] { w->request_housekeeping(); }, nullptr);
-    if (!s) return fail(s.error());
+    if (!writer_)
+      return fail(errc::closed);
+    auto s = disk_subscription::open(
+        opts_.dir, name, start, opts_.read_buffer_bytes, &stats_,
+        [w = writer_.get()] { w->request_housekeeping(); }, nullptr);
+    if (!s)
+      return fail(s.error());
     return std::unique_ptr<subscription>(std::move(*s));
   }
 
   result<std::unique_ptr<reader>> open_reader(start_at start) override {
-    if (!writer_) return fail(errc::closed);
+    if (!writer_)
+      return fail(errc::closed);
     auto r = segment_reader::open(opts_.dir, start, opts_.read_buffer_bytes, &stats_);
-    if (!r) return fail(r.error());
+    if (!r)
+      return fail(r.error());
     return std::unique_ptr<reader>(std::move(*r));
   }
 
@@ -208,16 +233,19 @@ public:
 
   std::vector<cursor_info> cursors() const override {
     auto list = cursor_file::list(opts_.dir);
-    if (!list) return {};
+    if (!list)
+      return {};
     position wm = durable_watermark();
-    for (auto& c : *list) c.lag = wm > c.committed ? wm - c.committed : 0;
+    for (auto& c : *list)
+      c.lag = wm > c.committed ? wm - c.committed : 0;
     return std::move(*list);
   }
 
   const queue_stats& stats() const noexcept override { return stats_; }
 
   result<void> close() override {
-    if (!writer_) return {};
+    if (!writer_)
+      return {};
     auto r = writer_->close();
     writer_.reset();
     lock_ = dir_lock(); // another process may append now
@@ -235,15 +263,18 @@ private:
 } // namespace
 
 result<std::unique_ptr<queue>> open(const options& opts, std::string* error_detail) {
-  if (opts.dir.empty()) return fail(errc::invalid_argument);
+  if (opts.dir.empty())
+    return fail(errc::invalid_argument);
   if (opts.segment_bytes < 4096) {
-    if (error_detail) *error_detail = "segment_bytes must be at least 4096";
+    if (error_detail)
+      *error_detail = "segment_bytes must be at least 4096";
     return fail(errc::invalid_argument);
   }
   std::error_code ec;
   std::filesystem::create_directories(opts.dir, ec);
   if (ec) {
-    if (error_detail) *error_detail = "cannot create " + opts.dir.string() + ": " + ec.message();
+    if (error_detail)
+      *error_detail = "cannot create " + opts.dir.string() + ": " + ec.message();
     return fail(ec);
   }
   std::filesystem::create_directories(cursor_file::dir_of(opts.dir), ec);
@@ -262,13 +293,14 @@ result<std::unique_ptr<queue>> open(const options& opts, std::string* error_deta
   auto q_stats = std::make_unique<queue_stats>();
   auto tail = recover(opts, *q_stats);
   if (!tail) {
-    if (error_detail) *error_detail = "recovery of " + opts.dir.string() + " failed: " +
-                                      tail.error().message();
+    if (error_detail)
+      *error_detail = "recovery of " + opts.dir.string() + " failed: " + tail.error().message();
     return fail(tail.error());
   }
   watermark initial{tail->next_pos - 1, tail->segment->first, tail->offset};
   auto wm = watermark_file::open_for_writer(opts.dir, initial);
-  if (!wm) return fail(wm.error());
+  if (!wm)
+    return fail(wm.error());
   auto q = std::make_unique<disk_queue>(opts, std::move(*lock), std::move(*wm));
   // Carry recovery's counts into the queue's own stats.
   auto& s = const_cast<queue_stats&>(q->stats());
@@ -276,13 +308,15 @@ result<std::unique_ptr<queue>> open(const options& opts, std::string* error_deta
   s.damaged_records.add(q_stats->damaged_records.get());
   s.damaged_bytes.add(q_stats->damaged_bytes.get());
   s.segments_created.add(q_stats->segments_created.get());
-  if (auto r = q->start(std::move(*tail)); !r) return fail(r.error());
+  if (auto r = q->start(std::move(*tail)); !r)
+    return fail(r.error());
   return std::unique_ptr<queue>(std::move(q));
 }
 
 result<std::unique_ptr<reader>> open_reader(const std::filesystem::path& dir, start_at start) {
   auto r = segment_reader::open(dir, start, 1u << 20, nullptr);
-  if (!r) return fail(r.error());
+  if (!r)
+    return fail(r.error());
   return std::unique_ptr<reader>(std::move(*r));
 }
 
@@ -290,7 +324,8 @@ result<std::unique_ptr<subscription>> subscribe(const std::filesystem::path& dir
                                                 std::string_view name, start_at start,
                                                 std::string* error_detail) {
   auto s = disk_subscription::open(dir, name, start, 1u << 20, nullptr, {}, error_detail);
-  if (!s) return fail(s.error());
+  if (!s)
+    return fail(s.error());
   return std::unique_ptr<subscription>(std::move(*s));
 }
 

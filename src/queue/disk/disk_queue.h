@@ -30,9 +30,9 @@ enum class full_policy {
 /// Makes the queue's own writes and fsyncs fail, for fault tests. Thread-safe; the queue checks it
 /// before each write and fsync when options::faults points at one.
 struct fault_probe {
-  std::atomic<int> fail_writes{0};  ///< the next N writes fail with `error`
-  std::atomic<int> fail_fsyncs{0};  ///< the next N fsyncs fail with `error`
-  std::atomic<int> error{5};        ///< errno to fail with (EIO by default)
+  std::atomic<int> fail_writes{0}; ///< the next N writes fail with `error`
+  std::atomic<int> fail_fsyncs{0}; ///< the next N fsyncs fail with `error`
+  std::atomic<int> error{5};       ///< errno to fail with (EIO by default)
 };
 
 struct options {
@@ -40,16 +40,16 @@ struct options {
   std::uint64_t segment_bytes = 64ull << 20;
   fsync_policy fsync = fsync_policy::interval;
   std::chrono::nanoseconds fsync_interval = std::chrono::milliseconds(10);
-  std::uint64_t max_disk = 0;      ///< 0: no cap
+  std::uint64_t max_disk = 0; ///< 0: no cap
   full_policy when_full = full_policy::block;
-  std::uint64_t retain_bytes = 0;  ///< keep at least this many bytes of consumed segments
-  std::chrono::nanoseconds retain_age{0}; ///< keep consumed segments younger than this
+  std::uint64_t retain_bytes = 0;            ///< keep at least this many bytes of consumed segments
+  std::chrono::nanoseconds retain_age{0};    ///< keep consumed segments younger than this
   std::size_t write_buffer_bytes = 1u << 20; ///< each of the writer's two buffers
   /// Written but not yet fsynced bytes the writer lets build up before it waits for the syncer:
   /// bounds the append-to-durable latency when appends outrun the disk. 0: no bound.
   std::uint64_t max_unsynced_bytes = 64ull << 20;
-  std::size_t max_record_bytes = 64u << 20;  ///< larger payloads: errc::record_too_large
-  std::size_t read_buffer_bytes = 1u << 20;  ///< each reader's buffer (grows for larger records)
+  std::size_t max_record_bytes = 64u << 20; ///< larger payloads: errc::record_too_large
+  std::size_t read_buffer_bytes = 1u << 20; ///< each reader's buffer (grows for larger records)
   const wall_clock* clock = &wall_clock::real();
   fault_probe* faults = nullptr;
 };
@@ -90,13 +90,13 @@ result<queue_info> inspect(const std::filesystem::path& dir);
 
 /// One damaged byte range found by verify.
 struct damage {
-  std::string segment;       ///< segment file name
-  std::uint64_t offset = 0;  ///< first damaged byte
-  std::uint64_t bytes = 0;   ///< damaged bytes
-  position after = 0;        ///< last valid position before it (0 when none)
-  position before = 0;       ///< first valid position after it (0 when none)
-  bool torn_tail = false;    ///< at the end of the last segment: recovery would truncate it
-  std::string reason;        ///< "crc mismatch", "bad header", "short record", ...
+  std::string segment;      ///< segment file name
+  std::uint64_t offset = 0; ///< first damaged byte
+  std::uint64_t bytes = 0;  ///< damaged bytes
+  position after = 0;       ///< last valid position before it (0 when none)
+  position before = 0;      ///< first valid position after it (0 when none)
+  bool torn_tail = false;   ///< at the end of the last segment: recovery would truncate it
+  std::string reason;       ///< "crc mismatch", "bad header", "short record", ...
 };
 struct verify_report {
   std::uint64_t segments = 0;

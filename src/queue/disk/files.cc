@@ -21,7 +21,8 @@ file& file::operator=(file&& o) noexcept {
 }
 
 void file::reset() noexcept {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0)
+    ::close(fd_);
   fd_ = -1;
 }
 
@@ -30,7 +31,8 @@ result<file> open_file(const std::filesystem::path& p, int flags, int mode) {
   do {
     fd = ::open(p.c_str(), flags | O_CLOEXEC, mode);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return fail_errno(errno);
+  if (fd < 0)
+    return fail_errno(errno);
   return file(fd);
 }
 
@@ -38,7 +40,8 @@ result<void> write_all(int fd, const char* data, std::size_t size) {
   while (size > 0) {
     ssize_t n = ::write(fd, data, size);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return fail_errno(errno);
     }
     data += n;
@@ -51,7 +54,8 @@ result<void> pwrite_all(int fd, const char* data, std::size_t size, std::uint64_
   while (size > 0) {
     ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return fail_errno(errno);
     }
     data += n;
@@ -66,10 +70,12 @@ result<std::size_t> pread_full(int fd, char* data, std::size_t size, std::uint64
   while (done < size) {
     ssize_t n = ::pread(fd, data + done, size - done, static_cast<off_t>(offset + done));
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return fail_errno(errno);
     }
-    if (n == 0) break;
+    if (n == 0)
+      break;
     done += static_cast<std::size_t>(n);
   }
   return done;
@@ -77,14 +83,17 @@ result<std::size_t> pread_full(int fd, char* data, std::size_t size, std::uint64
 
 result<std::uint64_t> file_size(int fd) {
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return fail_errno(errno);
+  if (::fstat(fd, &st) != 0)
+    return fail_errno(errno);
   return static_cast<std::uint64_t>(st.st_size);
 }
 
 result<void> sync_dir(const std::filesystem::path& dir) {
   auto d = open_file(dir, O_RDONLY | O_DIRECTORY);
-  if (!d) return fail(d.error());
-  if (::fsync(d->get()) != 0) return fail_errno(errno);
+  if (!d)
+    return fail(d.error());
+  if (::fsync(d->get()) != 0)
+    return fail_errno(errno);
   return {};
 }
 
@@ -93,11 +102,15 @@ result<void> replace_file(const std::filesystem::path& path, const char* data, s
   tmp += ".tmp";
   {
     auto f = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    if (!f) return fail(f.error());
-    if (auto w = write_all(f->get(), data, size); !w) return w;
-    if (::fdatasync(f->get()) != 0) return fail_errno(errno);
+    if (!f)
+      return fail(f.error());
+    if (auto w = write_all(f->get(), data, size); !w)
+      return w;
+    if (::fdatasync(f->get()) != 0)
+      return fail_errno(errno);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_errno(errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return fail_errno(errno);
   return sync_dir(path.parent_path());
 }
 
@@ -105,10 +118,12 @@ result<std::vector<segment_entry>> list_segments(const std::filesystem::path& di
   std::vector<segment_entry> out;
   std::error_code ec;
   std::filesystem::directory_iterator it(dir, ec);
-  if (ec) return fail(ec);
+  if (ec)
+    return fail(ec);
   for (const auto& e : it) {
     auto name = e.path().filename().string();
-    if (auto first = format::parse_segment_file_name(name)) out.push_back({*first, e.path()});
+    if (auto first = format::parse_segment_file_name(name))
+      out.push_back({*first, e.path()});
   }
   std::sort(out.begin(), out.end(),
             [](const segment_entry& a, const segment_entry& b) { return a.first < b.first; });
@@ -120,7 +135,8 @@ namespace {
 int read_pid(int fd) {
   char buf[32] = {};
   auto n = pread_full(fd, buf, sizeof buf - 1, 0);
-  if (!n) return 0;
+  if (!n)
+    return 0;
   int pid = 0;
   std::from_chars(buf, buf + *n, pid);
   return pid;
@@ -130,24 +146,30 @@ int read_pid(int fd) {
 
 result<file> lock_file(const std::filesystem::path& path, int* holder_pid) {
   auto f = open_file(path, O_RDWR | O_CREAT, 0640);
-  if (!f) return fail(f.error());
+  if (!f)
+    return fail(f.error());
   while (::flock(f->get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EINTR) continue;
+    if (errno == EINTR)
+      continue;
     if (errno == EWOULDBLOCK) {
-      if (holder_pid) *holder_pid = read_pid(f->get());
+      if (holder_pid)
+        *holder_pid = read_pid(f->get());
       return fail(errc::locked);
     }
     return fail_errno(errno);
   }
   auto pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(f->get(), 0) != 0) return fail_errno(errno);
-  if (auto w = pwrite_all(f->get(), pid.data(), pid.size(), 0); !w) return fail(w.error());
+  if (::ftruncate(f->get(), 0) != 0)
+    return fail_errno(errno);
+  if (auto w = pwrite_all(f->get(), pid.data(), pid.size(), 0); !w)
+    return fail(w.error());
   return f;
 }
 
 result<dir_lock> dir_lock::acquire(const std::filesystem::path& dir, int* holder_pid) {
   auto f = lock_file(dir / "lock", holder_pid);
-  if (!f) return fail(f.error());
+  if (!f)
+    return fail(f.error());
   dir_lock l;
   l.fd_ = std::move(*f);
   return l;
@@ -155,7 +177,8 @@ result<dir_lock> dir_lock::acquire(const std::filesystem::path& dir, int* holder
 
 int dir_lock::holder(const std::filesystem::path& dir) {
   auto f = open_file(dir / "lock", O_RDONLY);
-  if (!f) return 0;
+  if (!f)
+    return 0;
   if (::flock(f->get(), LOCK_SH | LOCK_NB) == 0) {
     ::flock(f->get(), LOCK_UN);
     return 0;

@@ -1,6 +1,7 @@
 #include "queue/disk/format.h"
 
 #include <charconv>
+
 #include <fmt/format.h>
 
 #include "base/crc32c.h"
@@ -19,9 +20,12 @@ void encode_segment_header(char* out, position first) noexcept {
 result<position> decode_segment_header(const char* in, std::size_t size) noexcept {
   if (size < k_segment_header_bytes || std::memcmp(in, k_segment_magic, 8) != 0)
     return fail(errc::corrupt);
-  if (get_u32(in + 28) != crc32c(in, 28)) return fail(errc::corrupt);
-  if (get_u32(in + 8) != k_version) return fail(errc::bad_format_version);
-  if (get_u32(in + 12) != k_segment_header_bytes) return fail(errc::corrupt);
+  if (get_u32(in + 28) != crc32c(in, 28))
+    return fail(errc::corrupt);
+  if (get_u32(in + 8) != k_version)
+    return fail(errc::bad_format_version);
+  if (get_u32(in + 12) != k_segment_header_bytes)
+    return fail(errc::corrupt);
   return get_u64(in + 16);
 }
 
@@ -30,13 +34,15 @@ void encode_record(char* out, position pos, std::int64_t received_ns,
   put_u32(out + 4, static_cast<std::uint32_t>(payload.size()));
   put_u64(out + 8, pos);
   put_u64(out + 16, static_cast<std::uint64_t>(received_ns));
-  if (!payload.empty()) std::memcpy(out + k_record_header_bytes, payload.data(), payload.size());
+  if (!payload.empty())
+    std::memcpy(out + k_record_header_bytes, payload.data(), payload.size());
   put_u32(out, crc32c(out + 4, k_record_header_bytes - 4 + payload.size()));
 }
 
 parsed parse_record(const char* p, std::size_t avail) noexcept {
   parsed r;
-  if (avail < k_record_header_bytes) return r;
+  if (avail < k_record_header_bytes)
+    return r;
   std::uint32_t len = get_u32(p + 4);
   position pos = get_u64(p + 8);
   if (len > k_max_payload || pos == 0) {
@@ -44,7 +50,8 @@ parsed parse_record(const char* p, std::size_t avail) noexcept {
     return r;
   }
   r.size = k_record_header_bytes + len;
-  if (avail < r.size) return r;
+  if (avail < r.size)
+    return r;
   if (get_u32(p) != crc32c(p + 4, r.size - 4)) {
     r.status = parse_status::bad_crc;
     return r;
@@ -56,22 +63,28 @@ parsed parse_record(const char* p, std::size_t avail) noexcept {
   return r;
 }
 
-std::string segment_file_name(position first) { return fmt::format("{:020d}.seg", first); }
+std::string segment_file_name(position first) {
+  return fmt::format("{:020d}.seg", first);
+}
 
 std::optional<position> parse_segment_file_name(std::string_view name) {
-  if (name.size() != 24 || name.substr(20) != ".seg") return std::nullopt;
+  if (name.size() != 24 || name.substr(20) != ".seg")
+    return std::nullopt;
   position p = 0;
   auto [ptr, ec] = std::from_chars(name.data(), name.data() + 20, p);
-  if (ec != std::errc() || ptr != name.data() + 20) return std::nullopt;
+  if (ec != std::errc() || ptr != name.data() + 20)
+    return std::nullopt;
   return p;
 }
 
 bool valid_subscription_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 128 || name.front() == '.') return false;
+  if (name.empty() || name.size() > 128 || name.front() == '.')
+    return false;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == '-';
-    if (!ok) return false;
+    if (!ok)
+      return false;
   }
   return true;
 }

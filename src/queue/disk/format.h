@@ -32,8 +32,12 @@ inline constexpr std::size_t k_record_header_bytes = 24;
 // 24 .  payload
 inline constexpr std::uint32_t k_max_payload = 1u << 30; // anything larger is a damaged header
 
-inline void put_u32(char* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
-inline void put_u64(char* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
+inline void put_u32(char* p, std::uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
+inline void put_u64(char* p, std::uint64_t v) {
+  std::memcpy(p, &v, 8);
+}
 inline std::uint32_t get_u32(const char* p) {
   std::uint32_t v;
   std::memcpy(&v, p, 4);
@@ -67,8 +71,8 @@ enum class parse_status {
 
 struct parsed {
   parse_status status = parse_status::short_data;
-  record rec;                ///< valid with status ok
-  std::size_t size = 0;      ///< header + payload bytes (known unless bad_header / short header)
+  record rec;           ///< valid with status ok
+  std::size_t size = 0; ///< header + payload bytes (known unless bad_header / short header)
 };
 
 /// Looks at the record starting at `p` with `avail` bytes available.

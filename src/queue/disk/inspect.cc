@@ -13,7 +13,8 @@ namespace {
 
 result<void> require_queue(const std::filesystem::path& dir) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return fail(errc::not_found);
+  if (!std::filesystem::is_directory(dir, ec))
+    return fail(errc::not_found);
   // A directory a queue was never opened in (a mistyped path that exists) is not a queue.
   if (!std::filesystem::exists(dir / "watermark", ec) && !std::filesystem::exists(dir / "lock", ec))
     return fail(errc::not_found);
@@ -23,9 +24,11 @@ result<void> require_queue(const std::filesystem::path& dir) {
 // The last valid position of a segment (scanning it), 0 when it holds none.
 position last_position_of(const segment_entry& e, std::uint64_t limit_hint = 0) {
   auto f = open_file(e.path, O_RDONLY);
-  if (!f) return 0;
+  if (!f)
+    return 0;
   auto size = file_size(f->get());
-  if (!size) return 0;
+  if (!size)
+    return 0;
   auto limit = limit_hint ? std::min(limit_hint, *size) : *size;
   auto scan = scan_segment(f->get(), format::k_segment_header_bytes, limit, e.first - 1);
   return scan ? scan->last : 0;
@@ -34,10 +37,12 @@ position last_position_of(const segment_entry& e, std::uint64_t limit_hint = 0) 
 } // namespace
 
 result<queue_info> inspect(const std::filesystem::path& dir) {
-  if (auto r = require_queue(dir); !r) return fail(r.error());
+  if (auto r = require_queue(dir); !r)
+    return fail(r.error());
   queue_info info;
   auto segs = list_segments(dir);
-  if (!segs) return fail(segs.error());
+  if (!segs)
+    return fail(segs.error());
   for (const auto& s : *segs) {
     std::error_code ec;
     auto bytes = std::filesystem::file_size(s.path, ec);
@@ -45,7 +50,8 @@ result<queue_info> inspect(const std::filesystem::path& dir) {
     info.bytes += ec ? 0 : bytes;
   }
   info.writer_pid = dir_lock::holder(dir);
-  if (auto wm = watermark_file::open_for_reader(dir)) info.watermark = wm->load().pos;
+  if (auto wm = watermark_file::open_for_reader(dir))
+    info.watermark = wm->load().pos;
   if (!segs->empty()) {
     // The last position on disk: the newest segment's last record (or the one before, if the
     // newest holds none yet).
@@ -71,48 +77,57 @@ result<queue_info> inspect(const std::filesystem::path& dir) {
   }
   auto cursors = cursor_file::list(dir);
   if (cursors) {
-    for (auto& c : *cursors) c.lag = info.watermark > c.committed ? info.watermark - c.committed : 0;
+    for (auto& c : *cursors)
+      c.lag = info.watermark > c.committed ? info.watermark - c.committed : 0;
     info.cursors = std::move(*cursors);
   }
   return info;
 }
 
 result<verify_report> verify(const std::filesystem::path& dir) {
-  if (auto r = require_queue(dir); !r) return fail(r.error());
+  if (auto r = require_queue(dir); !r)
+    return fail(r.error());
   verify_report rep;
   auto segs = list_segments(dir);
-  if (!segs) return fail(segs.error());
+  if (!segs)
+    return fail(segs.error());
   bool writer_running = dir_lock::holder(dir) != 0;
   watermark w;
-  if (auto wm = watermark_file::open_for_reader(dir)) w = wm->load();
+  if (auto wm = watermark_file::open_for_reader(dir))
+    w = wm->load();
   position last = 0;
   for (std::size_t i = 0; i < segs->size(); ++i) {
     const auto& s = (*segs)[i];
     bool newest = i + 1 == segs->size();
     auto f = open_file(s.path, O_RDONLY);
-    if (!f) return fail(f.error());
+    if (!f)
+      return fail(f.error());
     auto size = file_size(f->get());
-    if (!size) return fail(size.error());
+    if (!size)
+      return fail(size.error());
     std::uint64_t limit = *size;
     // While a writer appends, bytes past the watermark may be in flight: stop there.
     if (writer_running && s.first >= w.segment) {
-      if (s.first > w.segment) continue;
+      if (s.first > w.segment)
+        continue;
       limit = std::min(limit, w.offset);
     }
     ++rep.segments;
     rep.bytes += limit;
     char header[format::k_segment_header_bytes];
     auto n = pread_full(f->get(), header, sizeof header, 0);
-    if (!n) return fail(n.error());
+    if (!n)
+      return fail(n.error());
     auto first = format::decode_segment_header(header, *n);
     if (!first || *first != s.first) {
       rep.damages.push_back({s.path.filename().string(), 0,
                              std::min<std::uint64_t>(limit, format::k_segment_header_bytes), last,
                              0, false, "bad segment header"});
     }
-    auto scan = scan_segment(f->get(), format::k_segment_header_bytes, limit,
-                             std::max(last, s.first - 1));
-    if (!scan) return fail(scan.error());
+    auto scan =
+        scan_segment(f->get(), format::k_segment_header_bytes, limit, std::max(last, s.first - 1));
+    if (!scan)
+      return fail(scan.error());
     rep.records += scan->records;
     for (const auto& d : scan->damages) {
       damage dm;
@@ -129,7 +144,8 @@ result<verify_report> verify(const std::filesystem::path& dir) {
       }
       rep.damages.push_back(std::move(dm));
     }
-    if (scan->last) last = scan->last;
+    if (scan->last)
+      last = scan->last;
   }
   return rep;
 }

@@ -21,15 +21,18 @@ result<std::unique_ptr<segment_reader>> segment_reader::open(const std::filesyst
                                                              std::size_t buffer_bytes,
                                                              queue_stats* stats) {
   auto wm = watermark_file::open_for_reader(dir);
-  if (!wm) return fail(wm.error());
+  if (!wm)
+    return fail(wm.error());
   std::unique_ptr<segment_reader> r(new segment_reader(dir, std::move(*wm), buffer_bytes, stats));
-  if (auto s = r->seek(start); !s) return fail(s.error());
+  if (auto s = r->seek(start); !s)
+    return fail(s.error());
   return r;
 }
 
 result<void> segment_reader::open_segment(const segment_entry& e) {
   auto f = open_file(e.path, O_RDONLY);
-  if (!f) return fail(f.error());
+  if (!f)
+    return fail(f.error());
   seg_fd_ = std::move(*f);
   seg_first_ = e.first;
   seg_limit_ = 0;
@@ -38,12 +41,14 @@ result<void> segment_reader::open_segment(const segment_entry& e) {
   last_seen_ = std::max(last_seen_, e.first - 1);
   char header[format::k_segment_header_bytes];
   auto n = pread_full(seg_fd_.get(), header, sizeof header, 0);
-  if (!n) return fail(n.error());
+  if (!n)
+    return fail(n.error());
   auto first = format::decode_segment_header(header, *n);
   if (!first || *first != e.first) {
     SLUICE_WARN_LIMITED("queue {}: segment {} has a damaged header; reading its records anyway",
                         dir_.string(), e.path.filename().string());
-    if (stats_) stats_->damaged_bytes.add(format::k_segment_header_bytes);
+    if (stats_)
+      stats_->damaged_bytes.add(format::k_segment_header_bytes);
   }
   return {};
 }
@@ -51,10 +56,12 @@ result<void> segment_reader::open_segment(const segment_entry& e) {
 // Opens the segment that follows `first`; false when there is none (yet).
 result<bool> segment_reader::open_segment_after(position first) {
   auto segs = list_segments(dir_);
-  if (!segs) return fail(segs.error());
+  if (!segs)
+    return fail(segs.error());
   for (const auto& e : *segs) {
     if (e.first > first) {
-      if (auto r = open_segment(e); !r) return fail(r.error());
+      if (auto r = open_segment(e); !r)
+        return fail(r.error());
       return true;
     }
   }
@@ -63,31 +70,37 @@ result<bool> segment_reader::open_segment_after(position first) {
 
 result<void> segment_reader::seek(start_at start) {
   auto segs = list_segments(dir_);
-  if (!segs) return fail(segs.error());
+  if (!segs)
+    return fail(segs.error());
   auto w = wm_.load();
   switch (start.where) {
   case start_at::kind::beginning:
     next_pos_ = 1;
-    if (!segs->empty()) return open_segment(segs->front());
+    if (!segs->empty())
+      return open_segment(segs->front());
     return {};
   case start_at::kind::end:
     next_pos_ = w.pos + 1;
     for (const auto& e : *segs) {
       if (e.first == w.segment) {
-        if (auto r = open_segment(e); !r) return r;
+        if (auto r = open_segment(e); !r)
+          return r;
         offset_ = std::max<std::uint64_t>(w.offset, format::k_segment_header_bytes);
         last_seen_ = w.pos;
         return {};
       }
     }
-    if (!segs->empty()) return open_segment(segs->back());
+    if (!segs->empty())
+      return open_segment(segs->back());
     return {};
   case start_at::kind::at_position: {
     next_pos_ = std::max<position>(start.pos, 1);
-    if (segs->empty()) return {};
+    if (segs->empty())
+      return {};
     const segment_entry* pick = &segs->front();
     for (const auto& e : *segs)
-      if (e.first <= next_pos_) pick = &e;
+      if (e.first <= next_pos_)
+        pick = &e;
     return open_segment(*pick);
   }
   }
@@ -101,16 +114,21 @@ void segment_reader::interrupt() noexcept {
 
 result<void> segment_reader::read(batch& out, read_limits limits, std::chrono::milliseconds wait) {
   out.clear();
-  if (limits.max_records == 0) limits.max_records = 1;
+  if (limits.max_records == 0)
+    limits.max_records = 1;
   auto deadline = now_mono_ns() + std::chrono::nanoseconds(wait).count();
   for (;;) {
-    if (interrupted_.load(std::memory_order_acquire)) return fail(errc::closed);
+    if (interrupted_.load(std::memory_order_acquire))
+      return fail(errc::closed);
     std::uint32_t seq = wm_.sequence();
     auto w = wm_.load();
-    if (auto r = fill(out, limits, w); !r) return r;
-    if (!out.empty() || out.damaged_records > 0) return {};
+    if (auto r = fill(out, limits, w); !r)
+      return r;
+    if (!out.empty() || out.damaged_records > 0)
+      return {};
     auto left = deadline - now_mono_ns();
-    if (left <= 0) return fail(errc::timed_out);
+    if (left <= 0)
+      return fail(errc::timed_out);
     // Bounded slices so interrupt() and a writer that restarted are noticed.
     wm_.wait_change(seq, std::chrono::nanoseconds(std::min<std::int64_t>(left, 100'000'000)));
   }
@@ -118,10 +136,12 @@ result<void> segment_reader::read(batch& out, read_limits limits, std::chrono::m
 
 result<void> segment_reader::skip_damage(batch& out, std::uint64_t limit) {
   auto next = find_next_valid(seg_fd_.get(), offset_ + 1, limit, last_seen_);
-  if (!next) return fail(next.error());
+  if (!next)
+    return fail(next.error());
   std::uint64_t to = *next ? (*next)->offset : limit;
   std::uint64_t records = 1;
-  if (*next && (*next)->pos > last_seen_ + 1) records = (*next)->pos - last_seen_ - 1;
+  if (*next && (*next)->pos > last_seen_ + 1)
+    records = (*next)->pos - last_seen_ - 1;
   SLUICE_WARN_LIMITED("queue {}: damaged bytes at segment {:020d} offset {} ({} bytes, positions "
                       "after {}); skipped",
                       dir_.string(), seg_first_, offset_, to - offset_, last_seen_);
@@ -138,58 +158,75 @@ result<void> segment_reader::skip_damage(batch& out, std::uint64_t limit) {
 
 result<void> segment_reader::fill(batch& out, const read_limits& limits, const watermark& w) {
   if (seg_first_ == 0) {
-    if (w.segment == 0) return {};
+    if (w.segment == 0)
+      return {};
     auto opened = open_segment_after(0);
-    if (!opened) return fail(opened.error());
-    if (!*opened) return {};
+    if (!opened)
+      return fail(opened.error());
+    if (!*opened)
+      return {};
   }
   while (out.records.size() < limits.max_records && out.bytes < limits.max_bytes) {
-    if (seg_first_ > w.segment) return {}; // not durable yet
+    if (seg_first_ > w.segment)
+      return {}; // not durable yet
     std::uint64_t limit;
     if (seg_first_ == w.segment) {
       limit = w.offset;
     } else {
       if (seg_limit_ == 0) {
         auto size = file_size(seg_fd_.get());
-        if (!size) return fail(size.error());
+        if (!size)
+          return fail(size.error());
         seg_limit_ = *size;
       }
       limit = seg_limit_;
     }
     if (offset_ >= limit) {
-      if (seg_first_ == w.segment) return {}; // caught up with the watermark
+      if (seg_first_ == w.segment)
+        return {}; // caught up with the watermark
       auto opened = open_segment_after(seg_first_);
-      if (!opened) return fail(opened.error());
-      if (!*opened) return {};
+      if (!opened)
+        return fail(opened.error());
+      if (!*opened)
+        return {};
       continue;
     }
     // Bytes of [offset_, limit) already in the buffer.
     std::size_t avail = 0;
     if (offset_ >= buf_off_ && offset_ < buf_off_ + buf_len_)
-      avail = static_cast<std::size_t>(std::min<std::uint64_t>(buf_off_ + buf_len_, limit) - offset_);
+      avail =
+          static_cast<std::size_t>(std::min<std::uint64_t>(buf_off_ + buf_len_, limit) - offset_);
     auto r = format::parse_record(avail ? buf_.data() + (offset_ - buf_off_) : buf_.data(), avail);
     if (avail == 0 || r.status == format::parse_status::short_data) {
       std::size_t need = std::max(r.size, format::k_record_header_bytes);
       if (avail >= need || offset_ + need > limit) {
         // The durable bytes end inside this record: damage (a sealed segment's torn tail).
-        if (auto s = skip_damage(out, limit); !s) return s;
+        if (auto s = skip_damage(out, limit); !s)
+          return s;
         continue;
       }
-      if (!out.empty()) return {}; // refilling would move the bytes `out` points into
-      if (buf_.size() < need) buf_.resize(need);
-      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), limit - offset_));
+      if (!out.empty())
+        return {}; // refilling would move the bytes `out` points into
+      if (buf_.size() < need)
+        buf_.resize(need);
+      std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), limit - offset_));
       auto n = pread_full(seg_fd_.get(), buf_.data(), want, offset_);
-      if (!n) return fail(n.error());
+      if (!n)
+        return fail(n.error());
       buf_off_ = offset_;
       buf_len_ = *n;
       if (*n < need) {
-        if (auto s = skip_damage(out, limit); !s) return s;
+        if (auto s = skip_damage(out, limit); !s)
+          return s;
       }
       continue;
     }
     if (r.status != format::parse_status::ok || r.rec.pos <= last_seen_) {
-      if (!out.empty()) return {}; // deliver what we have; resync on the next read
-      if (auto s = skip_damage(out, limit); !s) return s;
+      if (!out.empty())
+        return {}; // deliver what we have; resync on the next read
+      if (auto s = skip_damage(out, limit); !s)
+        return s;
       continue;
     }
     if (r.rec.pos < next_pos_) { // seeking forward to the start position
@@ -197,7 +234,8 @@ result<void> segment_reader::fill(batch& out, const read_limits& limits, const w
       offset_ += r.size;
       continue;
     }
-    if (!out.empty() && out.bytes + r.rec.payload.size() > limits.max_bytes) return {};
+    if (!out.empty() && out.bytes + r.rec.payload.size() > limits.max_bytes)
+      return {};
     out.records.push_back(r.rec);
     out.bytes += r.rec.payload.size();
     last_seen_ = r.rec.pos;
@@ -212,25 +250,28 @@ disk_subscription::open(const std::filesystem::path& dir, std::string_view name,
                         std::size_t buffer_bytes, queue_stats* stats,
                         std::function<void()> on_commit, std::string* error_detail) {
   if (!format::valid_subscription_name(name)) {
-    if (error_detail) *error_detail = "invalid subscription name '" + std::string(name) + "'";
+    if (error_detail)
+      *error_detail = "invalid subscription name '" + std::string(name) + "'";
     return fail(errc::invalid_argument);
   }
   std::error_code ec;
   std::filesystem::create_directories(cursor_file::dir_of(dir), ec);
-  if (ec) return fail(ec);
+  if (ec)
+    return fail(ec);
   int holder = 0;
   auto lock = lock_file(cursor_file::dir_of(dir) / (std::string(name) + ".lock"), &holder);
   if (!lock) {
     if (lock.error() == errc::locked) {
       if (error_detail)
-        *error_detail = "subscription '" + std::string(name) + "' is held by pid " +
-                        std::to_string(holder);
+        *error_detail =
+            "subscription '" + std::string(name) + "' is held by pid " + std::to_string(holder);
       return fail(errc::subscription_busy);
     }
     return fail(lock.error());
   }
   auto cursor = cursor_file::read(dir, name);
-  if (!cursor) return fail(cursor.error());
+  if (!cursor)
+    return fail(cursor.error());
   std::unique_ptr<disk_subscription> s(new disk_subscription());
   s->dir_ = dir;
   s->name_ = std::string(name);
@@ -242,21 +283,26 @@ disk_subscription::open(const std::filesystem::path& dir, std::string_view name,
     where = start_at::at(**cursor + 1);
   }
   auto r = segment_reader::open(dir, where, buffer_bytes, stats);
-  if (!r) return fail(r.error());
+  if (!r)
+    return fail(r.error());
   s->reader_ = std::move(*r);
   if (!*cursor) {
     // Create the cursor now so retention keeps what this subscription has not read yet.
     s->committed_ = s->reader_->next_position() - 1;
-    if (auto w = cursor_file::write(dir, name, s->committed_); !w) return fail(w.error());
+    if (auto w = cursor_file::write(dir, name, s->committed_); !w)
+      return fail(w.error());
   }
   return s;
 }
 
 result<void> disk_subscription::commit(position p) {
-  if (p <= committed_) return {};
-  if (auto w = cursor_file::write(dir_, name_, p); !w) return w;
+  if (p <= committed_)
+    return {};
+  if (auto w = cursor_file::write(dir_, name_, p); !w)
+    return w;
   committed_ = p;
-  if (on_commit_) on_commit_();
+  if (on_commit_)
+    on_commit_();
   return {};
 }
 

@@ -42,11 +42,11 @@ private:
   std::atomic<bool> interrupted_{false};
 
   file seg_fd_;
-  position seg_first_ = 0;        ///< 0: no segment open
-  std::uint64_t seg_limit_ = 0;   ///< cached size of a sealed segment, 0 when unknown
-  std::uint64_t offset_ = 0;      ///< file offset of the next record to parse
+  position seg_first_ = 0;      ///< 0: no segment open
+  std::uint64_t seg_limit_ = 0; ///< cached size of a sealed segment, 0 when unknown
+  std::uint64_t offset_ = 0;    ///< file offset of the next record to parse
   position next_pos_ = 1;
-  position last_seen_ = 0;        ///< last valid position passed (returned or skipped)
+  position last_seen_ = 0; ///< last valid position passed (returned or skipped)
 
   std::vector<char> buf_;
   std::uint64_t buf_off_ = 0;

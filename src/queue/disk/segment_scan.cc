@@ -22,38 +22,45 @@ bool plausible(const char* p, position after, std::uint64_t offset, std::uint64_
 
 } // namespace
 
-result<std::optional<resync_point>> find_next_valid(int fd, std::uint64_t from,
-                                                    std::uint64_t limit, position after) {
+result<std::optional<resync_point>> find_next_valid(int fd, std::uint64_t from, std::uint64_t limit,
+                                                    position after) {
   std::vector<char> window(k_window);
   std::vector<char> whole;
   std::uint64_t base = from;
   while (base + format::k_record_header_bytes <= limit) {
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(k_window, limit - base));
     auto n = pread_full(fd, window.data(), want, base);
-    if (!n) return fail(n.error());
-    if (*n < format::k_record_header_bytes) break;
+    if (!n)
+      return fail(n.error());
+    if (*n < format::k_record_header_bytes)
+      break;
     std::size_t last_start = *n - format::k_record_header_bytes;
     for (std::size_t i = 0; i <= last_start; ++i) {
       const char* p = window.data() + i;
-      if (!plausible(p, after, base + i, limit)) continue;
+      if (!plausible(p, after, base + i, limit))
+        continue;
       auto r = format::parse_record(p, *n - i);
       if (r.status == format::parse_status::short_data && r.size > 0) {
         // The candidate runs past the window: read it whole to check it.
         whole.resize(r.size);
         auto m = pread_full(fd, whole.data(), r.size, base + i);
-        if (!m) return fail(m.error());
+        if (!m)
+          return fail(m.error());
         r = format::parse_record(whole.data(), *m);
       }
-      if (r.status == format::parse_status::ok) return resync_point{base + i, r.rec.pos};
+      if (r.status == format::parse_status::ok)
+        return resync_point{base + i, r.rec.pos};
     }
-    if (base + *n >= limit) break;
+    if (base + *n >= limit)
+      break;
     base += last_start + 1;
   }
   return std::optional<resync_point>{};
 }
 
-result<scan_result> scan_segment(int fd, std::uint64_t start, std::uint64_t limit, position after,
-                                 const std::function<void(const record&, std::uint64_t)>& on_record) {
+result<scan_result>
+scan_segment(int fd, std::uint64_t start, std::uint64_t limit, position after,
+             const std::function<void(const record&, std::uint64_t)>& on_record) {
   scan_result out;
   out.end_offset = start;
   std::vector<char> buf(k_window);
@@ -63,10 +70,12 @@ result<scan_result> scan_segment(int fd, std::uint64_t start, std::uint64_t limi
   position last = after;
 
   auto refill = [&](std::size_t need) -> result<void> {
-    if (buf.size() < need) buf.resize(need);
+    if (buf.size() < need)
+      buf.resize(need);
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), limit - off));
     auto n = pread_full(fd, buf.data(), want, off);
-    if (!n) return fail(n.error());
+    if (!n)
+      return fail(n.error());
     buf_off = off;
     buf_len = *n;
     return {};
@@ -77,20 +86,24 @@ result<scan_result> scan_segment(int fd, std::uint64_t start, std::uint64_t limi
                              ? static_cast<std::size_t>(buf_off + buf_len - off)
                              : 0;
     if (in_buf < format::k_record_header_bytes && off + in_buf < limit) {
-      if (auto r = refill(k_window); !r) return fail(r.error());
+      if (auto r = refill(k_window); !r)
+        return fail(r.error());
       in_buf = buf_len;
     }
     const char* p = buf.data() + (off - buf_off);
     auto r = format::parse_record(p, in_buf);
     if (r.status == format::parse_status::short_data && r.size > 0 && off + r.size <= limit &&
         in_buf < r.size) {
-      if (auto f = refill(r.size); !f) return fail(f.error());
+      if (auto f = refill(r.size); !f)
+        return fail(f.error());
       p = buf.data();
       r = format::parse_record(p, buf_len);
     }
     if (r.status == format::parse_status::ok && r.rec.pos > last) {
-      if (on_record) on_record(r.rec, off);
-      if (out.first == 0) out.first = r.rec.pos;
+      if (on_record)
+        on_record(r.rec, off);
+      if (out.first == 0)
+        out.first = r.rec.pos;
       out.last = last = r.rec.pos;
       ++out.records;
       off += r.size;
@@ -101,13 +114,22 @@ result<scan_result> scan_segment(int fd, std::uint64_t start, std::uint64_t limi
     d.offset = off;
     d.after = last;
     switch (r.status) {
-    case format::parse_status::short_data: d.reason = "short record"; break;
-    case format::parse_status::bad_header: d.reason = "bad record header"; break;
-    case format::parse_status::bad_crc: d.reason = "crc mismatch"; break;
-    case format::parse_status::ok: d.reason = "position out of order"; break;
+    case format::parse_status::short_data:
+      d.reason = "short record";
+      break;
+    case format::parse_status::bad_header:
+      d.reason = "bad record header";
+      break;
+    case format::parse_status::bad_crc:
+      d.reason = "crc mismatch";
+      break;
+    case format::parse_status::ok:
+      d.reason = "position out of order";
+      break;
     }
     auto next = find_next_valid(fd, off + 1, limit, last);
-    if (!next) return fail(next.error());
+    if (!next)
+      return fail(next.error());
     if (*next) {
       d.bytes = (*next)->offset - off;
       d.before = (*next)->pos;

@@ -25,17 +25,21 @@ template <class T> std::atomic_ref<T> field(char* base, std::size_t off) {
 result<char*> map(int fd, bool writable) {
   void* p = ::mmap(nullptr, format::k_watermark_file_bytes,
                    writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return fail_errno(errno);
+  if (p == MAP_FAILED)
+    return fail_errno(errno);
   return static_cast<char*>(p);
 }
 
 } // namespace
 
-watermark_file::watermark_file(watermark_file&& o) noexcept : base_(o.base_) { o.base_ = nullptr; }
+watermark_file::watermark_file(watermark_file&& o) noexcept : base_(o.base_) {
+  o.base_ = nullptr;
+}
 
 watermark_file& watermark_file::operator=(watermark_file&& o) noexcept {
   if (this != &o) {
-    if (base_) ::munmap(base_, format::k_watermark_file_bytes);
+    if (base_)
+      ::munmap(base_, format::k_watermark_file_bytes);
     base_ = o.base_;
     o.base_ = nullptr;
   }
@@ -43,20 +47,24 @@ watermark_file& watermark_file::operator=(watermark_file&& o) noexcept {
 }
 
 watermark_file::~watermark_file() {
-  if (base_) ::munmap(base_, format::k_watermark_file_bytes);
+  if (base_)
+    ::munmap(base_, format::k_watermark_file_bytes);
 }
 
 result<watermark_file> watermark_file::open_for_writer(const std::filesystem::path& dir,
                                                        const watermark& initial) {
   auto f = open_file(dir / "watermark", O_RDWR | O_CREAT, 0640);
-  if (!f) return fail(f.error());
+  if (!f)
+    return fail(f.error());
   auto size = file_size(f->get());
-  if (!size) return fail(size.error());
+  if (!size)
+    return fail(size.error());
   if (*size != format::k_watermark_file_bytes &&
       ::ftruncate(f->get(), format::k_watermark_file_bytes) != 0)
     return fail_errno(errno);
   auto m = map(f->get(), true);
-  if (!m) return fail(m.error());
+  if (!m)
+    return fail(m.error());
   watermark_file w;
   w.base_ = *m;
   std::memcpy(w.base_, format::k_watermark_magic, 8);
@@ -72,18 +80,24 @@ result<watermark_file> watermark_file::open_for_writer(const std::filesystem::pa
 result<watermark_file> watermark_file::open_for_reader(const std::filesystem::path& dir) {
   auto f = open_file(dir / "watermark", O_RDONLY);
   if (!f) {
-    if (f.error() == std::errc::no_such_file_or_directory) return fail(errc::not_found);
+    if (f.error() == std::errc::no_such_file_or_directory)
+      return fail(errc::not_found);
     return fail(f.error());
   }
   auto size = file_size(f->get());
-  if (!size) return fail(size.error());
-  if (*size < format::k_watermark_file_bytes) return fail(errc::not_found);
+  if (!size)
+    return fail(size.error());
+  if (*size < format::k_watermark_file_bytes)
+    return fail(errc::not_found);
   auto m = map(f->get(), false);
-  if (!m) return fail(m.error());
+  if (!m)
+    return fail(m.error());
   watermark_file w;
   w.base_ = *m;
-  if (std::memcmp(w.base_, format::k_watermark_magic, 8) != 0) return fail(errc::corrupt);
-  if (format::get_u32(w.base_ + 8) != format::k_version) return fail(errc::bad_format_version);
+  if (std::memcmp(w.base_, format::k_watermark_magic, 8) != 0)
+    return fail(errc::corrupt);
+  if (format::get_u32(w.base_ + 8) != format::k_version)
+    return fail(errc::bad_format_version);
   return w;
 }
 
@@ -117,13 +131,15 @@ watermark watermark_file::load() const noexcept {
     if ((s1 & 1) == 0) {
       auto w = read_fields();
       std::atomic_thread_fence(std::memory_order_acquire);
-      if (seq.load(std::memory_order_relaxed) == s1) return w;
+      if (seq.load(std::memory_order_relaxed) == s1)
+        return w;
     }
     // A publish takes nanoseconds. An odd sequence that stays odd means the writer died in the
     // middle of one: nobody updates the fields any more, so they are stable; the next writer's
     // recovery rewrites them.
     if (spins > 1000) {
-      if (spins > 1000 + 10000) return read_fields();
+      if (spins > 1000 + 10000)
+        return read_fields();
       ::sched_yield();
     }
   }
@@ -133,8 +149,10 @@ std::uint32_t watermark_file::sequence() const noexcept {
   return field<std::uint32_t>(base_, k_seq).load(std::memory_order_acquire);
 }
 
-void watermark_file::wait_change(std::uint32_t seen, std::chrono::nanoseconds timeout) const noexcept {
-  if (timeout.count() <= 0) return;
+void watermark_file::wait_change(std::uint32_t seen,
+                                 std::chrono::nanoseconds timeout) const noexcept {
+  if (timeout.count() <= 0)
+    return;
   struct timespec ts;
   ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000000);
   ts.tv_nsec = static_cast<long>(timeout.count() % 1000000000);

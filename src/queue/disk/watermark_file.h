@@ -14,8 +14,8 @@ namespace sluice::queue::disk {
 /// (segment and byte offset), so readers never parse bytes a crash could take back.
 struct watermark {
   position pos = 0;
-  position segment = 0;      ///< first position of the segment holding `pos` (0: none yet)
-  std::uint64_t offset = 0;  ///< byte offset in that segment just past `pos`'s record
+  position segment = 0;     ///< first position of the segment holding `pos` (0: none yet)
+  std::uint64_t offset = 0; ///< byte offset in that segment just past `pos`'s record
 };
 
 /// The "watermark" file mapped shared into memory (see format.h). The appending process

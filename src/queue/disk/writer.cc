@@ -52,20 +52,25 @@ writer::writer(const options& opts, queue_stats& stats, watermark_file& wm, reco
   syncer_thread_ = std::thread([this] { syncer_loop(); });
 }
 
-writer::~writer() { (void)close(); }
+writer::~writer() {
+  (void)close();
+}
 
 int writer::injected(std::atomic<int>& counter) const {
-  if (!opts_.faults) return 0;
+  if (!opts_.faults)
+    return 0;
   int n = counter.load();
   while (n > 0) {
-    if (counter.compare_exchange_weak(n, n - 1)) return opts_.faults->error.load();
+    if (counter.compare_exchange_weak(n, n - 1))
+      return opts_.faults->error.load();
   }
   return 0;
 }
 
 bool writer::is_lost(position p) const {
   for (const auto& [from, to] : lost_)
-    if (p >= from && p <= to) return true;
+    if (p >= from && p <= to)
+      return true;
   return false;
 }
 
@@ -95,7 +100,8 @@ void writer::encode(std::span<const record_in> records, std::int64_t now_ns) {
 
 result<append_result> writer::append(std::span<const record_in> records) {
   append_result res;
-  if (records.empty()) return res;
+  if (records.empty())
+    return res;
   std::uint64_t total = 0;
   for (const auto& r : records) {
     if (r.payload.size() > opts_.max_record_bytes ||
@@ -108,9 +114,12 @@ result<append_result> writer::append(std::span<const record_in> records) {
   std::int64_t now_ns = opts_.clock->now_ns();
   std::unique_lock lk(mu_);
   stats_.append_calls.add();
-  while (big_append_ && !closing_) space_cv_.wait(lk);
-  if (closing_) return fail(errc::closed);
-  if (failed_) return fail(fail_ec_);
+  while (big_append_ && !closing_)
+    space_cv_.wait(lk);
+  if (closing_)
+    return fail(errc::closed);
+  if (failed_)
+    return fail(fail_ec_);
 
   // The disk cap.
   std::size_t keep = records.size();
@@ -123,7 +132,8 @@ result<append_result> writer::append(std::span<const record_in> records) {
       keep = 0;
       for (const auto& r : records) {
         std::uint64_t size = format::k_record_header_bytes + r.payload.size();
-        if (used + size > room) break;
+        if (used + size > room)
+          break;
         used += size;
         ++keep;
       }
@@ -133,7 +143,8 @@ result<append_result> writer::append(std::span<const record_in> records) {
       SLUICE_WARN_LIMITED("queue {}: at max_disk ({} bytes); dropped {} newest records "
                           "(when_full = drop_newest)",
                           opts_.dir.string(), opts_.max_disk, res.dropped);
-      if (keep == 0) return res;
+      if (keep == 0)
+        return res;
     } else {
       stats_.blocked_appenders.add(1);
       std::int64_t b0 = now_mono_ns();
@@ -147,7 +158,8 @@ result<append_result> writer::append(std::span<const record_in> records) {
       }
       stats_.blocked_appenders.add(-1);
       stats_.blocked_ns.add(static_cast<std::uint64_t>(now_mono_ns() - b0));
-      if (closing_) return fail(errc::closed);
+      if (closing_)
+        return fail(errc::closed);
     }
   }
   auto kept = records.first(keep);
@@ -159,11 +171,13 @@ result<append_result> writer::append(std::span<const record_in> records) {
       writer_cv_.notify_one();
       space_cv_.wait(lk);
     }
-    if (closing_) return fail(errc::closed);
+    if (closing_)
+      return fail(errc::closed);
     bool was_empty = active_.bytes.empty();
     res.first = next_pos_;
     encode(kept, now_ns);
-    if (was_empty) writer_cv_.notify_one();
+    if (was_empty)
+      writer_cv_.notify_one();
   } else {
     // Larger than a buffer: encode in parts, keeping other appenders out so it stays contiguous.
     big_append_ = true;
@@ -190,7 +204,8 @@ result<append_result> writer::append(std::span<const record_in> records) {
 
   if (opts_.fsync == fsync_policy::always) {
     durable_cv_.wait(lk, [&] { return durable_.pos >= res.last || is_lost(res.last) || closed_; });
-    if (durable_.pos < res.last) return fail(fail_ec_ ? fail_ec_ : errc::closed);
+    if (durable_.pos < res.last)
+      return fail(fail_ec_ ? fail_ec_ : errc::closed);
   } else if (fail_epoch_ != epoch && is_lost(res.first)) {
     return fail(fail_ec_);
   }
@@ -199,13 +214,16 @@ result<append_result> writer::append(std::span<const record_in> records) {
 
 result<void> writer::wait_durable(position p, std::chrono::milliseconds timeout) {
   std::unique_lock lk(mu_);
-  bool done = durable_cv_.wait_for(lk, timeout, [&] {
-    return durable_.pos >= p || is_lost(p) || closed_ || p >= next_pos_;
-  });
-  if (durable_.pos >= p) return {};
-  if (is_lost(p)) return fail(fail_ec_);
-  if (p >= next_pos_) return fail(errc::invalid_argument);
-  if (closed_) return fail(errc::closed);
+  bool done = durable_cv_.wait_for(
+      lk, timeout, [&] { return durable_.pos >= p || is_lost(p) || closed_ || p >= next_pos_; });
+  if (durable_.pos >= p)
+    return {};
+  if (is_lost(p))
+    return fail(fail_ec_);
+  if (p >= next_pos_)
+    return fail(errc::invalid_argument);
+  if (closed_)
+    return fail(errc::closed);
   (void)done;
   return fail(errc::timed_out);
 }
@@ -219,10 +237,12 @@ result<void> writer::sync() {
     writer_cv_.notify_one();
     syncer_cv_.notify_one();
   }
-  if (target == 0) return {};
+  if (target == 0)
+    return {};
   for (;;) {
     auto r = wait_durable(target, std::chrono::seconds(1));
-    if (r || r.error() != errc::timed_out) return r;
+    if (r || r.error() != errc::timed_out)
+      return r;
     std::lock_guard lk(mu_);
     sync_requested_ = true;
     syncer_cv_.notify_one();
@@ -250,12 +270,15 @@ result<std::shared_ptr<open_segment>> writer::create_segment(position first) {
   seg->first = first;
   seg->path = opts_.dir / format::segment_file_name(first);
   auto f = open_file(seg->path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-  if (!f) return fail(f.error());
+  if (!f)
+    return fail(f.error());
   seg->fd = std::move(*f);
   char header[format::k_segment_header_bytes];
   format::encode_segment_header(header, first);
-  if (int e = opts_.faults ? injected(opts_.faults->fail_writes) : 0) return fail_errno(e);
-  if (auto w = pwrite_all(seg->fd.get(), header, sizeof header, 0); !w) return fail(w.error());
+  if (int e = opts_.faults ? injected(opts_.faults->fail_writes) : 0)
+    return fail_errno(e);
+  if (auto w = pwrite_all(seg->fd.get(), header, sizeof header, 0); !w)
+    return fail(w.error());
   // The directory entry is made durable by the syncer before the watermark enters the segment,
   // off this thread: a directory fsync here would stall writing for tens of milliseconds.
   stats_.segments_created.add();
@@ -267,7 +290,8 @@ result<void> writer::write_out(pending_buffer& b) {
   for (const auto& pc : b.pieces) {
     if (pc.new_segment) {
       auto seg = create_segment(pc.segment_first);
-      if (!seg) return fail(seg.error());
+      if (!seg)
+        return fail(seg.error());
       std::lock_guard lk(mu_);
       retired_.push_back(segment_);
       segment_ = std::move(*seg);
@@ -276,9 +300,11 @@ result<void> writer::write_out(pending_buffer& b) {
       disk_bytes_ += format::k_segment_header_bytes;
       pending_bytes_ -= format::k_segment_header_bytes;
     }
-    if (pc.end == pc.begin) continue;
+    if (pc.end == pc.begin)
+      continue;
     if (opts_.faults) {
-      if (int e = injected(opts_.faults->fail_writes)) return fail_errno(e);
+      if (int e = injected(opts_.faults->fail_writes))
+        return fail_errno(e);
     }
     if (auto w = pwrite_all(segment_->fd.get(), b.bytes.data() + pc.begin, pc.end - pc.begin,
                             segment_offset_);
@@ -307,15 +333,15 @@ void writer::writer_loop() {
       handle_failure(lk);
       continue;
     }
-    if (active_.bytes.empty()) break; // closing and drained
+    if (active_.bytes.empty())
+      break; // closing and drained
     if (opts_.fsync != fsync_policy::never && opts_.max_unsynced_bytes > 0 &&
         written_bytes_ - durable_bytes_ >= opts_.max_unsynced_bytes) {
       // Appends outrun the disk: let the syncer catch up now (appenders wait on full buffers).
       sync_requested_ = true;
       syncer_cv_.notify_one();
       durable_cv_.wait(lk, [&] {
-        return failed_ || closing_ ||
-               written_bytes_ - durable_bytes_ < opts_.max_unsynced_bytes;
+        return failed_ || closing_ || written_bytes_ - durable_bytes_ < opts_.max_unsynced_bytes;
       });
       continue;
     }
@@ -337,7 +363,8 @@ void writer::writer_loop() {
       continue;
     }
     if (opts_.fsync == fsync_policy::never) {
-      if (!retired_.empty()) retired_.clear();
+      if (!retired_.empty())
+        retired_.clear();
       publish(written_);
     } else {
       syncer_cv_.notify_one();
@@ -371,16 +398,19 @@ void writer::syncer_loop() {
   const auto interval = opts_.fsync_interval.count();
   for (;;) {
     auto due = [&] {
-      if (failed_) return false;
+      if (failed_)
+        return false;
       if (written_.pos > durable_.pos || !retired_.empty()) {
-        if (sync_requested_ || writer_done_ || opts_.fsync == fsync_policy::always) return true;
+        if (sync_requested_ || writer_done_ || opts_.fsync == fsync_policy::always)
+          return true;
         if (opts_.fsync == fsync_policy::interval && now_mono_ns() - last_sync >= interval)
           return true;
       }
       return false;
     };
     if (!due()) {
-      if (writer_done_ && stop_syncer_) break;
+      if (writer_done_ && stop_syncer_)
+        break;
       if (housekeeping_due_ || now_mono_ns() - last_housekeeping_ns_ > 1'000'000'000) {
         housekeeping(lk);
         continue;
@@ -403,13 +433,16 @@ void writer::syncer_loop() {
     lk.unlock();
     std::error_code ec;
     if (dir_sync) {
-      if (auto d = sync_dir(opts_.dir); !d) ec = d.error();
+      if (auto d = sync_dir(opts_.dir); !d)
+        ec = d.error();
     }
     for (const auto& seg : to_sync) {
-      if (ec) break;
+      if (ec)
+        break;
       std::int64_t s0 = now_mono_ns();
       int e = opts_.faults ? injected(opts_.faults->fail_fsyncs) : 0;
-      if (e == 0 && ::fdatasync(seg->fd.get()) != 0) e = errno;
+      if (e == 0 && ::fdatasync(seg->fd.get()) != 0)
+        e = errno;
       if (e != 0) {
         ec = std::error_code(e, std::system_category());
         break;
@@ -450,13 +483,15 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
   position lost_from = durable_.pos + 1, lost_to = next_pos_ - 1;
   if (lost_to >= lost_from) {
     lost_.emplace_back(lost_from, lost_to);
-    if (lost_.size() > 64) lost_.pop_front();
+    if (lost_.size() > 64)
+      lost_.pop_front();
     stats_.lost_records.add(lost_to - lost_from + 1);
   }
   active_.clear();
   flushing_.clear();
   pending_bytes_ = 0;
-  while (!marks_.empty() && marks_.back().last > durable_.pos) marks_.pop_back();
+  while (!marks_.empty() && marks_.back().last > durable_.pos)
+    marks_.pop_back();
   ++fail_epoch_;
 
   // Put the files back to the durable point: drop newer segments, truncate the durable one.
@@ -468,14 +503,16 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
     writer_cv_.wait_for(lk, std::chrono::milliseconds(100));
   };
   for (auto& seg : retired_) {
-    if (seg->first > durable_.segment) ::unlink(seg->path.c_str());
+    if (seg->first > durable_.segment)
+      ::unlink(seg->path.c_str());
   }
   retired_.clear();
   if (segment_->first != durable_.segment) {
     ::unlink(segment_->path.c_str());
     stats_.segments.add(-1);
     auto f = open_file(opts_.dir / format::segment_file_name(durable_.segment), O_WRONLY);
-    if (!f) return retry_later(f.error());
+    if (!f)
+      return retry_later(f.error());
     auto seg = std::make_shared<open_segment>();
     seg->fd = std::move(*f);
     seg->first = durable_.segment;
@@ -518,7 +555,8 @@ void writer::housekeeping(std::unique_lock<std::mutex>& lk) {
   std::uint64_t freed = 0;
   if (segs && cursors && !cursors->empty()) {
     position min_cursor = cursors->front().committed;
-    for (const auto& c : *cursors) min_cursor = std::min(min_cursor, c.committed);
+    for (const auto& c : *cursors)
+      min_cursor = std::min(min_cursor, c.committed);
     // Segment i is passed when the next one starts at or before min_cursor + 1 and is durable.
     std::size_t passed = 0;
     while (passed + 1 < segs->size() && (*segs)[passed + 1].first <= min_cursor + 1 &&
@@ -530,10 +568,11 @@ void writer::housekeeping(std::unique_lock<std::mutex>& lk) {
     std::size_t deletable = passed;
     for (std::size_t i = passed; i-- > 0;) {
       struct stat st {};
-      if (::stat((*segs)[i].path.c_str(), &st) != 0) continue;
+      if (::stat((*segs)[i].path.c_str(), &st) != 0)
+        continue;
       auto size = static_cast<std::uint64_t>(st.st_size);
-      std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 +
-                           st.st_mtim.tv_nsec;
+      std::int64_t mtime =
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
       bool keep_for_bytes = opts_.retain_bytes > 0 && kept_bytes < opts_.retain_bytes;
       bool keep_for_age = opts_.retain_age.count() > 0 && now - mtime < opts_.retain_age.count();
       if (keep_for_bytes || keep_for_age) {
@@ -564,18 +603,21 @@ void writer::housekeeping(std::unique_lock<std::mutex>& lk) {
 
 result<void> writer::close() {
   std::unique_lock lk(mu_);
-  if (closed_) return {};
+  if (closed_)
+    return {};
   closing_ = true;
   writer_cv_.notify_all();
   space_cv_.notify_all();
   lk.unlock();
-  if (writer_thread_.joinable()) writer_thread_.join();
+  if (writer_thread_.joinable())
+    writer_thread_.join();
   lk.lock();
   stop_syncer_ = true;
   sync_requested_ = true;
   syncer_cv_.notify_all();
   lk.unlock();
-  if (syncer_thread_.joinable()) syncer_thread_.join();
+  if (syncer_thread_.joinable())
+    syncer_thread_.join();
   lk.lock();
   closed_ = true;
   durable_cv_.notify_all();

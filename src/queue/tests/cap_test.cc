@@ -1,6 +1,7 @@
 #include <atomic>
-#include <gtest/gtest.h>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
 #include "queue/tests/queue_helpers.h"
@@ -62,7 +63,8 @@ TEST(cap, block_waits_until_a_subscription_lets_segments_go) {
   while (consumed < 1000) {
     auto r = sub->read(b, {100, 1u << 20}, std::chrono::seconds(30));
     ASSERT_TRUE(r.has_value()) << r.error().message();
-    for (std::size_t i = 0; i < b.size(); ++i) ASSERT_EQ(b.records[i].pos, consumed + i + 1);
+    for (std::size_t i = 0; i < b.size(); ++i)
+      ASSERT_EQ(b.records[i].pos, consumed + i + 1);
     consumed += b.size();
     ASSERT_TRUE(sub->commit(b.last()).has_value());
   }

@@ -1,5 +1,6 @@
-#include <gtest/gtest.h>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/files.h"
@@ -165,7 +166,8 @@ TEST(disk_queue, fsync_always_with_concurrent_appenders_shares_fsyncs) {
         ASSERT_GE(q->durable_watermark(), res->last);
       }
     });
-  for (auto& t : ts) t.join();
+  for (auto& t : ts)
+    t.join();
   EXPECT_EQ(q->durable_watermark(), static_cast<position>(k_threads * k_appends));
   EXPECT_EQ(q->stats().appended_records.get(), static_cast<std::uint64_t>(k_threads * k_appends));
   EXPECT_GT(q->stats().fsyncs.get(), 0u);

@@ -1,10 +1,10 @@
-#include "queue/disk/format.h"
-
-#include <gtest/gtest.h>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "base/crc32c.h"
+#include "queue/disk/format.h"
 
 namespace sluice::queue::disk::format {
 namespace {

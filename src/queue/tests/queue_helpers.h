@@ -1,8 +1,9 @@
 #pragma once
 
-#include <gtest/gtest.h>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
 #include "queue/tests/test_dir.h"
@@ -11,7 +12,8 @@ namespace sluice::testing {
 
 inline std::string payload_of(std::uint64_t i, std::size_t size = 0) {
   std::string s = "record-" + std::to_string(i);
-  if (s.size() < size) s.append(size - s.size(), 'x');
+  if (s.size() < size)
+    s.append(size - s.size(), 'x');
   return s;
 }
 
@@ -23,8 +25,10 @@ inline void append_range(queue::queue& q, std::uint64_t first, std::uint64_t las
   for (std::uint64_t i = first; i <= last;) {
     payloads.clear();
     recs.clear();
-    for (std::size_t k = 0; k < batch && i <= last; ++k, ++i) payloads.push_back(payload_of(i, size));
-    for (auto& p : payloads) recs.push_back({0, p});
+    for (std::size_t k = 0; k < batch && i <= last; ++k, ++i)
+      payloads.push_back(payload_of(i, size));
+    for (auto& p : payloads)
+      recs.push_back({0, p});
     auto r = q.append(recs);
     ASSERT_TRUE(r.has_value()) << r.error().message();
     ASSERT_EQ(r->appended, recs.size());
@@ -42,7 +46,8 @@ inline std::vector<std::pair<queue::position, std::string>> read_all(queue::read
       EXPECT_EQ(res.error(), queue::errc::timed_out) << res.error().message();
       break;
     }
-    for (const auto& rec : b.records) out.emplace_back(rec.pos, std::string(rec.payload));
+    for (const auto& rec : b.records)
+      out.emplace_back(rec.pos, std::string(rec.payload));
   }
   return out;
 }

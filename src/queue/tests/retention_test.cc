@@ -1,5 +1,6 @@
-#include <gtest/gtest.h>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/files.h"
@@ -19,7 +20,8 @@ std::size_t segment_count(const std::filesystem::path& dir) {
 // Waits (bounded) until the queue's housekeeping has brought the segment count to `want`.
 bool wait_segments(const queue& q, const std::filesystem::path& dir, std::size_t want) {
   for (int i = 0; i < 3000; ++i) {
-    if (segment_count(dir) == want) return true;
+    if (segment_count(dir) == want)
+      return true;
     q.stats(); // keep the loop observable
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -12,7 +12,8 @@ public:
   test_dir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-test-XXXXXX").string();
     char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
+    if (p == nullptr)
+      std::abort();
     path_ = p;
   }
   ~test_dir() {
