@@ -1,0 +1,161 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "config/config_error.h"
+
+namespace toml {
+inline namespace v3 {
+class table;
+}
+} // namespace toml
+
+/// The sluice configuration file as plain values: what the rest of the pipeline reads, so that
+/// no code outside src/config touches TOML. Every default is applied; every value was checked
+/// against the option tables in tables.h.
+namespace sluice::config {
+
+using std::chrono::nanoseconds;
+
+enum class fsync_mode { always, interval, never };
+enum class when_full_mode { block, drop_newest };
+enum class record_format { json, lines };
+enum class start_position { beginning, end };
+enum class http_method { get, post };
+
+struct queue_config {
+  fsync_mode fsync = fsync_mode::interval;
+  nanoseconds fsync_interval = std::chrono::milliseconds(10); ///< for fsync_mode::interval
+  std::uint64_t segment_bytes = 64ull << 20;
+  std::uint64_t max_disk = 0; ///< 0: no cap
+  when_full_mode when_full = when_full_mode::block;
+  std::uint64_t retain_bytes = 0;
+  nanoseconds retain_age{0}; ///< 0: none
+};
+
+/// Capped exponential backoff: `min`, doubled after each failure, at most `max`.
+struct backoff_config {
+  nanoseconds min{0};
+  nanoseconds max{0};
+};
+
+struct http_source {
+  std::string url;
+  http_method method = http_method::get;
+  /// In key order; a parameter given as one string is a list of one.
+  std::vector<std::pair<std::string, std::vector<std::string>>> params;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::pair<std::string, std::string>> basic_auth; ///< user, password
+  std::optional<std::string> bearer;
+  backoff_config reconnect;
+};
+
+struct tcp_source {
+  std::string address; ///< HOST:PORT
+  backoff_config reconnect;
+};
+
+struct unix_source {
+  std::string path;
+  backoff_config reconnect;
+};
+
+struct listen_endpoint {
+  enum kind_t { tcp, unix_socket } kind = tcp;
+  std::string address; ///< HOST:PORT for tcp, the path for unix_socket
+};
+
+struct listen_source {
+  std::vector<listen_endpoint> endpoints;
+  bool ack = false;
+};
+
+struct stdin_source {};
+
+struct source_config {
+  std::string name;
+  int line = 0; ///< of [sources.NAME], for messages
+  std::uint64_t max_record_bytes = 1u << 20;
+  record_format format = record_format::json;
+  std::string default_type = "event";
+  std::variant<http_source, tcp_source, unix_source, listen_source, stdin_source> settings;
+
+  /// "http", "tcp", "unix", "listen", "stdin".
+  std::string_view type() const noexcept;
+};
+
+struct eventlog_sink {
+  std::filesystem::path dir;
+  bool envelope = false;
+  std::uint64_t rotate_bytes = 64ull << 20;   ///< 0: never by size
+  std::optional<nanoseconds> rotate_interval; ///< nullopt: never by age
+  std::optional<std::uint64_t> rotate_events; ///< nullopt: never by count
+};
+
+struct sqlite_sink {
+  std::filesystem::path path;
+  std::string table; ///< defaults to the subscription's name
+};
+
+/// An event passes when its type is in `types` (if any) and, when `field` is set, the value(s)
+/// at `field` include one of `any_of`.
+struct filter_config {
+  std::vector<std::string> types;
+  std::string field; ///< "entities.hashtags[].text"; empty: no field condition
+  std::vector<std::string> any_of;
+};
+
+struct retry_config {
+  nanoseconds initial = std::chrono::milliseconds(100);
+  nanoseconds max = std::chrono::seconds(30);
+  std::optional<std::uint64_t> max_attempts; ///< nullopt: forever
+};
+
+struct subscription_config {
+  std::string name;
+  int line = 0; ///< of [subscriptions.NAME], for messages
+  std::variant<eventlog_sink, sqlite_sink> sink;
+  std::optional<filter_config> filter; ///< nullopt: every event
+  std::size_t batch = 500;
+  start_position start = start_position::beginning;
+  retry_config retry;
+
+  /// "eventlog", "sqlite".
+  std::string_view sink_type() const noexcept;
+};
+
+/// A whole configuration file. Sources and subscriptions are in name order.
+struct pipeline_config {
+  std::filesystem::path data_dir = "./sluice-data";
+  nanoseconds shutdown_timeout = std::chrono::seconds(10);
+  queue_config queue;
+  std::vector<source_config> sources;
+  std::vector<subscription_config> subscriptions;
+};
+
+/// Every error in `root` (an already parsed file), in file order; empty when it is valid. Checks
+/// the option tables and the rules across keys (auth, filter, backoff bounds).
+std::vector<config_error> validate_pipeline(const toml::table& root);
+
+/// The configuration in `root`. Throws config_exception (naming `name`) with every error when
+/// validate_pipeline finds any.
+pipeline_config read_pipeline(const toml::table& root, const std::string& name);
+
+/// load_file + read_pipeline. Throws config_exception. Blocks on the file read.
+pipeline_config load_pipeline_file(const std::filesystem::path& path);
+
+/// load_string + read_pipeline, for tests and the built-in demo. Throws config_exception.
+pipeline_config load_pipeline_string(std::string_view text, const std::string& name);
+
+/// Every error in the file at `path` (a syntax error, or all validation errors), in file order;
+/// empty when valid. Never throws: what `sluice validate` prints.
+std::vector<config_error> validate_file(const std::filesystem::path& path);
+
+} // namespace sluice::config

@@ -1,0 +1,150 @@
+#include "config/rules.h"
+
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "base/units.h"
+#include "config/tables.h"
+#include "config/value_check.h"
+
+namespace sluice::config {
+namespace {
+
+using detail::join;
+
+std::string_view default_of(const option_table& options, std::string_view key) {
+  const auto* o = options.find(key);
+  return o == nullptr ? std::string_view() : o->default_value;
+}
+
+const toml::table* table_at(const toml::table& t, std::string_view key) {
+  const auto* n = t.get(key);
+  return n == nullptr ? nullptr : n->as_table();
+}
+
+// The duration at `key` of `t` (or `fallback` when `t` lacks it); nullopt when it is malformed.
+std::optional<std::chrono::nanoseconds> duration_at(const toml::table* t, std::string_view key,
+                                                    std::string_view fallback) {
+  const toml::node* n = t == nullptr ? nullptr : t->get(key);
+  if (n == nullptr) {
+    auto d = parse_duration(fallback);
+    return d ? std::optional(*d) : std::nullopt;
+  }
+  const auto* s = n->as_string();
+  if (s == nullptr)
+    return std::nullopt;
+  auto d = parse_duration(s->get());
+  return d ? std::optional(*d) : std::nullopt;
+}
+
+void check_bounds(validator& v, const toml::table& t, const std::string& path,
+                  const option_table& options, std::string_view low_key,
+                  std::string_view high_key) {
+  auto low_default = default_of(options, low_key);
+  auto high_default = default_of(options, high_key);
+  auto low = duration_at(&t, low_key, low_default);
+  auto high = duration_at(&t, high_key, high_default);
+  if (low && high && *low > *high) {
+    v.add(path, t.source(),
+          fmt::format("\"{}\" ({}) is above \"{}\" ({})", low_key,
+                      t[low_key].value_or(std::string(low_default)), high_key,
+                      t[high_key].value_or(std::string(high_default))));
+  }
+}
+
+void check_auth(validator& v, const toml::table& auth, const std::string& path) {
+  bool user = auth.contains("user");
+  bool password = auth.contains("password");
+  if (auth.contains("bearer") && (user || password))
+    v.add(path, auth.source(), "give either \"bearer\" or \"user\" and \"password\", not both");
+  else if (user != password)
+    v.add(path, auth.source(),
+          fmt::format("missing required key \"{}\" (basic authentication needs both \"user\" "
+                      "and \"password\")",
+                      user ? "password" : "user"));
+  else if (!user && !auth.contains("bearer"))
+    v.add(path, auth.source(), "expected \"bearer\" or \"user\" and \"password\"");
+}
+
+void check_source(validator& v, const toml::table& source, const std::string& path) {
+  if (const auto* auth = table_at(source, "auth"))
+    check_auth(v, *auth, join(path, "auth"));
+  if (const auto* reconnect = table_at(source, "reconnect"))
+    check_bounds(v, *reconnect, join(path, "reconnect"), reconnect_options, "min", "max");
+  if (const auto* listen = source.get("listen");
+      listen != nullptr && listen->is_array() && listen->as_array()->empty())
+    v.add(join(path, "listen"), listen->source(), "expected at least one endpoint");
+}
+
+void check_filter(validator& v, const toml::table& filter, const std::string& path) {
+  bool type = filter.contains("type");
+  bool field = filter.contains("field");
+  bool any_of = filter.contains("any_of");
+  if (field && !any_of)
+    v.add(path, filter.source(), "missing required key \"any_of\" (\"field\" needs it)");
+  else if (any_of && !field)
+    v.add(path, filter.source(), "missing required key \"field\" (\"any_of\" needs it)");
+  else if (!type && !field)
+    v.add(path, filter.source(), "expected \"type\" or \"field\" with \"any_of\"");
+}
+
+// Two subscriptions writing one event log directory or one SQLite table would interleave.
+void check_sink_targets(validator& v, const toml::table& subscriptions) {
+  std::map<std::string, std::string> taken; // target -> first subscription
+  for (auto&& [name, node] : subscriptions) {
+    const auto* sub = node.as_table();
+    const auto* sink = sub == nullptr ? nullptr : table_at(*sub, "sink");
+    if (sink == nullptr)
+      continue;
+    std::string type = (*sink)["type"].value_or(std::string());
+    std::string target;
+    if (type == "eventlog")
+      target = "eventlog " + (*sink)["dir"].value_or(std::string());
+    else if (type == "sqlite")
+      target = "sqlite " + (*sink)["path"].value_or(std::string()) + " table " +
+               (*sink)["table"].value_or(std::string(name.str()));
+    else
+      continue;
+    auto [it, fresh] = taken.emplace(target, std::string(name.str()));
+    if (!fresh) {
+      v.add(join(join("subscriptions", name.str()), "sink"), sink->source(),
+            fmt::format("writes the same {} as subscription \"{}\"",
+                        type == "eventlog" ? "directory" : "table", it->second));
+    }
+  }
+}
+
+} // namespace
+
+void check_pipeline_rules(const toml::table& root, validator& v) {
+  if (const auto* queue = table_at(root, "queue")) {
+    auto fsync = duration_at(queue, "fsync", default_of(queue_options, "fsync"));
+    const auto* node = queue->get("fsync");
+    if (fsync && fsync->count() == 0 && node != nullptr)
+      v.add("queue.fsync", node->source(),
+            "expected \"always\", \"never\" or a duration above zero, got \"" +
+                (*queue)["fsync"].value_or(std::string()) + "\"");
+  }
+  if (const auto* sources = table_at(root, "sources"))
+    for (auto&& [name, node] : *sources)
+      if (const auto* source = node.as_table())
+        check_source(v, *source, join("sources", name.str()));
+  if (const auto* subscriptions = table_at(root, "subscriptions")) {
+    for (auto&& [name, node] : *subscriptions) {
+      const auto* sub = node.as_table();
+      if (sub == nullptr)
+        continue;
+      std::string path = join("subscriptions", name.str());
+      if (const auto* filter = table_at(*sub, "filter"))
+        check_filter(v, *filter, join(path, "filter"));
+      if (const auto* retry = table_at(*sub, "retry"))
+        check_bounds(v, *retry, join(path, "retry"), retry_options, "initial", "max");
+    }
+    check_sink_targets(v, *subscriptions);
+  }
+}
+
+} // namespace sluice::config

@@ -1,0 +1,170 @@
+#include "config/tables.h"
+
+namespace sluice::config {
+namespace {
+
+constexpr option file_list[] = {
+    {.name = "data_dir",
+     .default_value = "./sluice-data",
+     .help = "Directory of the queue, the cursors and the dead-letter files; created when "
+             "missing. A relative path is relative to the working directory."},
+    {.name = "shutdown_timeout",
+     .type = option_type::duration,
+     .default_value = "10s",
+     .help = "On TERM or INT: how long the batches in flight may take to finish before sluice "
+             "exits anyway (still without loss: what was not confirmed is redelivered)."},
+    {.name = "queue",
+     .type = option_type::table,
+     .help = "The disk queue: see [queue].",
+     .fields = &queue_options},
+    {.name = "sources",
+     .type = option_type::named_tables,
+     .help = "The sources, one table [sources.NAME] each: see the source types.",
+     .family = &source_types},
+    {.name = "subscriptions",
+     .type = option_type::named_tables,
+     .help = "The subscriptions, one table [subscriptions.NAME] each: see [subscriptions.NAME].",
+     .fields = &subscription_options},
+};
+
+constexpr std::string_view fsync_keywords[] = {"always", "never"};
+constexpr std::string_view when_full_values[] = {"block", "drop_newest"};
+
+constexpr option queue_list[] = {
+    {.name = "fsync",
+     .type = option_type::duration,
+     .default_value = "10ms",
+     .help = "When appended records are made durable: \"always\" (each append waits for its "
+             "fsync, shared by concurrent appends), a duration (group commit: one fsync per "
+             "interval) or \"never\" (the operating system writes back; a power loss can lose "
+             "records).",
+     .values = fsync_keywords},
+    {.name = "segment_bytes",
+     .type = option_type::size,
+     .default_value = "64MiB",
+     .unit = "bytes",
+     .help = "Size at which the queue starts a new segment file."},
+    {.name = "max_disk",
+     .type = option_type::size,
+     .default_doc = "no cap",
+     .unit = "bytes",
+     .help = "Cap on the queue's bytes on disk; when reached, `when_full` applies."},
+    {.name = "when_full",
+     .type = option_type::enumeration,
+     .default_value = "block",
+     .help = "At the cap: \"block\" pauses the sources until subscriptions let segments go; "
+             "\"drop_newest\" drops the records that do not fit and counts them.",
+     .values = when_full_values},
+    {.name = "retain_bytes",
+     .type = option_type::size,
+     .default_doc = "none",
+     .unit = "bytes",
+     .help = "Keep at least this many bytes of segments every subscription has passed (for "
+             "`sluice queue tail` and replays)."},
+    {.name = "retain_age",
+     .type = option_type::duration,
+     .default_doc = "none",
+     .help = "Keep segments every subscription has passed while younger than this."},
+};
+
+constexpr std::string_view start_values[] = {"beginning", "end"};
+
+constexpr option subscription_list[] = {
+    {.name = "sink",
+     .type = option_type::table,
+     .required = true,
+     .help = "Where the events go: `{ type = \"...\", ... }`; see the sink types.",
+     .family = &sink_types},
+    {.name = "filter",
+     .type = option_type::table,
+     .default_doc = "every event",
+     .help = "Which events to deliver; see [subscriptions.NAME.filter]. Events filtered out "
+             "still advance the subscription's cursor.",
+     .fields = &filter_options},
+    {.name = "batch",
+     .type = option_type::integer,
+     .default_value = "500",
+     .unit = "records",
+     .help = "Most records handed to the sink in one write.",
+     .min = 1},
+    {.name = "start",
+     .type = option_type::enumeration,
+     .default_value = "beginning",
+     .help = "Where a new subscription starts: \"beginning\" replays what the queue still "
+             "holds and then follows it live; \"end\" follows only what arrives from now on. "
+             "Once the subscription has a cursor, it resumes from there.",
+     .values = start_values},
+    {.name = "retry",
+     .type = option_type::table,
+     .help = "How a failed batch is retried; see [subscriptions.NAME.retry].",
+     .fields = &retry_options},
+};
+
+constexpr option filter_list[] = {
+    {.name = "type",
+     .type = option_type::string_list,
+     .help = "Deliver only events of these types (`[\"tweet\"]`)."},
+    {.name = "field",
+     .help = "A JSON path into the event (`entities.hashtags[].text`, `[]` for each element "
+             "of an array); with `any_of`, deliver the events where it holds one of the "
+             "values."},
+    {.name = "any_of",
+     .type = option_type::string_list,
+     .help = "The values `field` is matched against."},
+};
+
+constexpr option retry_list[] = {
+    {.name = "initial",
+     .type = option_type::duration,
+     .default_value = "100ms",
+     .help = "Delay before the first retry; each further retry doubles it."},
+    {.name = "max",
+     .type = option_type::duration,
+     .default_value = "30s",
+     .help = "Cap on the delay between retries."},
+    {.name = "max_attempts",
+     .type = option_type::integer,
+     .default_doc = "retry forever",
+     .unit = "attempts",
+     .help = "After this many failed attempts the batch goes to the dead-letter file and the "
+             "subscription moves on.",
+     .min = 1},
+};
+
+} // namespace
+
+const option_table file_options{
+    .title = "Top level",
+    .help = "Keys at the top of the file, outside any table.",
+    .options = file_list,
+};
+
+const option_table queue_options{
+    .title = "[queue]",
+    .help = "The embedded disk queue in `DATA_DIR/queue`: a log of segment files. Every event "
+            "is written here before any subscription sees it.",
+    .options = queue_list,
+};
+
+const option_table subscription_options{
+    .title = "[subscriptions.NAME]",
+    .help = "A named consumer of the queue with its own committed cursor: it reads events, "
+            "filters them, and writes them in batches to its sink; the cursor moves only after "
+            "the sink confirmed a batch. NAME matches `[A-Za-z0-9_.-]+`.",
+    .options = subscription_list,
+};
+
+const option_table filter_options{
+    .title = "[subscriptions.NAME.filter]",
+    .help = "`filter = { type = [...] }` or `filter = { field = \"...\", any_of = [...] }`; "
+            "with both, an event must pass both.",
+    .options = filter_list,
+};
+
+const option_table retry_options{
+    .title = "[subscriptions.NAME.retry]",
+    .help = "Exponential backoff for a batch the sink failed to write.",
+    .options = retry_list,
+};
+
+} // namespace sluice::config

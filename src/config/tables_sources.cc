@@ -1,0 +1,215 @@
+#include <charconv>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "config/tables.h"
+
+namespace sluice::config {
+namespace {
+
+bool valid_port(std::string_view text) {
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  return ec == std::errc() && ptr == text.data() + text.size() && port >= 1 && port <= 65535;
+}
+
+// "127.0.0.1:4713", "localhost:80", "[::1]:4713".
+std::optional<std::string> check_host_port(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || !valid_port(text.substr(colon + 1)))
+    return fmt::format("expected \"HOST:PORT\" with a port from 1 to 65535, got \"{}\"", text);
+  return std::nullopt;
+}
+
+std::optional<std::string> check_path(std::string_view text) {
+  if (text.empty())
+    return std::string("expected a socket path, got \"\"");
+  return std::nullopt;
+}
+
+std::optional<std::string> check_endpoint(std::string_view text) {
+  if (text.starts_with("tcp://") && !check_host_port(text.substr(6)))
+    return std::nullopt;
+  if (text.starts_with("unix:") && text.size() > 5)
+    return std::nullopt;
+  return fmt::format("expected \"tcp://HOST:PORT\" or \"unix:PATH\", got \"{}\"", text);
+}
+
+std::optional<std::string> check_url(std::string_view text) {
+  for (std::string_view scheme : {"http://", "https://"})
+    if (text.starts_with(scheme) && text.size() > scheme.size())
+      return std::nullopt;
+  return fmt::format("expected an http:// or https:// URL, got \"{}\"", text);
+}
+
+constexpr std::string_view format_values[] = {"json", "lines"};
+
+constexpr option common_list[] = {
+    {.name = "max_record_bytes",
+     .type = option_type::size,
+     .default_value = "1MiB",
+     .unit = "bytes",
+     .help = "Longest record accepted; a longer one is rejected to the dead-letter file."},
+    {.name = "format",
+     .type = option_type::enumeration,
+     .default_value = "json",
+     .help = "\"json\": each record must be valid JSON (others go to the dead-letter file); "
+             "\"lines\": any line of UTF-8 text.",
+     .values = format_values},
+    {.name = "default_type",
+     .default_value = "event",
+     .help = "Type of an event that is not a control message (a JSON object with exactly one "
+             "key whose value is an object, typed by that key: `delete`, `limit`, ...)."},
+};
+
+constexpr option reconnect_option{.name = "reconnect",
+                                  .type = option_type::table,
+                                  .help =
+                                      "Backoff between reconnects; see [sources.NAME.reconnect].",
+                                  .fields = &reconnect_options};
+
+constexpr std::string_view method_values[] = {"GET", "POST"};
+
+constexpr option http_list[] = {
+    {.name = "url",
+     .required = true,
+     .help = "The streaming endpoint, `http://` or `https://`.",
+     .check = check_url},
+    {.name = "method",
+     .type = option_type::enumeration,
+     .default_value = "GET",
+     .help = "\"GET\" sends `params` in the query string; \"POST\" sends them as a form body.",
+     .values = method_values},
+    {.name = "params",
+     .type = option_type::table,
+     .help = "Stream parameters, each a string or an array of strings (joined with commas): "
+             "`params = { track = [\"Bears\", \"Packers\"] }`.",
+     .entries = option_type::string_list},
+    {.name = "headers",
+     .type = option_type::table,
+     .help = "Extra request headers: `headers = { \"User-Agent\" = \"sluice\" }`."},
+    {.name = "auth",
+     .type = option_type::table,
+     .default_doc = "none",
+     .help = "Basic or bearer authentication; see [sources.NAME.auth].",
+     .fields = &auth_options},
+    reconnect_option,
+};
+
+constexpr option tcp_list[] = {
+    {.name = "address",
+     .required = true,
+     .help = "The server to connect to, `HOST:PORT`.",
+     .check = check_host_port},
+    reconnect_option,
+};
+
+constexpr option unix_list[] = {
+    {.name = "address",
+     .required = true,
+     .help = "Path of the Unix socket to connect to.",
+     .check = check_path},
+    reconnect_option,
+};
+
+constexpr option listen_list[] = {
+    {.name = "listen",
+     .type = option_type::string_list,
+     .required = true,
+     .help = "Endpoints to accept pushers on: `\"tcp://HOST:PORT\"` or `\"unix:PATH\"`.",
+     .check = check_endpoint},
+    {.name = "ack",
+     .type = option_type::boolean,
+     .default_value = "false",
+     .help = "Write `ack N` lines back on each connection, N being how many of its records "
+             "are durable so far."},
+};
+
+constexpr option auth_list[] = {
+    {.name = "user", .help = "Basic authentication: the user name (with `password`)."},
+    {.name = "password", .help = "Basic authentication: the password."},
+    {.name = "bearer", .help = "A bearer token (instead of `user` and `password`)."},
+};
+
+constexpr option reconnect_list[] = {
+    {.name = "min",
+     .type = option_type::duration,
+     .default_value = "1s",
+     .help = "Delay before the first reconnect; each further failure doubles it."},
+    {.name = "max",
+     .type = option_type::duration,
+     .default_value = "60s",
+     .help = "Cap on the delay between reconnects."},
+};
+
+constexpr const option_table* kinds[] = {&http_source_options, &tcp_source_options,
+                                         &unix_source_options, &listen_source_options,
+                                         &stdin_source_options};
+
+} // namespace
+
+const option_table source_common_options{
+    .title = "[sources.NAME]",
+    .help = "A source produces newline-delimited records (`\\r\\n` accepted, blank keep-alive "
+            "lines ignored) and appends them to the queue. `type` selects the kind of source; "
+            "these keys apply to every type. NAME matches `[A-Za-z0-9_.-]+`.",
+    .options = common_list,
+};
+
+const option_table http_source_options{
+    .title = "source type \"http\"",
+    .kind = "http",
+    .help = "A long-lived streaming HTTP request (chunked transfer), reconnected with capped "
+            "exponential backoff.",
+    .options = http_list,
+};
+
+const option_table tcp_source_options{
+    .title = "source type \"tcp\"",
+    .kind = "tcp",
+    .help = "Connects to a TCP server and reads lines; reconnects with backoff.",
+    .options = tcp_list,
+};
+
+const option_table unix_source_options{
+    .title = "source type \"unix\"",
+    .kind = "unix",
+    .help = "Connects to a Unix socket and reads lines; reconnects with backoff.",
+    .options = unix_list,
+};
+
+const option_table listen_source_options{
+    .title = "source type \"listen\"",
+    .kind = "listen",
+    .help = "Accepts any number of pushers on TCP and Unix sockets, each sending lines. When "
+            "the queue is at its cap it stops reading, so the pushers' writes block.",
+    .options = listen_list,
+};
+
+const option_table stdin_source_options{
+    .title = "source type \"stdin\"",
+    .kind = "stdin",
+    .help = "Lines from standard input until end of file. No options of its own.",
+    .options = {},
+};
+
+const option_table auth_options{
+    .title = "[sources.NAME.auth]",
+    .help = "`auth = { user = \"...\", password = \"...\" }` or `auth = { bearer = \"...\" }`.",
+    .options = auth_list,
+};
+
+const option_table reconnect_options{
+    .title = "[sources.NAME.reconnect]",
+    .help = "Capped exponential backoff between connection attempts (http, tcp, unix).",
+    .options = reconnect_list,
+};
+
+const table_family source_types{
+    .name = "source",
+    .common = &source_common_options,
+    .kinds = kinds,
+};
+
+} // namespace sluice::config

@@ -1,0 +1,201 @@
+#include <gtest/gtest.h>
+
+#include "config/pipeline.h"
+
+namespace sluice::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::string_view full = R"(data_dir = "/var/lib/sluice"
+shutdown_timeout = "30s"
+
+[queue]
+fsync = "always"
+segment_bytes = "16MiB"
+max_disk = "1GiB"
+when_full = "drop_newest"
+retain_bytes = 1048576
+retain_age = "1h"
+
+[sources.firehose]
+type = "http"
+url = "https://stream.example.com/1.1/statuses/filter.json"
+method = "POST"
+params = { track = ["Bears", "Packers"], follow = "12" }
+headers = { "User-Agent" = "sluice" }
+auth = { user = "u", password = "p" }
+reconnect = { min = "250ms", max = "16s" }
+default_type = "tweet"
+
+[sources.feed]
+type = "tcp"
+address = "127.0.0.1:4713"
+format = "lines"
+max_record_bytes = "64KiB"
+
+[sources.sock]
+type = "unix"
+address = "/run/feed.sock"
+
+[sources.push]
+type = "listen"
+listen = ["tcp://127.0.0.1:4714", "unix:/tmp/sluice.sock"]
+ack = true
+
+[sources.pipe]
+type = "stdin"
+
+[subscriptions.log]
+sink = { type = "eventlog", dir = "/var/log/sluice", envelope = true, rotate_interval = "1h", rotate_events = 100000 }
+filter = { type = ["tweet"] }
+batch = 1000
+start = "end"
+retry = { initial = "1s", max = "1m", max_attempts = 5 }
+
+[subscriptions.db]
+sink = { type = "sqlite", path = "/var/lib/sluice/sluice.db" }
+filter = { field = "entities.hashtags[].text", any_of = ["Bears", "Packers"] }
+)";
+
+TEST(pipeline, full_file_parses_to_structs) {
+  auto p = load_pipeline_string(full, "full.toml");
+  EXPECT_EQ(p.data_dir, "/var/lib/sluice");
+  EXPECT_EQ(p.shutdown_timeout, 30s);
+
+  EXPECT_EQ(p.queue.fsync, fsync_mode::always);
+  EXPECT_EQ(p.queue.segment_bytes, 16u << 20);
+  EXPECT_EQ(p.queue.max_disk, 1u << 30);
+  EXPECT_EQ(p.queue.when_full, when_full_mode::drop_newest);
+  EXPECT_EQ(p.queue.retain_bytes, 1u << 20);
+  EXPECT_EQ(p.queue.retain_age, 1h);
+
+  // Sources come in name order: feed, firehose, pipe, push, sock.
+  ASSERT_EQ(p.sources.size(), 5u);
+  const auto& feed = p.sources[0];
+  EXPECT_EQ(feed.name, "feed");
+  EXPECT_EQ(feed.type(), "tcp");
+  EXPECT_EQ(feed.line, 22);
+  EXPECT_EQ(feed.format, record_format::lines);
+  EXPECT_EQ(feed.max_record_bytes, 64u << 10);
+  EXPECT_EQ(feed.default_type, "event");
+  const auto& tcp = std::get<tcp_source>(feed.settings);
+  EXPECT_EQ(tcp.address, "127.0.0.1:4713");
+  EXPECT_EQ(tcp.reconnect.min, 1s);
+  EXPECT_EQ(tcp.reconnect.max, 60s);
+
+  const auto& firehose = p.sources[1];
+  EXPECT_EQ(firehose.name, "firehose");
+  EXPECT_EQ(firehose.line, 12);
+  EXPECT_EQ(firehose.default_type, "tweet");
+  EXPECT_EQ(firehose.format, record_format::json);
+  EXPECT_EQ(firehose.max_record_bytes, 1u << 20);
+  const auto& http = std::get<http_source>(firehose.settings);
+  EXPECT_EQ(http.url, "https://stream.example.com/1.1/statuses/filter.json");
+  EXPECT_EQ(http.method, http_method::post);
+  using params = std::vector<std::pair<std::string, std::vector<std::string>>>;
+  EXPECT_EQ(http.params, (params{{"follow", {"12"}}, {"track", {"Bears", "Packers"}}}));
+  using headers = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(http.headers, (headers{{"User-Agent", "sluice"}}));
+  ASSERT_TRUE(http.basic_auth);
+  EXPECT_EQ(http.basic_auth->first, "u");
+  EXPECT_EQ(http.basic_auth->second, "p");
+  EXPECT_FALSE(http.bearer);
+  EXPECT_EQ(http.reconnect.min, 250ms);
+  EXPECT_EQ(http.reconnect.max, 16s);
+
+  EXPECT_EQ(p.sources[2].type(), "stdin");
+  const auto& push = std::get<listen_source>(p.sources[3].settings);
+  ASSERT_EQ(push.endpoints.size(), 2u);
+  EXPECT_EQ(push.endpoints[0].kind, listen_endpoint::tcp);
+  EXPECT_EQ(push.endpoints[0].address, "127.0.0.1:4714");
+  EXPECT_EQ(push.endpoints[1].kind, listen_endpoint::unix_socket);
+  EXPECT_EQ(push.endpoints[1].address, "/tmp/sluice.sock");
+  EXPECT_TRUE(push.ack);
+  EXPECT_EQ(std::get<unix_source>(p.sources[4].settings).path, "/run/feed.sock");
+
+  // Subscriptions in name order: db, log.
+  ASSERT_EQ(p.subscriptions.size(), 2u);
+  const auto& db = p.subscriptions[0];
+  EXPECT_EQ(db.name, "db");
+  EXPECT_EQ(db.sink_type(), "sqlite");
+  const auto& sqlite = std::get<sqlite_sink>(db.sink);
+  EXPECT_EQ(sqlite.path, "/var/lib/sluice/sluice.db");
+  EXPECT_EQ(sqlite.table, "db");
+  ASSERT_TRUE(db.filter);
+  EXPECT_TRUE(db.filter->types.empty());
+  EXPECT_EQ(db.filter->field, "entities.hashtags[].text");
+  EXPECT_EQ(db.filter->any_of, (std::vector<std::string>{"Bears", "Packers"}));
+  EXPECT_EQ(db.batch, 500u);
+  EXPECT_EQ(db.start, start_position::beginning);
+  EXPECT_EQ(db.retry.initial, 100ms);
+  EXPECT_EQ(db.retry.max, 30s);
+  EXPECT_FALSE(db.retry.max_attempts);
+
+  const auto& log = p.subscriptions[1];
+  EXPECT_EQ(log.line, 40);
+  const auto& eventlog = std::get<eventlog_sink>(log.sink);
+  EXPECT_EQ(eventlog.dir, "/var/log/sluice");
+  EXPECT_TRUE(eventlog.envelope);
+  EXPECT_EQ(eventlog.rotate_bytes, 64u << 20);
+  EXPECT_EQ(eventlog.rotate_interval, 1h);
+  EXPECT_EQ(eventlog.rotate_events, 100000u);
+  ASSERT_TRUE(log.filter);
+  EXPECT_EQ(log.filter->types, std::vector<std::string>{"tweet"});
+  EXPECT_EQ(log.batch, 1000u);
+  EXPECT_EQ(log.start, start_position::end);
+  EXPECT_EQ(log.retry.initial, 1s);
+  EXPECT_EQ(log.retry.max, 60s);
+  EXPECT_EQ(log.retry.max_attempts, 5u);
+}
+
+TEST(pipeline, empty_file_is_all_defaults) {
+  auto p = load_pipeline_string("", "empty.toml");
+  EXPECT_EQ(p.data_dir, "./sluice-data");
+  EXPECT_EQ(p.shutdown_timeout, 10s);
+  EXPECT_EQ(p.queue.fsync, fsync_mode::interval);
+  EXPECT_EQ(p.queue.fsync_interval, 10ms);
+  EXPECT_EQ(p.queue.segment_bytes, 64u << 20);
+  EXPECT_EQ(p.queue.max_disk, 0u);
+  EXPECT_EQ(p.queue.when_full, when_full_mode::block);
+  EXPECT_EQ(p.queue.retain_bytes, 0u);
+  EXPECT_EQ(p.queue.retain_age, 0ns);
+  EXPECT_TRUE(p.sources.empty());
+  EXPECT_TRUE(p.subscriptions.empty());
+}
+
+TEST(pipeline, bearer_auth_and_defaults_of_a_minimal_source) {
+  auto p = load_pipeline_string(R"([sources.s]
+type = "http"
+url = "http://127.0.0.1:1/"
+auth = { bearer = "t0ken" }
+[subscriptions.e]
+sink = { type = "eventlog", dir = "e" }
+)",
+                                "min.toml");
+  const auto& http = std::get<http_source>(p.sources.at(0).settings);
+  EXPECT_EQ(http.method, http_method::get);
+  EXPECT_TRUE(http.params.empty());
+  EXPECT_EQ(http.bearer, "t0ken");
+  EXPECT_FALSE(http.basic_auth);
+  const auto& e = p.subscriptions.at(0);
+  EXPECT_FALSE(e.filter);
+  EXPECT_FALSE(std::get<eventlog_sink>(e.sink).envelope);
+  EXPECT_FALSE(std::get<eventlog_sink>(e.sink).rotate_interval);
+}
+
+TEST(pipeline, invalid_file_throws_with_every_error) {
+  try {
+    load_pipeline_string("data_dir = 1\nshutdown_timeout = \"soon\"\n", "bad.toml");
+    FAIL() << "no exception";
+  } catch (const config_exception& e) {
+    EXPECT_EQ(e.errors().size(), 2u);
+    EXPECT_EQ(std::string(e.what()),
+              "bad.toml: data_dir (line 1): expected a string, got 1\n"
+              "bad.toml: shutdown_timeout (line 2): expected a duration such as \"250ms\", got "
+              "\"soon\"");
+  }
+}
+
+} // namespace
+} // namespace sluice::config
