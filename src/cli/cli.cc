@@ -95,6 +95,7 @@ int run(int argc, char** argv) {
   int exit_code = k_no_verb_ran;
   add_queue_commands(root, exit_code);
   add_bench_commands(root, exit_code);
+  add_firehose_commands(root, exit_code);
   root.footer("Run 'sluice VERB --help' for a verb's options."); // after the verbs: not inherited
 
   try {

@@ -8,5 +8,6 @@ namespace sluice::cli {
 /// process exit status in `exit_code` (0 success, 1 failure); CLI11 parse errors become 2.
 void add_queue_commands(CLI::App& root, int& exit_code); // queue_verbs.cc
 void add_bench_commands(CLI::App& root, int& exit_code); // bench_queue.cc
+void add_firehose_commands(CLI::App& root, int& exit_code); // firehose_verb.cc
 
 } // namespace sluice::cli
