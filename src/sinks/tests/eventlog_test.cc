@@ -1,0 +1,157 @@
+#include <fcntl.h>
+#include <fstream>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "../../queue/tests/test_dir.h"
+#include "sink_helpers.h"
+#include "sinks/eventlog.h"
+
+namespace sluice::sinks {
+namespace {
+
+using testing::event_batch;
+using testing::read_all;
+using testing::read_lines;
+
+std::unique_ptr<eventlog_sink> open_sink(const std::filesystem::path& dir, bool envelope = false) {
+  eventlog_options o;
+  o.dir = dir;
+  o.envelope = envelope;
+  auto s = eventlog_sink::open(o);
+  EXPECT_TRUE(s) << s.error().message();
+  return std::move(*s);
+}
+
+std::string lines_for(const event_batch& b, std::size_t from, std::size_t to) {
+  std::string out;
+  for (auto i = from; i < to; ++i)
+    out += b.payload(i) + "\n";
+  return out;
+}
+
+TEST(eventlog, writes_payload_lines_and_points_current_at_the_file) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir.path());
+  auto b = event_batch::make(1, 3);
+  ASSERT_TRUE(sink->write(b.views()));
+  auto file = sink->current_file();
+  EXPECT_EQ(read_all(file), "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
+  EXPECT_EQ(std::filesystem::read_symlink(dir / "current"), file.filename());
+  EXPECT_EQ(sink->last_written(), 3u);
+  EXPECT_EQ(sink->counters().events_written.load(), 3u);
+  EXPECT_EQ(sink->counters().bytes_written.load(), 24u);
+  EXPECT_EQ(sink->counters().batches.load(), 1u);
+  EXPECT_EQ(sink->type(), "eventlog");
+}
+
+TEST(eventlog, writes_envelope_lines) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir.path(), true);
+  event_batch b;
+  b.add(5, 1700000000123456789, "fh", "tweet", R"({"text":"hi"})");
+  b.add(9, 1700000001000000000, "tcp \"1\"", "line", "plain \"text\"");
+  ASSERT_TRUE(sink->write(b.views()));
+  EXPECT_EQ(read_lines(sink->current_file()),
+            (std::vector<std::string>{
+                R"({"id":5,"source":"fh","received_at":"2023-11-14T22:13:20.123456789Z",)"
+                R"("type":"tweet","event":{"text":"hi"}})",
+                R"({"id":9,"source":"tcp \"1\"","received_at":"2023-11-14T22:13:21.000000000Z",)"
+                R"("type":"line","event":"plain \"text\""})"}));
+}
+
+TEST(eventlog, newline_in_a_payload_becomes_a_space) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir.path());
+  event_batch b;
+  b.add(1, 1, "s", "t", "{\"a\":\n1}");
+  ASSERT_TRUE(sink->write(b.views()));
+  EXPECT_EQ(read_all(sink->current_file()), "{\"a\": 1}\n");
+  EXPECT_EQ(sink->counters().payloads_altered.load(), 1u);
+}
+
+TEST(eventlog, redelivered_batch_writes_nothing_twice) {
+  sluice::testing::test_dir dir;
+  auto b = event_batch::make(1, 8);
+  {
+    auto sink = open_sink(dir.path());
+    ASSERT_TRUE(sink->write(b.views(0, 5)));
+    ASSERT_TRUE(sink->write(b.views(0, 5)));
+    EXPECT_EQ(sink->counters().duplicates_skipped.load(), 5u);
+    EXPECT_EQ(sink->counters().events_written.load(), 5u);
+  }
+  // After a restart, the same batch and then an overlapping one.
+  auto sink = open_sink(dir.path());
+  EXPECT_EQ(sink->last_written(), 5u);
+  ASSERT_TRUE(sink->write(b.views(0, 5)));
+  ASSERT_TRUE(sink->write(b.views(2, 8)));
+  EXPECT_EQ(sink->counters().duplicates_skipped.load(), 8u);
+  EXPECT_EQ(read_all(sink->current_file()), lines_for(b, 0, 8));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}),
+            4); // the file, current, the state and the lock
+}
+
+TEST(eventlog, torn_last_line_is_cut_and_its_events_written_again) {
+  sluice::testing::test_dir dir;
+  auto b = event_batch::make(1, 6);
+  std::filesystem::path file;
+  {
+    auto sink = open_sink(dir.path());
+    ASSERT_TRUE(sink->write(b.views(0, 3)));
+    file = sink->current_file();
+  }
+  // A crash while writing events 4 and 5: one complete line and half of the next.
+  {
+    std::ofstream out(file, std::ios::app | std::ios::binary);
+    out << "{\"n\":4}\n{\"n\":";
+  }
+  auto sink = open_sink(dir.path());
+  EXPECT_EQ(read_all(file), lines_for(b, 0, 3));
+  EXPECT_EQ(sink->counters().recoveries.load(), 1u);
+  ASSERT_TRUE(sink->write(b.views(2, 6)));
+  EXPECT_EQ(read_all(file), lines_for(b, 0, 6));
+}
+
+TEST(eventlog, torn_state_save_falls_back_to_the_previous_position) {
+  sluice::testing::test_dir dir;
+  auto b = event_batch::make(1, 6);
+  std::filesystem::path file;
+  {
+    auto sink = open_sink(dir.path());
+    ASSERT_TRUE(sink->write(b.views(0, 3))); // state slot 1
+    ASSERT_TRUE(sink->write(b.views(3, 5))); // state slot 0
+    file = sink->current_file();
+  }
+  // Tear the newest slot, as a crash during its save would: the batch it confirmed was never
+  // reported written, so its lines go and come again.
+  int fd = ::open((dir / ".eventlog-state").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "torn", 4, 20), 4);
+  ::close(fd);
+  auto sink = open_sink(dir.path());
+  EXPECT_EQ(sink->last_written(), 3u);
+  EXPECT_EQ(read_all(file), lines_for(b, 0, 3));
+  ASSERT_TRUE(sink->write(b.views(3, 6)));
+  EXPECT_EQ(read_all(file), lines_for(b, 0, 6));
+}
+
+TEST(eventlog, a_second_sink_on_the_directory_is_refused) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir.path());
+  eventlog_options o;
+  o.dir = dir.path();
+  auto second = eventlog_sink::open(o);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error(), errc::in_use);
+}
+
+TEST(eventlog, empty_dir_option_is_invalid_config) {
+  auto s = eventlog_sink::open(eventlog_options{});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), errc::invalid_config);
+  EXPECT_FALSE(is_retryable(s.error()));
+}
+
+} // namespace
+} // namespace sluice::sinks

@@ -1,0 +1,216 @@
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "../../queue/tests/test_dir.h"
+#include "sink_helpers.h"
+#include "sinks/sqlite.h"
+
+namespace sluice::sinks {
+namespace {
+
+using testing::event_batch;
+
+struct row {
+  std::int64_t id, received_at;
+  std::string source, type, payload;
+  bool operator==(const row&) const = default;
+};
+
+/// A second connection, as another process would have.
+class db_reader {
+public:
+  explicit db_reader(const std::filesystem::path& p) {
+    EXPECT_EQ(sqlite3_open(p.c_str(), &db_), SQLITE_OK);
+  }
+  ~db_reader() { sqlite3_close(db_); }
+  std::vector<row> rows(const std::string& table) {
+    std::vector<row> out;
+    sqlite3_stmt* st = nullptr;
+    auto sql = "SELECT id, source, received_at, type, payload FROM " + table + " ORDER BY id";
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+      out.push_back({sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2),
+                     reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                     reinterpret_cast<const char*>(sqlite3_column_text(st, 3)),
+                     reinterpret_cast<const char*>(sqlite3_column_text(st, 4))});
+    sqlite3_finalize(st);
+    return out;
+  }
+  int exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
+
+private:
+  sqlite3* db_ = nullptr;
+};
+
+std::vector<row> expected_rows(const event_batch& b, std::size_t from, std::size_t to) {
+  std::vector<row> out;
+  for (const auto& e : b.views(from, to))
+    out.push_back({static_cast<std::int64_t>(e.id), e.received_ns, std::string(e.source),
+                   std::string(e.type), std::string(e.payload)});
+  return out;
+}
+
+std::unique_ptr<sqlite_sink> open_sink(const std::filesystem::path& db, bool read_only = false) {
+  sqlite_options o;
+  o.path = db;
+  o.table = "events";
+  o.busy_timeout = std::chrono::milliseconds(50);
+  o.read_only = read_only;
+  auto s = sqlite_sink::open(o);
+  EXPECT_TRUE(s) << s.error().message();
+  return std::move(*s);
+}
+
+TEST(sqlite_sink, writes_exact_rows) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir / "s.db");
+  auto b = event_batch::make(1, 5, 3); // ids 1, 4, 7, 10, 13
+  ASSERT_TRUE(sink->write(b.views()));
+  EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(b, 0, 5));
+  EXPECT_EQ(sink->counters().events_written.load(), 5u);
+  EXPECT_EQ(sink->counters().batches.load(), 1u);
+  EXPECT_EQ(sink->type(), "sqlite");
+}
+
+TEST(sqlite_sink, uses_wal_mode) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir / "s.db");
+  ASSERT_TRUE(sink->write(event_batch::make(1, 1).views()));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "s.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST(sqlite_sink, redelivery_leaves_the_same_rows) {
+  sluice::testing::test_dir dir;
+  auto b = event_batch::make(1, 8);
+  {
+    auto sink = open_sink(dir / "s.db");
+    ASSERT_TRUE(sink->write(b.views(0, 5)));
+    ASSERT_TRUE(sink->write(b.views(0, 5)));
+    EXPECT_EQ(sink->counters().duplicates_skipped.load(), 5u);
+  }
+  auto sink = open_sink(dir / "s.db");
+  ASSERT_TRUE(sink->write(b.views(2, 8)));
+  EXPECT_EQ(sink->counters().duplicates_skipped.load(), 3u);
+  EXPECT_EQ(sink->counters().events_written.load(), 3u);
+  EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(b, 0, 8));
+}
+
+TEST(sqlite_sink, ten_thousand_events_in_one_batch) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir / "s.db");
+  auto b = event_batch::make(100, 10000, 1, 300);
+  ASSERT_TRUE(sink->write(b.views()));
+  EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(b, 0, 10000));
+}
+
+TEST(sqlite_sink, busy_database_is_retryable_and_nothing_is_lost) {
+  sluice::testing::test_dir dir;
+  auto b = event_batch::make(1, 10);
+  auto sink = open_sink(dir / "s.db");
+  ASSERT_TRUE(sink->write(b.views(0, 5)));
+  db_reader other(dir / "s.db");
+  ASSERT_EQ(other.exec("BEGIN IMMEDIATE"), SQLITE_OK);
+  auto r = sink->write(b.views(5, 10));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), errc::busy);
+  EXPECT_TRUE(is_retryable(r.error()));
+  ASSERT_EQ(other.exec("COMMIT"), SQLITE_OK);
+  ASSERT_TRUE(sink->write(b.views(5, 10)));
+  EXPECT_EQ(other.rows("events"), expected_rows(b, 0, 10));
+}
+
+TEST(sqlite_sink, read_only_database_is_retryable_and_nothing_is_lost) {
+  sluice::testing::test_dir dir;
+  auto b = event_batch::make(1, 10);
+  ASSERT_TRUE(open_sink(dir / "s.db")->write(b.views(0, 5)));
+  {
+    // Opened read-only, as SQLite opens a write-protected file (chmod cannot stop root).
+    auto ro = open_sink(dir / "s.db", true);
+    auto r = ro->write(b.views(5, 10));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), errc::read_only) << r.error().message();
+    EXPECT_TRUE(is_retryable(r.error()));
+    EXPECT_EQ(ro->counters().failures.load(), 1u);
+  }
+  EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(b, 0, 5));
+  ASSERT_TRUE(open_sink(dir / "s.db")->write(b.views(5, 10)));
+  EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(b, 0, 10));
+}
+
+TEST(sqlite_sink, write_protected_file_is_retryable_until_writable_again) {
+  if (::geteuid() == 0)
+    GTEST_SKIP() << "running as root: chmod does not stop writes (the read_only test covers it)";
+  sluice::testing::test_dir dir;
+  auto db = dir / "s.db";
+  auto b = event_batch::make(1, 10);
+  ASSERT_TRUE(open_sink(db)->write(b.views(0, 5)));
+  ::chmod(db.c_str(), 0444);
+  ::chmod(dir.path().c_str(), 0555);
+  sqlite_options o;
+  o.path = db;
+  o.table = "events";
+  auto sink = sqlite_sink::open(o);
+  ASSERT_TRUE(sink);
+  auto r = (*sink)->write(b.views(5, 10));
+  ::chmod(dir.path().c_str(), 0755);
+  ::chmod(db.c_str(), 0644);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is_retryable(r.error())) << r.error().message();
+  ASSERT_TRUE((*sink)->write(b.views(5, 10))); // the same sink reconnects
+  EXPECT_EQ(db_reader(db).rows("events"), expected_rows(b, 0, 10));
+}
+
+TEST(sqlite_sink, bad_table_name_is_invalid_config) {
+  sluice::testing::test_dir dir;
+  for (const char* name : {"", "1abc", "a-b", "x\"; DROP TABLE y; --", "a b"}) {
+    sqlite_options o;
+    o.path = dir / "s.db";
+    o.table = name;
+    auto s = sqlite_sink::open(o);
+    ASSERT_FALSE(s) << name;
+    EXPECT_EQ(s.error(), errc::invalid_config);
+  }
+  EXPECT_TRUE(valid_table_name("_Events_2"));
+}
+
+TEST(sqlite_sink, existing_table_with_other_columns_is_a_permanent_schema_mismatch) {
+  sluice::testing::test_dir dir;
+  {
+    db_reader db(dir / "s.db");
+    ASSERT_EQ(db.exec("CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT)"), SQLITE_OK);
+  }
+  sqlite_options o;
+  o.path = dir / "s.db";
+  o.table = "events";
+  auto s = sqlite_sink::open(o);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), errc::schema_mismatch);
+  EXPECT_FALSE(is_retryable(s.error()));
+}
+
+TEST(sqlite_sink, existing_table_with_extra_columns_is_accepted) {
+  sluice::testing::test_dir dir;
+  {
+    db_reader db(dir / "s.db");
+    ASSERT_EQ(db.exec("CREATE TABLE events (id INTEGER PRIMARY KEY, source TEXT, received_at "
+                      "INTEGER, type TEXT, payload TEXT, note TEXT DEFAULT 'x')"),
+              SQLITE_OK);
+  }
+  auto sink = open_sink(dir / "s.db");
+  auto b = event_batch::make(1, 2);
+  ASSERT_TRUE(sink->write(b.views()));
+  EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(b, 0, 2));
+}
+
+} // namespace
+} // namespace sluice::sinks
