@@ -1,0 +1,168 @@
+#include "pipeline/delivery.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fmt/format.h>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace sluice::pipeline {
+
+delivery::delivery(delivery_options opts, std::unique_ptr<queue::subscription> sub,
+                   std::unique_ptr<sinks::sink> sink)
+    : opts_(std::move(opts)), sub_(std::move(sub)), sink_(std::move(sink)) {
+  if (opts_.filter) filter_ = std::make_unique<event_filter>(*opts_.filter);
+  counters_.committed.store(static_cast<std::int64_t>(sub_->committed()));
+}
+
+delivery::~delivery() { stop(std::chrono::steady_clock::now() + std::chrono::seconds(10)); }
+
+void delivery::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void delivery::stop(std::chrono::steady_clock::time_point deadline) {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    deadline_ = deadline;
+  }
+  stop_cv_.notify_all();
+  sub_->interrupt();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string delivery::last_error() const {
+  std::lock_guard lk(mu_);
+  return last_error_;
+}
+
+void delivery::run() {
+  queue::batch b;
+  std::vector<queue::event_view> events;
+  events.reserve(opts_.batch);
+  for (;;) {
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) break;
+    }
+    auto r = sub_->read(b, {opts_.batch, 16u << 20}, std::chrono::milliseconds(200));
+    if (!r) {
+      if (r.error() == queue::errc::timed_out) continue;
+      if (r.error() == queue::errc::closed) break;
+      SLUICE_WARN_LIMITED("subscription {}: reading the queue failed: {}; retrying", opts_.name,
+                          r.error().message());
+      std::unique_lock lk(mu_);
+      stop_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stopping_; });
+      continue;
+    }
+    if (b.damaged_records > 0) counters_.damaged.fetch_add(b.damaged_records);
+    if (b.empty()) continue;
+    events.clear();
+    std::uint64_t filtered = 0;
+    for (const auto& rec : b.records) {
+      auto e = queue::decode_event(rec);
+      if (!e) {
+        counters_.damaged.fetch_add(1);
+        SLUICE_WARN_LIMITED("subscription {}: record {} has a damaged event envelope; skipped",
+                            opts_.name, rec.pos);
+        continue;
+      }
+      if (filter_ && !filter_->pass(*e)) {
+        ++filtered;
+        continue;
+      }
+      events.push_back(*e);
+    }
+    if (!events.empty() && !write_with_retry(events)) break; // stopping: no commit, redelivered
+    counters_.filtered.fetch_add(filtered);
+    auto c = sub_->commit(b.last());
+    if (!c) {
+      // The sink has the batch; a failed commit only means redelivery, which the sink absorbs.
+      SLUICE_WARN_LIMITED("subscription {}: committing the cursor at {} failed: {}", opts_.name,
+                          b.last(), c.error().message());
+      continue;
+    }
+    counters_.committed.store(static_cast<std::int64_t>(b.last()));
+    counters_.batches.fetch_add(1);
+  }
+}
+
+bool delivery::write_with_retry(std::span<const queue::event_view> events) {
+  auto delay = opts_.retry.initial;
+  for (std::uint64_t attempt = 1;; ++attempt) {
+    auto r = sink_->write(events);
+    if (r) {
+      counters_.delivered.fetch_add(events.size());
+      std::lock_guard lk(mu_);
+      last_error_.clear();
+      return true;
+    }
+    {
+      std::lock_guard lk(mu_);
+      last_error_ = r.error().message();
+    }
+    bool retryable = sinks::is_retryable(r.error());
+    bool exhausted = opts_.retry.max_attempts && attempt >= *opts_.retry.max_attempts;
+    if (!retryable || exhausted) {
+      SLUICE_WARN_LIMITED("subscription {}: {} sink gave up on {} events (ids {}..{}) after {} "
+                          "attempt(s): {}; written to the dead-letter file",
+                          opts_.name, sink_->type(), events.size(), events.front().id,
+                          events.back().id, attempt, r.error().message());
+      if (retryable || opts_.retry.max_attempts) {
+        dead_letter(events, r.error());
+        return true;
+      }
+      // A permanent error without max_attempts: keep retrying slowly rather than lose events.
+    }
+    counters_.retries.fetch_add(1);
+    SLUICE_WARN_LIMITED("subscription {}: {} sink failed: {}; retrying in {} ms", opts_.name,
+                        sink_->type(), r.error().message(),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+    std::unique_lock lk(mu_);
+    auto wake = std::chrono::steady_clock::now() + delay;
+    if (stopping_) wake = std::min(wake, deadline_);
+    stop_cv_.wait_until(lk, wake, [&] {
+      return stopping_ && std::chrono::steady_clock::now() >= deadline_;
+    });
+    if (stopping_ && std::chrono::steady_clock::now() >= deadline_) return false;
+    delay = std::min(opts_.retry.max, delay * 2);
+  }
+}
+
+void delivery::dead_letter(std::span<const queue::event_view> events, const std::error_code& ec) {
+  counters_.dead_lettered.fetch_add(events.size());
+  if (opts_.dead_letter_file.empty()) return;
+  std::error_code dir_ec;
+  std::filesystem::create_directories(opts_.dead_letter_file.parent_path(), dir_ec);
+  std::FILE* f = std::fopen(opts_.dead_letter_file.c_str(), "ab");
+  if (!f) {
+    SLUICE_WARN_LIMITED("subscription {}: cannot open the dead-letter file {}", opts_.name,
+                        opts_.dead_letter_file.string());
+    return;
+  }
+  for (const auto& e : events) {
+    std::string escaped;
+    escaped.reserve(e.payload.size() + 16);
+    for (unsigned char c : e.payload) {
+      if (c == '"' || c == '\\') {
+        escaped += '\\';
+        escaped += static_cast<char>(c);
+      } else if (c < 0x20) {
+        escaped += fmt::format("\\u{:04x}", c);
+      } else {
+        escaped += static_cast<char>(c);
+      }
+    }
+    fmt::print(f, "{{\"id\":{},\"source\":\"{}\",\"type\":\"{}\",\"reason\":\"{}\",\"event\":\"{}\"}}\n",
+               e.id, e.source, e.type, ec.message(), escaped);
+  }
+  std::fflush(f);
+  ::fdatasync(fileno(f));
+  std::fclose(f);
+}
+
+} // namespace sluice::pipeline
