@@ -96,6 +96,7 @@ int run(int argc, char** argv) {
   add_queue_commands(root, exit_code);
   add_bench_commands(root, exit_code);
   add_firehose_commands(root, exit_code);
+  add_validate_commands(root, exit_code);
   root.footer("Run 'sluice VERB --help' for a verb's options."); // after the verbs: not inherited
 
   try {

@@ -9,5 +9,6 @@ namespace sluice::cli {
 void add_queue_commands(CLI::App& root, int& exit_code); // queue_verbs.cc
 void add_bench_commands(CLI::App& root, int& exit_code); // bench_queue.cc
 void add_firehose_commands(CLI::App& root, int& exit_code); // firehose_verb.cc
+void add_validate_commands(CLI::App& root, int& exit_code); // validate_verb.cc
 
 } // namespace sluice::cli
