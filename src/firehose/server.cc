@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "firehose/asio.h"
+#include "io/asio.h"
 #include "firehose/http_request.h"
 
 namespace sluice::firehose {
