@@ -1,0 +1,160 @@
+#include "sources/client_source.h"
+
+#include <sys/socket.h>
+
+#include "base/log.h"
+
+namespace sluice::sources {
+namespace {
+
+const config::backoff_config& reconnect_of(const config::source_config& c) {
+  if (const auto* t = std::get_if<config::tcp_source>(&c.settings))
+    return t->reconnect;
+  return std::get<config::unix_source>(c.settings).reconnect;
+}
+
+// "HOST:PORT", "[v6]:PORT".
+std::pair<std::string, std::string> split_host_port(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos)
+    return {address, ""};
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return {host, address.substr(colon + 1)};
+}
+
+} // namespace
+
+client_source::client_source(config::source_config cfg, queue::queue& q,
+                             const std::filesystem::path& data_dir)
+    : source(std::move(cfg), q, data_dir), backoff_(reconnect_of(ctx_.cfg)) {
+  if (const auto* t = std::get_if<config::tcp_source>(&ctx_.cfg.settings))
+    target_ = "tcp://" + t->address;
+  else
+    target_ = "unix:" + std::get<config::unix_source>(ctx_.cfg.settings).path;
+}
+
+client_source::~client_source() {
+  stop();
+}
+
+result<void> client_source::start(asio::io_context& io) {
+  strand_.emplace(asio::make_strand(io));
+  resolver_.emplace(*strand_);
+  timer_.emplace(*strand_);
+  set_state(source_state::connecting);
+  asio::post(*strand_, [this] { connect(); });
+  return {};
+}
+
+void client_source::stop() {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  ctx_.stopping.store(true);
+  if (strand_) {
+    asio::post(*strand_, [this] {
+      boost::system::error_code ec;
+      resolver_->cancel();
+      timer_->cancel();
+      if (tcp_socket_)
+        tcp_socket_->close(ec);
+      if (unix_socket_)
+        unix_socket_->close(ec);
+      if (conn_)
+        conn_->close();
+    });
+  }
+  blocking_.join();
+  set_state(source_state::stopped);
+}
+
+void client_source::connect() {
+  if (ctx_.stopping.load())
+    return;
+  set_state(source_state::connecting);
+  if (const auto* t = std::get_if<config::tcp_source>(&ctx_.cfg.settings)) {
+    auto [host, port] = split_host_port(t->address);
+    resolver_->async_resolve(
+        host, port,
+        [this](const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type eps) {
+          if (ec) {
+            attempt_failed(ec);
+            return;
+          }
+          tcp_socket_.emplace(*strand_);
+          asio::async_connect(
+              *tcp_socket_, eps,
+              [this](const boost::system::error_code& ec2, const asio::ip::tcp::endpoint& ep) {
+                if (ec2) {
+                  attempt_failed(ec2);
+                  return;
+                }
+                int family = ep.protocol().family();
+                auto fd = tcp_socket_->release();
+                tcp_socket_.reset();
+                connected(stream_conn::socket_t(
+                    *strand_, asio::generic::stream_protocol(family, IPPROTO_TCP), fd));
+              });
+        });
+    return;
+  }
+  const auto& path = std::get<config::unix_source>(ctx_.cfg.settings).path;
+  unix_socket_.emplace(*strand_);
+  unix_socket_->async_connect(
+      asio::local::stream_protocol::endpoint(path), [this](const boost::system::error_code& ec) {
+        if (ec) {
+          attempt_failed(ec);
+          return;
+        }
+        auto fd = unix_socket_->release();
+        unix_socket_.reset();
+        connected(stream_conn::socket_t(*strand_, asio::generic::stream_protocol(AF_UNIX, 0), fd));
+      });
+}
+
+void client_source::connected(stream_conn::socket_t sock) {
+  if (ctx_.stopping.load())
+    return;
+  ctx_.stats.connects.fetch_add(1, std::memory_order_relaxed);
+  if (ever_connected_)
+    ctx_.stats.reconnects.fetch_add(1, std::memory_order_relaxed);
+  ever_connected_ = true;
+  backoff_.reset();
+  set_state(source_state::connected);
+  conn_ = std::make_shared<stream_conn>(std::move(sock), ctx_, blocking_, false,
+                                        [this](stream_conn*) { connection_ended(); });
+  conn_->start();
+}
+
+void client_source::attempt_failed(const boost::system::error_code& ec) {
+  tcp_socket_.reset();
+  unix_socket_.reset();
+  if (ctx_.stopping.load())
+    return;
+  ctx_.stats.connect_failures.fetch_add(1, std::memory_order_relaxed);
+  SLUICE_WARN_LIMITED("source {}: cannot connect to {}: {}", name(), target_, ec.message());
+  retry();
+}
+
+void client_source::connection_ended() {
+  conn_.reset();
+  if (ctx_.stopping.load())
+    return;
+  SLUICE_WARN_LIMITED("source {}: connection to {} ended, reconnecting", name(), target_);
+  retry();
+}
+
+void client_source::retry() {
+  if (ctx_.stopping.load())
+    return;
+  set_state(source_state::backing_off);
+  timer_->expires_after(backoff_.next());
+  timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !ctx_.stopping.load())
+      connect();
+  });
+}
+
+} // namespace sluice::sources

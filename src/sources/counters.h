@@ -1,0 +1,47 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace sluice::sources {
+
+/// Why a record was rejected (and written to the dead-letter file instead of the queue).
+enum class reason : std::uint8_t {
+  too_long,     ///< longer than max_record_bytes
+  not_utf8,     ///< not valid UTF-8
+  invalid_json, ///< format = "json" and not one valid JSON document
+};
+inline constexpr std::size_t k_reason_count = 3;
+
+/// "too_long", "not_utf8", "invalid_json".
+std::string_view reason_name(reason r) noexcept;
+
+/// One source's counters. Every member may be read and incremented from any thread.
+struct counters {
+  std::atomic<std::uint64_t> records{0}; ///< records appended to the queue
+  std::atomic<std::uint64_t> bytes{0};   ///< payload bytes of those records
+  std::array<std::atomic<std::uint64_t>, k_reason_count> rejected{}; ///< by reason
+  std::atomic<std::uint64_t> dropped_at_cap{0};       ///< dropped by the queue (drop_newest)
+  std::atomic<std::uint64_t> truncated{0};            ///< partial lines lost with a connection
+  std::atomic<std::uint64_t> append_failures{0};      ///< failed queue appends (retried)
+  std::atomic<std::uint64_t> dead_letter_failures{0}; ///< rejected records not written
+  std::atomic<std::uint64_t> connects{0};             ///< connections made or accepted
+  std::atomic<std::uint64_t> reconnects{0};           ///< connection attempts after the first
+  std::atomic<std::uint64_t> connect_failures{0};     ///< connection attempts that failed
+  std::atomic<std::uint64_t> open_connections{0};     ///< listen: pushers connected now
+  std::atomic<std::uint64_t> acks{0};                 ///< listen: ack lines written
+
+  std::uint64_t rejected_by(reason r) const noexcept {
+    return rejected[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);
+  }
+  std::uint64_t rejected_total() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& c : rejected)
+      n += c.load(std::memory_order_relaxed);
+    return n;
+  }
+};
+
+} // namespace sluice::sources

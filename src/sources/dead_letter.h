@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "sources/counters.h"
+
+namespace sluice::sources {
+
+/// Appends `text` to `out` as a JSON string: quotes, escapes, and every byte that is not part of
+/// valid UTF-8 replaced with U+FFFD.
+void append_json_string(std::string& out, std::string_view text);
+
+/// A source's dead-letter file, DATA_DIR/dead-letter/SOURCE.ndjson: one JSON line per rejected
+/// record, `{"time":"RFC 3339","source":..,"reason":..,"length":N,"record":".."}`. The record is
+/// stored whole except for too_long, whose line stores its first bytes (framer::k_head_bytes)
+/// and its full length. The file and its folder are created on the first rejection; lines are
+/// appended with O_APPEND, never fsynced. Thread-safe (one mutex); blocks on the file write.
+class dead_letter {
+public:
+  dead_letter(const std::filesystem::path& data_dir, std::string source, counters& stats);
+  ~dead_letter();
+  dead_letter(const dead_letter&) = delete;
+  dead_letter& operator=(const dead_letter&) = delete;
+
+  /// Counts the rejection by reason and writes its line. A failed write is counted
+  /// (dead_letter_failures) and warned about; the source goes on.
+  void reject(reason why, std::string_view record, std::uint64_t length);
+
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+  bool open_locked();
+
+  std::filesystem::path path_;
+  std::string source_;
+  counters& stats_;
+  std::mutex mu_;
+  int fd_ = -1;
+  std::string line_;
+};
+
+} // namespace sluice::sources

@@ -1,0 +1,46 @@
+#include "sources/intake.h"
+
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace sluice::sources {
+
+intake::intake(source_context& ctx)
+    : ctx_(ctx), framer_(ctx.cfg.max_record_bytes), check_(ctx.cfg.format, ctx.cfg.default_type),
+      appender_(ctx.queue, ctx.cfg.name, ctx.stats) {}
+
+void intake::feed(std::string_view chunk) {
+  if (appender_.pending() == 0)
+    received_ns_ = now_unix_ns();
+  framer_.feed(chunk, *this);
+}
+
+void intake::drop_partial() {
+  if (!framer_.has_partial())
+    return;
+  std::uint64_t n = framer_.drop_partial();
+  ctx_.stats.truncated.fetch_add(1, std::memory_order_relaxed);
+  SLUICE_WARN_LIMITED("source {}: connection lost mid-line, {} bytes of a partial line dropped",
+                      ctx_.cfg.name, n);
+}
+
+result<queue::append_result> intake::commit() {
+  framed_ = 0;
+  return appender_.flush(received_ns_, ctx_.stopping);
+}
+
+void intake::on_record(std::string_view record) {
+  ++framed_;
+  verdict v = check_.check(record);
+  if (v.accepted)
+    appender_.add(v.type, record);
+  else
+    ctx_.dead.reject(v.why, record, record.size());
+}
+
+void intake::on_too_long(std::string_view head, std::uint64_t length) {
+  ++framed_;
+  ctx_.dead.reject(reason::too_long, head, length);
+}
+
+} // namespace sluice::sources

@@ -1,0 +1,46 @@
+#include "sources/record_check.h"
+
+#include <cstring>
+
+namespace sluice::sources {
+
+std::string_view reason_name(reason r) noexcept {
+  switch (r) {
+  case reason::too_long:
+    return "too_long";
+  case reason::not_utf8:
+    return "not_utf8";
+  case reason::invalid_json:
+    return "invalid_json";
+  }
+  return "unknown";
+}
+
+record_check::record_check(config::record_format format, std::string default_type)
+    : format_(format), default_type_(std::move(default_type)) {}
+
+verdict record_check::check(std::string_view record) {
+  if (!simdjson::validate_utf8(record.data(), record.size()))
+    return {false, reason::not_utf8, {}};
+  if (format_ == config::record_format::lines)
+    return {true, reason::invalid_json, default_type_};
+
+  std::size_t need = record.size() + simdjson::SIMDJSON_PADDING;
+  if (padded_.size() < need)
+    padded_.resize(need);
+  std::memcpy(padded_.data(), record.data(), record.size());
+  simdjson::dom::element doc;
+  if (parser_.parse(padded_.data(), record.size(), false).get(doc) != simdjson::SUCCESS)
+    return {false, reason::invalid_json, {}};
+
+  simdjson::dom::object obj;
+  if (doc.get_object().get(obj) == simdjson::SUCCESS && obj.size() == 1) {
+    for (auto field : obj) {
+      if (field.value.is_object() && !field.key.empty())
+        return {true, reason::invalid_json, field.key};
+    }
+  }
+  return {true, reason::invalid_json, default_type_};
+}
+
+} // namespace sluice::sources

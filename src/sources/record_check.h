@@ -1,0 +1,39 @@
+#pragma once
+
+#include <simdjson.h>
+#include <string>
+#include <string_view>
+
+#include "config/pipeline.h"
+#include "sources/counters.h"
+
+namespace sluice::sources {
+
+/// The outcome of checking one record.
+struct verdict {
+  bool accepted = false;
+  reason why = reason::invalid_json; ///< when not accepted
+  /// When accepted: the event type. Points into the record or into the checker, valid until the
+  /// next check().
+  std::string_view type;
+};
+
+/// Validates records and gives them their event type. Every record must be valid UTF-8; with
+/// format "json" it must also be one valid JSON document (simdjson). A JSON object with exactly
+/// one key whose value is an object is a control message typed by that key (`delete`, `limit`,
+/// ...); anything else gets `default_type`. Reuses one parser and one padded buffer: no
+/// allocation per record once they have grown. Not thread-safe: one per byte stream.
+class record_check {
+public:
+  record_check(config::record_format format, std::string default_type);
+
+  verdict check(std::string_view record);
+
+private:
+  config::record_format format_;
+  std::string default_type_;
+  simdjson::dom::parser parser_;
+  std::string padded_;
+};
+
+} // namespace sluice::sources

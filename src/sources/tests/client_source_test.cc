@@ -1,0 +1,103 @@
+#include <set>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "sources/client_source.h"
+#include "sources/tests/source_helpers.h"
+
+namespace sluice::sources {
+namespace {
+
+using namespace testing;
+
+std::string line_of(int i) {
+  return "{\"n\":" + std::to_string(i) + "}\n";
+}
+
+// The server sends lines 0..499 and half of line 500, hangs up, then on the next connection
+// sends lines 500..999 whole: each event arrives exactly once and the reconnect is counted.
+TEST(client_source, tcp_reconnects_after_a_disconnect_mid_line) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  std::uint16_t port = 0;
+  int lfd = tcp_listen_any(port);
+  std::thread server([&] {
+    int c1 = ::accept(lfd, nullptr, nullptr);
+    std::string first;
+    for (int i = 0; i < 500; ++i)
+      first += line_of(i);
+    std::string l500 = line_of(500);
+    first += l500.substr(0, 4);
+    write_all(c1, first);
+    ::close(c1);
+    int c2 = ::accept(lfd, nullptr, nullptr);
+    std::string rest;
+    for (int i = 500; i < 1000; ++i)
+      rest += line_of(i);
+    write_all(c2, rest);
+    read_all_fd(c2); // until the source hangs up
+    ::close(c2);
+  });
+
+  auto cfg = source_cfg("up", config::record_format::json);
+  config::tcp_source t;
+  t.address = "127.0.0.1:" + std::to_string(port);
+  t.reconnect = {std::chrono::milliseconds(1), std::chrono::milliseconds(20)};
+  cfg.settings = t;
+  {
+    io_runner io;
+    client_source src(cfg, *q, d.path());
+    ASSERT_TRUE(src.start(io.io).has_value());
+    auto events = wait_for_events(*q, 1000);
+    ASSERT_EQ(events.size(), 1000u);
+    for (int i = 0; i < 1000; ++i)
+      ASSERT_EQ(events[static_cast<std::size_t>(i)].payload + "\n", line_of(i));
+    EXPECT_EQ(src.stats().reconnects.load(), 1u);
+    EXPECT_EQ(src.stats().connects.load(), 2u);
+    EXPECT_EQ(src.stats().truncated.load(), 1u);
+    EXPECT_EQ(src.state(), source_state::connected);
+    src.stop();
+    EXPECT_EQ(src.state(), source_state::stopped);
+    io.stop();
+  }
+  server.join();
+  ::close(lfd);
+  EXPECT_EQ(read_events(*q).size(), 1000u);
+  ASSERT_TRUE(q->close().has_value());
+}
+
+TEST(client_source, unix_backs_off_until_the_server_appears) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  std::string path = (d / "s.sock").string();
+  auto cfg = source_cfg("u", config::record_format::lines);
+  config::unix_source u;
+  u.path = path;
+  u.reconnect = {std::chrono::milliseconds(1), std::chrono::milliseconds(5)};
+  cfg.settings = u;
+  io_runner io;
+  client_source src(cfg, *q, d.path());
+  ASSERT_TRUE(src.start(io.io).has_value());
+  // No server yet: attempts fail and are counted.
+  for (int i = 0; i < 2000 && src.stats().connect_failures.load() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(src.stats().connect_failures.load(), 3u);
+
+  boost::asio::io_context sio;
+  boost::asio::local::stream_protocol::acceptor acc(
+      sio, boost::asio::local::stream_protocol::endpoint(path));
+  auto s = acc.accept();
+  boost::asio::write(s, boost::asio::buffer(std::string("one\r\ntwo\n\nthree\n")));
+  auto events = wait_for_events(*q, 3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].payload, "three");
+  EXPECT_EQ(events[2].type, "event");
+  src.stop();
+  io.stop();
+}
+
+} // namespace
+} // namespace sluice::sources

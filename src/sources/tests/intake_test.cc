@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sources/dead_letter.h"
+#include "sources/intake.h"
+#include "sources/record_check.h"
+#include "sources/tests/source_helpers.h"
+
+namespace sluice::sources {
+namespace {
+
+using namespace testing;
+
+TEST(record_check, control_messages_typed_by_their_key) {
+  record_check c(config::record_format::json, "tweet");
+  EXPECT_EQ(c.check(R"({"delete":{"status":{"id":1}}})").type, "delete");
+  EXPECT_EQ(c.check(R"({"limit":{"track":5}})").type, "limit");
+  EXPECT_EQ(c.check(R"({"id":1,"text":"x"})").type, "tweet");
+  EXPECT_EQ(c.check(R"({"limit":5})").type, "tweet");
+  EXPECT_EQ(c.check(R"({"a":{},"b":{}})").type, "tweet");
+  EXPECT_EQ(c.check(R"([{"a":{}}])").type, "tweet");
+  EXPECT_EQ(c.check("42").type, "tweet");
+  auto v = c.check(R"({"id":)");
+  EXPECT_FALSE(v.accepted);
+  EXPECT_EQ(v.why, reason::invalid_json);
+  v = c.check("{\"a\":\"\xff\"}");
+  EXPECT_FALSE(v.accepted);
+  EXPECT_EQ(v.why, reason::not_utf8);
+}
+
+TEST(record_check, lines_format_checks_utf8_only) {
+  record_check c(config::record_format::lines, "line");
+  EXPECT_TRUE(c.check("not json").accepted);
+  EXPECT_EQ(c.check("not json").type, "line");
+  EXPECT_EQ(c.check("bad \xc3\x28").why, reason::not_utf8);
+}
+
+TEST(dead_letter, json_string_escapes_and_replaces_invalid_utf8) {
+  std::string out;
+  append_json_string(out, "a\"\\\n\x01\xff\xc3\xa9\xed\xa0\x80");
+  EXPECT_EQ(out, "\"a\\\"\\\\\\n\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\\ufffd\"");
+  EXPECT_TRUE(nlohmann::json::accept(out));
+}
+
+TEST(intake, rejects_are_counted_and_dead_lettered_accepted_go_to_the_queue) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  source_context ctx(source_cfg("feed", config::record_format::json), *q, d.path());
+  intake in(ctx);
+  std::string stream = "{\"id\":1}\n{\"id\":\n\"\xff\"\n" + std::string(200, 'z') +
+                       "\n{\"delete\":{\"id\":1}}\r\n\n[1,2]\n";
+  in.feed(stream);
+  EXPECT_EQ(in.framed(), 6u);
+  auto r = in.commit();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->appended, 3u); // one append for the whole read
+  EXPECT_EQ(r->first + 2, r->last);
+
+  auto events = read_events(*q);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].payload, "{\"id\":1}");
+  EXPECT_EQ(events[0].type, "event");
+  EXPECT_EQ(events[0].source, "feed");
+  EXPECT_EQ(events[1].type, "delete");
+  EXPECT_EQ(events[2].payload, "[1,2]");
+
+  EXPECT_EQ(ctx.stats.records.load(), 3u);
+  EXPECT_EQ(ctx.stats.rejected_by(reason::invalid_json), 1u);
+  EXPECT_EQ(ctx.stats.rejected_by(reason::not_utf8), 1u);
+  EXPECT_EQ(ctx.stats.rejected_by(reason::too_long), 1u);
+
+  auto lines = file_lines(d / "dead-letter/feed.ndjson");
+  ASSERT_EQ(lines.size(), 3u);
+  auto j0 = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(j0["reason"], "invalid_json");
+  EXPECT_EQ(j0["source"], "feed");
+  EXPECT_EQ(j0["record"], "{\"id\":");
+  EXPECT_TRUE(j0["time"].is_string());
+  auto j1 = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(j1["reason"], "not_utf8");
+  EXPECT_EQ(j1["record"], "\"\xef\xbf\xbd\"");
+  auto j2 = nlohmann::json::parse(lines[2]);
+  EXPECT_EQ(j2["reason"], "too_long");
+  EXPECT_EQ(j2["length"], 200);
+  EXPECT_EQ(j2["record"], std::string(200, 'z'));
+  ASSERT_TRUE(q->close().has_value());
+}
+
+TEST(intake, too_long_stores_only_the_first_kib) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  source_context ctx(source_cfg("s", config::record_format::lines), *q, d.path());
+  intake in(ctx);
+  std::string big(100000, 'q');
+  in.feed(big);
+  in.feed("\nok\n");
+  ASSERT_EQ(in.commit()->appended, 1u);
+  auto lines = file_lines(d / "dead-letter/s.ndjson");
+  ASSERT_EQ(lines.size(), 1u);
+  auto j = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(j["length"], 100000);
+  EXPECT_EQ(j["record"].get<std::string>().size(), 1024u);
+  ASSERT_TRUE(q->close().has_value());
+}
+
+} // namespace
+} // namespace sluice::sources

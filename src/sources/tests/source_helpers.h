@@ -1,0 +1,125 @@
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "config/pipeline.h"
+#include "queue/disk/disk_queue.h"
+#include "queue/event.h"
+#include "queue/tests/test_dir.h"
+#include "io/asio.h"
+
+namespace sluice::sources::testing {
+
+using sluice::testing::test_dir;
+
+struct event_copy {
+  std::string source, type, payload;
+};
+
+inline queue::disk::options small_queue(const std::filesystem::path& dir) {
+  queue::disk::options o;
+  o.dir = dir;
+  o.segment_bytes = 64 * 1024;
+  o.fsync = queue::disk::fsync_policy::interval;
+  o.fsync_interval = std::chrono::milliseconds(1);
+  return o;
+}
+
+inline std::unique_ptr<queue::queue> open_queue(const std::filesystem::path& dir) {
+  auto q = queue::disk::open(small_queue(dir));
+  EXPECT_TRUE(q.has_value());
+  return std::move(q.value());
+}
+
+/// Every event durable in `q` now (after a sync).
+inline std::vector<event_copy> read_events(queue::queue& q) {
+  EXPECT_TRUE(q.sync().has_value());
+  std::vector<event_copy> out;
+  auto rd = q.open_reader(queue::start_at::beginning()).value();
+  queue::batch b;
+  for (;;) {
+    auto r = rd->read(b, {1000, 1u << 20}, std::chrono::milliseconds(0));
+    if (!r)
+      break;
+    for (const auto& rec : b.records) {
+      auto e = queue::decode_event(rec);
+      EXPECT_TRUE(e.has_value());
+      out.push_back({std::string(e->source), std::string(e->type), std::string(e->payload)});
+    }
+  }
+  return out;
+}
+
+inline std::vector<std::string> file_lines(const std::filesystem::path& p) {
+  std::vector<std::string> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
+  return out;
+}
+
+inline config::source_config source_cfg(std::string name, config::record_format format) {
+  config::source_config c;
+  c.name = std::move(name);
+  c.format = format;
+  c.max_record_bytes = 64;
+  return c;
+}
+
+/// Waits (bounded) until `q` holds at least `n` durable events, and returns them all.
+inline std::vector<event_copy>
+wait_for_events(queue::queue& q, std::size_t n,
+                std::chrono::seconds limit = std::chrono::seconds(60)) {
+  std::vector<event_copy> out;
+  auto rd = q.open_reader(queue::start_at::beginning()).value();
+  queue::batch b;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    auto r = rd->read(b, {1000, 1u << 20}, std::chrono::milliseconds(200));
+    if (!r)
+      continue;
+    for (const auto& rec : b.records) {
+      auto e = queue::decode_event(rec);
+      EXPECT_TRUE(e.has_value());
+      out.push_back({std::string(e->source), std::string(e->type), std::string(e->payload)});
+    }
+  }
+  return out;
+}
+
+/// An io_context run by `threads` threads until the object goes.
+class io_runner {
+public:
+  explicit io_runner(int threads = 2) : guard_(boost::asio::make_work_guard(io)) {
+    for (int i = 0; i < threads; ++i)
+      threads_.emplace_back([this] { io.run(); });
+  }
+  ~io_runner() { stop(); }
+  void stop() {
+    guard_.reset();
+    io.stop();
+    for (auto& t : threads_)
+      if (t.joinable())
+        t.join();
+  }
+  boost::asio::io_context io;
+
+private:
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::vector<std::thread> threads_;
+};
+
+/// Blocking socket helpers for test peers.
+int tcp_listen_any(std::uint16_t& port);
+int tcp_connect(std::uint16_t port);
+int unix_connect(const std::string& path);
+void write_all(int fd, std::string_view data);
+std::string read_all_fd(int fd);
+
+} // namespace sluice::sources::testing
