@@ -47,7 +47,7 @@ struct options {
   std::size_t write_buffer_bytes = 1u << 20; ///< each of the writer's two buffers
   /// Written but not yet fsynced bytes the writer lets build up before it waits for the syncer:
   /// bounds the append-to-durable latency when appends outrun the disk. 0: no bound.
-  std::uint64_t max_unsynced_bytes = 64ull << 20;
+  std::uint64_t max_unsynced_bytes = 128ull << 20;
   std::size_t max_record_bytes = 64u << 20; ///< larger payloads: errc::record_too_large
   std::size_t read_buffer_bytes = 1u << 20; ///< each reader's buffer (grows for larger records)
   const wall_clock* clock = &wall_clock::real();
