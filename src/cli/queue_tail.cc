@@ -18,6 +18,7 @@
 #include "base/units.h"
 #include "cli/queue_verbs.h"
 #include "queue/disk/disk_queue.h"
+#include "queue/event.h"
 
 namespace sluice::cli {
 namespace {
@@ -38,13 +39,20 @@ public:
 
   /// False when stdout failed.
   bool add(const queue::record& r) {
+    // Records written by sources carry an event envelope: print the event as received.
+    auto e = queue::decode_event(r);
+    std::string_view payload = e ? e->payload : r.payload;
     if (json_) {
-      fmt::format_to(std::back_inserter(buf_), "{{\"pos\":{},\"time_ns\":{},\"payload\":", r.pos,
+      fmt::format_to(std::back_inserter(buf_), "{{\"pos\":{},\"time_ns\":{},", r.pos,
                      r.received_ns);
-      buf_ += json(std::string(r.payload)).dump(-1, ' ', false, json::error_handler_t::replace);
+      if (e && !e->source.empty())
+        fmt::format_to(std::back_inserter(buf_), "\"source\":{},\"type\":{},",
+                       json(std::string(e->source)).dump(), json(std::string(e->type)).dump());
+      buf_ += "\"payload\":";
+      buf_ += json(std::string(payload)).dump(-1, ' ', false, json::error_handler_t::replace);
       buf_ += "}\n";
     } else {
-      buf_.append(r.payload);
+      buf_.append(payload);
       buf_ += '\n';
     }
     return buf_.size() < k_out_chunk || write_out();

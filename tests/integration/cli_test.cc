@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "queue/disk/disk_queue.h"
+#include "queue/event.h"
 #include "support/child_process.h"
 
 namespace {
@@ -270,6 +272,27 @@ TEST_F(cli_test, verify_reports_a_torn_tail_and_repair_removes_it) {
   EXPECT_EQ(again.status, 0) << again.out << again.err;
   auto t = run_sluice({"queue", "tail", dir_});
   EXPECT_EQ(t.out, numbered_lines(1, 99));
+}
+
+TEST_F(cli_test, tail_prints_the_event_inside_a_source_envelope) {
+  {
+    sluice::queue::disk::options o;
+    o.dir = dir_;
+    auto q = sluice::queue::disk::open(o).value();
+    std::string rec;
+    sluice::queue::encode_event(rec, "firehose", "tweet", "", "{\"id\":7}");
+    sluice::queue::record_in in{0, rec};
+    ASSERT_TRUE(q->append({&in, 1}).has_value());
+    ASSERT_TRUE(q->close().has_value());
+  }
+  auto t = run_sluice({"queue", "tail", dir_});
+  ASSERT_EQ(t.status, 0) << t.err;
+  EXPECT_EQ(t.out, "{\"id\":7}\n");
+  auto j = run_sluice({"queue", "tail", dir_, "--json"});
+  auto rec = nlohmann::json::parse(j.out);
+  EXPECT_EQ(rec["source"], "firehose");
+  EXPECT_EQ(rec["type"], "tweet");
+  EXPECT_EQ(rec["payload"], "{\"id\":7}");
 }
 
 } // namespace
