@@ -28,7 +28,7 @@ std::pair<std::string, std::string> split_host_port(const std::string& address) 
 
 client_source::client_source(config::source_config cfg, queue::queue& q,
                              const std::filesystem::path& data_dir)
-    : source(std::move(cfg), q, data_dir), backoff_(reconnect_of(ctx_.cfg)) {
+    : source(std::move(cfg), q, data_dir), backoff_(make_backoff(reconnect_of(ctx_.cfg))) {
   if (const auto* t = std::get_if<config::tcp_source>(&ctx_.cfg.settings))
     target_ = "tcp://" + t->address;
   else

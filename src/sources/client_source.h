@@ -39,7 +39,7 @@ private:
   std::optional<asio::steady_timer> timer_;
   std::shared_ptr<stream_conn> conn_;
   asio::thread_pool blocking_{1};
-  backoff backoff_;
+  io::backoff backoff_;
   bool ever_connected_ = false;
   bool stopped_ = false;
 };

@@ -4,14 +4,14 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 
 #include "base/result.h"
 #include "config/pipeline.h"
-#include "queue/queue.h"
 #include "io/asio.h"
+#include "io/backoff.h"
+#include "queue/queue.h"
 #include "sources/counters.h"
 #include "sources/intake.h"
 
@@ -58,20 +58,9 @@ protected:
   std::atomic<source_state> state_{source_state::stopped};
 };
 
-/// Capped exponential backoff with up to 20% jitter (taken off the delay, so it never exceeds
-/// `max`). Not thread-safe.
-class backoff {
-public:
-  explicit backoff(const config::backoff_config& cfg);
-  /// The delay before the next attempt; doubles the one after.
-  std::chrono::nanoseconds next();
-  void reset() noexcept { attempt_ = 0; }
-
-private:
-  std::chrono::nanoseconds min_, max_;
-  int attempt_ = 0;
-  std::minstd_rand rng_;
-};
+/// The reconnect backoff a backoff_config describes (io::backoff, up to 20% jitter taken off
+/// each delay); a zero min or max falls back to 100 ms and 30 s.
+io::backoff make_backoff(const config::backoff_config& cfg);
 
 /// Makes the source `cfg` describes: tcp, unix, listen or stdin (errc not_supported for http,
 /// which src/sources does not provide yet).

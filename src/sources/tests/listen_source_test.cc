@@ -115,7 +115,7 @@ TEST(listen_source, ack_counts_every_record_of_the_connection) {
 
 TEST(listen_source, pushers_block_at_the_queue_cap_then_finish_nothing_dropped) {
   test_dir d;
-  auto o = small_queue(d / "q");
+  auto o = small_options(d / "q");
   o.max_disk = 256 * 1024;
   o.when_full = queue::disk::full_policy::block;
   auto q = queue::disk::open(o).value();

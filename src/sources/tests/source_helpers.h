@@ -9,10 +9,10 @@
 #include <gtest/gtest.h>
 
 #include "config/pipeline.h"
+#include "io/asio.h"
 #include "queue/disk/disk_queue.h"
 #include "queue/event.h"
-#include "queue/tests/test_dir.h"
-#include "io/asio.h"
+#include "queue/tests/queue_helpers.h"
 
 namespace sluice::sources::testing {
 
@@ -22,17 +22,10 @@ struct event_copy {
   std::string source, type, payload;
 };
 
-inline queue::disk::options small_queue(const std::filesystem::path& dir) {
-  queue::disk::options o;
-  o.dir = dir;
-  o.segment_bytes = 64 * 1024;
-  o.fsync = queue::disk::fsync_policy::interval;
-  o.fsync_interval = std::chrono::milliseconds(1);
-  return o;
-}
+using sluice::testing::small_options;
 
 inline std::unique_ptr<queue::queue> open_queue(const std::filesystem::path& dir) {
-  auto q = queue::disk::open(small_queue(dir));
+  auto q = queue::disk::open(small_options(dir));
   EXPECT_TRUE(q.has_value());
   return std::move(q.value());
 }
