@@ -1,8 +1,9 @@
 // `sluice validate -c FILE`: every error in a configuration file, each with its key and line.
 
-#include <fmt/format.h>
 #include <memory>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "cli/cli11.h"
 #include "cli/verbs.h"
@@ -23,7 +24,8 @@ void add_validate_commands(CLI::App& root, int& exit_code) {
       return;
     }
     auto text = config::format_errors(errors, *file);
-    if (!text.empty() && text.back() != '\n') text += '\n';
+    if (!text.empty() && text.back() != '\n')
+      text += '\n';
     fmt::print(stderr, "{}", text);
     fmt::print(stderr, "{}: {} error{}\n", *file, errors.size(), errors.size() == 1 ? "" : "s");
     exit_code = 1;

@@ -16,8 +16,8 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "io/asio.h"
 #include "firehose/http_request.h"
+#include "io/asio.h"
 
 namespace sluice::firehose {
 namespace {

@@ -37,11 +37,14 @@ template <class F> bool chunked_decoder::feed(std::string_view in, F&& on_data) 
       on_data(in.substr(i, n));
       i += n;
       remaining_ -= n;
-      if (remaining_ == 0) state_ = state::data_cr;
+      if (remaining_ == 0)
+        state_ = state::data_cr;
       continue;
     }
-    if (state_ == state::done) return true;
-    if (!step_size(in[i++])) return false;
+    if (state_ == state::done)
+      return true;
+    if (!step_size(in[i++]))
+      return false;
   }
   return true;
 }

@@ -10,13 +10,20 @@ public:
   const char* name() const noexcept override { return "io"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-    case errc::ok: return "ok";
-    case errc::bad_url: return "malformed URL";
-    case errc::unsupported_scheme: return "unsupported URL scheme (only http:// so far)";
-    case errc::http_status: return "HTTP status other than 200";
-    case errc::protocol: return "malformed HTTP response";
-    case errc::stalled: return "stream stalled (no data within the stall timeout)";
-    case errc::ended: return "the server ended the stream";
+    case errc::ok:
+      return "ok";
+    case errc::bad_url:
+      return "malformed URL";
+    case errc::unsupported_scheme:
+      return "unsupported URL scheme (only http:// so far)";
+    case errc::http_status:
+      return "HTTP status other than 200";
+    case errc::protocol:
+      return "malformed HTTP response";
+    case errc::stalled:
+      return "stream stalled (no data within the stall timeout)";
+    case errc::ended:
+      return "the server ended the stream";
     }
     return "unknown io error";
   }

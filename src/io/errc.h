@@ -7,12 +7,12 @@ namespace sluice::io {
 /// Why a stream connection ended. Network failures from the OS come as system or Asio codes.
 enum class errc {
   ok = 0,
-  bad_url = 1,         ///< the URL does not parse
-  unsupported_scheme,  ///< not http:// (https:// comes with the stream connections issue)
-  http_status,         ///< the server answered with a status other than 200
-  protocol,            ///< a malformed response head or chunked body
-  stalled,             ///< no byte, not even a keep-alive, within the stall timeout
-  ended,               ///< the server ended the response
+  bad_url = 1,        ///< the URL does not parse
+  unsupported_scheme, ///< not http:// (https:// comes with the stream connections issue)
+  http_status,        ///< the server answered with a status other than 200
+  protocol,           ///< a malformed response head or chunked body
+  stalled,            ///< no byte, not even a keep-alive, within the stall timeout
+  ended,              ///< the server ended the response
 };
 
 const std::error_category& error_category() noexcept;

@@ -58,8 +58,9 @@ std::string url_encode(std::string_view s);
 /// Returns errc::http_status for a status other than 200 (with `head` filled), errc::stalled when
 /// no byte came within `stall_timeout`, errc::ended when the server ended the stream, or the
 /// network error. Runs on the caller's executor; `on_data` runs there too.
-boost::asio::awaitable<result<void>>
-stream_once(const stream_request& req, std::chrono::nanoseconds stall_timeout,
-            response_head& head, std::function<void(std::string_view)> on_data);
+boost::asio::awaitable<result<void>> stream_once(const stream_request& req,
+                                                 std::chrono::nanoseconds stall_timeout,
+                                                 response_head& head,
+                                                 std::function<void(std::string_view)> on_data);
 
 } // namespace sluice::io

@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fmt/format.h>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -13,11 +14,14 @@ namespace sluice::pipeline {
 delivery::delivery(delivery_options opts, std::unique_ptr<queue::subscription> sub,
                    std::unique_ptr<sinks::sink> sink)
     : opts_(std::move(opts)), sub_(std::move(sub)), sink_(std::move(sink)) {
-  if (opts_.filter) filter_ = std::make_unique<event_filter>(*opts_.filter);
+  if (opts_.filter)
+    filter_ = std::make_unique<event_filter>(*opts_.filter);
   counters_.committed.store(static_cast<std::int64_t>(sub_->committed()));
 }
 
-delivery::~delivery() { stop(std::chrono::steady_clock::now() + std::chrono::seconds(10)); }
+delivery::~delivery() {
+  stop(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+}
 
 void delivery::start() {
   thread_ = std::thread([this] { run(); });
@@ -26,13 +30,15 @@ void delivery::start() {
 void delivery::stop(std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard lk(mu_);
-    if (stopping_ && !thread_.joinable()) return;
+    if (stopping_ && !thread_.joinable())
+      return;
     stopping_ = true;
     deadline_ = deadline;
   }
   stop_cv_.notify_all();
   sub_->interrupt();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable())
+    thread_.join();
 }
 
 std::string delivery::last_error() const {
@@ -47,20 +53,25 @@ void delivery::run() {
   for (;;) {
     {
       std::lock_guard lk(mu_);
-      if (stopping_) break;
+      if (stopping_)
+        break;
     }
     auto r = sub_->read(b, {opts_.batch, 16u << 20}, std::chrono::milliseconds(200));
     if (!r) {
-      if (r.error() == queue::errc::timed_out) continue;
-      if (r.error() == queue::errc::closed) break;
+      if (r.error() == queue::errc::timed_out)
+        continue;
+      if (r.error() == queue::errc::closed)
+        break;
       SLUICE_WARN_LIMITED("subscription {}: reading the queue failed: {}; retrying", opts_.name,
                           r.error().message());
       std::unique_lock lk(mu_);
       stop_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stopping_; });
       continue;
     }
-    if (b.damaged_records > 0) counters_.damaged.fetch_add(b.damaged_records);
-    if (b.empty()) continue;
+    if (b.damaged_records > 0)
+      counters_.damaged.fetch_add(b.damaged_records);
+    if (b.empty())
+      continue;
     events.clear();
     std::uint64_t filtered = 0;
     for (const auto& rec : b.records) {
@@ -77,7 +88,8 @@ void delivery::run() {
       }
       events.push_back(*e);
     }
-    if (!events.empty() && !write_with_retry(events)) break; // stopping: no commit, redelivered
+    if (!events.empty() && !write_with_retry(events))
+      break; // stopping: no commit, redelivered
     counters_.filtered.fetch_add(filtered);
     auto c = sub_->commit(b.last());
     if (!c) {
@@ -124,18 +136,20 @@ bool delivery::write_with_retry(std::span<const queue::event_view> events) {
                         std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
     std::unique_lock lk(mu_);
     auto wake = std::chrono::steady_clock::now() + delay;
-    if (stopping_) wake = std::min(wake, deadline_);
-    stop_cv_.wait_until(lk, wake, [&] {
-      return stopping_ && std::chrono::steady_clock::now() >= deadline_;
-    });
-    if (stopping_ && std::chrono::steady_clock::now() >= deadline_) return false;
+    if (stopping_)
+      wake = std::min(wake, deadline_);
+    stop_cv_.wait_until(lk, wake,
+                        [&] { return stopping_ && std::chrono::steady_clock::now() >= deadline_; });
+    if (stopping_ && std::chrono::steady_clock::now() >= deadline_)
+      return false;
     delay = std::min(opts_.retry.max, delay * 2);
   }
 }
 
 void delivery::dead_letter(std::span<const queue::event_view> events, const std::error_code& ec) {
   counters_.dead_lettered.fetch_add(events.size());
-  if (opts_.dead_letter_file.empty()) return;
+  if (opts_.dead_letter_file.empty())
+    return;
   std::error_code dir_ec;
   std::filesystem::create_directories(opts_.dead_letter_file.parent_path(), dir_ec);
   std::FILE* f = std::fopen(opts_.dead_letter_file.c_str(), "ab");
@@ -157,8 +171,9 @@ void delivery::dead_letter(std::span<const queue::event_view> events, const std:
         escaped += static_cast<char>(c);
       }
     }
-    fmt::print(f, "{{\"id\":{},\"source\":\"{}\",\"type\":\"{}\",\"reason\":\"{}\",\"event\":\"{}\"}}\n",
-               e.id, e.source, e.type, ec.message(), escaped);
+    fmt::print(
+        f, "{{\"id\":{},\"source\":\"{}\",\"type\":\"{}\",\"reason\":\"{}\",\"event\":\"{}\"}}\n",
+        e.id, e.source, e.type, ec.message(), escaped);
   }
   std::fflush(f);
   ::fdatasync(fileno(f));

@@ -19,13 +19,13 @@ namespace sluice::pipeline {
 
 /// What a subscription's delivery counts. Written by its delivery thread, read from any thread.
 struct delivery_counters {
-  std::atomic<std::uint64_t> delivered{0};   ///< events the sink confirmed
-  std::atomic<std::uint64_t> filtered{0};    ///< events the filter passed over
-  std::atomic<std::uint64_t> batches{0};     ///< batches confirmed and committed
-  std::atomic<std::uint64_t> retries{0};     ///< failed sink writes that were retried
+  std::atomic<std::uint64_t> delivered{0};     ///< events the sink confirmed
+  std::atomic<std::uint64_t> filtered{0};      ///< events the filter passed over
+  std::atomic<std::uint64_t> batches{0};       ///< batches confirmed and committed
+  std::atomic<std::uint64_t> retries{0};       ///< failed sink writes that were retried
   std::atomic<std::uint64_t> dead_lettered{0}; ///< events given up on after max_attempts
-  std::atomic<std::uint64_t> damaged{0};     ///< undecodable records skipped
-  std::atomic<std::int64_t> committed{0};    ///< the cursor
+  std::atomic<std::uint64_t> damaged{0};       ///< undecodable records skipped
+  std::atomic<std::int64_t> committed{0};      ///< the cursor
 };
 
 struct delivery_options {

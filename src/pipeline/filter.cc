@@ -16,10 +16,12 @@ event_filter::event_filter(const config::filter_config& cfg)
   std::string seg;
   for (std::size_t i = 0; i <= cfg.field.size(); ++i) {
     if (i == cfg.field.size() || cfg.field[i] == '.') {
-      if (!seg.empty()) path_.push_back(seg);
+      if (!seg.empty())
+        path_.push_back(seg);
       seg.clear();
     } else if (cfg.field.compare(i, 2, "[]") == 0) {
-      if (!seg.empty()) path_.push_back(seg);
+      if (!seg.empty())
+        path_.push_back(seg);
       seg.clear();
       path_.emplace_back("[]");
       ++i;
@@ -43,15 +45,19 @@ bool match(simdjson::dom::element el, const std::vector<std::string>& path, std:
   }
   if (path[at] == "[]") {
     simdjson::dom::array arr;
-    if (el.get(arr) != simdjson::SUCCESS) return false;
+    if (el.get(arr) != simdjson::SUCCESS)
+      return false;
     for (auto child : arr)
-      if (match(child, path, at + 1, any_of)) return true;
+      if (match(child, path, at + 1, any_of))
+        return true;
     return false;
   }
   simdjson::dom::object obj;
-  if (el.get(obj) != simdjson::SUCCESS) return false;
+  if (el.get(obj) != simdjson::SUCCESS)
+    return false;
   simdjson::dom::element child;
-  if (obj.at_key(path[at]).get(child) != simdjson::SUCCESS) return false;
+  if (obj.at_key(path[at]).get(child) != simdjson::SUCCESS)
+    return false;
   return match(child, path, at + 1, any_of);
 }
 
@@ -60,7 +66,8 @@ bool match(simdjson::dom::element el, const std::vector<std::string>& path, std:
 bool event_filter::pass(const queue::event_view& e) {
   if (!types_.empty() && std::find(types_.begin(), types_.end(), e.type) == types_.end())
     return false;
-  if (path_.empty()) return true;
+  if (path_.empty())
+    return true;
   simdjson::dom::element root;
   if (parser_->dom.parse(e.payload.data(), e.payload.size(), true).get(root) != simdjson::SUCCESS)
     return false;

@@ -19,7 +19,8 @@ void encode_event(char* out, std::string_view source, std::string_view type, std
   std::memcpy(out + 5, &k, 2);
   char* p = out + k_event_header_bytes;
   for (auto part : {source, type, key, payload}) {
-    if (!part.empty()) std::memcpy(p, part.data(), part.size());
+    if (!part.empty())
+      std::memcpy(p, part.data(), part.size());
     p += part.size();
   }
 }
@@ -42,13 +43,15 @@ result<event_view> decode_event(const record& r) noexcept {
     e.payload = p;
     return e;
   }
-  if (p.size() < k_event_header_bytes || p[2] != 1) return fail(errc::corrupt);
+  if (p.size() < k_event_header_bytes || p[2] != 1)
+    return fail(errc::corrupt);
   auto s = static_cast<unsigned char>(p[3]);
   auto t = static_cast<unsigned char>(p[4]);
   std::uint16_t k;
   std::memcpy(&k, p.data() + 5, 2);
   std::size_t need = k_event_header_bytes + s + t + k;
-  if (p.size() < need) return fail(errc::corrupt);
+  if (p.size() < need)
+    return fail(errc::corrupt);
   e.source = p.substr(k_event_header_bytes, s);
   e.type = p.substr(k_event_header_bytes + s, t);
   e.key = p.substr(k_event_header_bytes + s + t, k);

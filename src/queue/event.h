@@ -13,12 +13,12 @@ namespace sluice::queue {
 /// (source, type, routing key) before the bytes as received. Views point into the record's
 /// payload and live as long as it does.
 struct event_view {
-  position id = 0;           ///< the queue position
+  position id = 0; ///< the queue position
   std::int64_t received_ns = 0;
   std::string_view source;
   std::string_view type;
-  std::string_view key;      ///< routing key, may be empty
-  std::string_view payload;  ///< the event as received (usually one JSON object)
+  std::string_view key;     ///< routing key, may be empty
+  std::string_view payload; ///< the event as received (usually one JSON object)
 };
 
 /// Envelope layout (little-endian), specified in docs/queue-format.md:

@@ -1,4 +1,5 @@
 #include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "queue/tests/test_dir.h"
@@ -9,7 +10,8 @@ namespace {
 
 TEST(validate, the_example_files_are_valid) {
   for (const auto& e : std::filesystem::directory_iterator(SLUICE_SOURCE_DIR "/examples")) {
-    if (e.path().extension() != ".toml") continue;
+    if (e.path().extension() != ".toml")
+      continue;
     auto r = run_sluice({"validate", "-c", e.path().string()});
     EXPECT_EQ(r.status, 0) << e.path() << "\n" << r.err;
     EXPECT_NE(r.out.find(": ok"), std::string::npos);
@@ -19,14 +21,14 @@ TEST(validate, the_example_files_are_valid) {
 TEST(validate, each_error_names_its_key_and_line) {
   test_dir d;
   auto file = d / "broken.toml";
-  std::ofstream(file) << "data_dir = \"./x\"\n"           // 1
-                         "[queue]\n"                      // 2
-                         "fsync = \"sometimes\"\n"        // 3
-                         "segmnt_bytes = \"1MiB\"\n"      // 4
-                         "[sources.feed]\n"               // 5
-                         "type = \"tcp\"\n"               // 6
-                         "[subscriptions.archive]\n"      // 7
-                         "batch = \"many\"\n"             // 8
+  std::ofstream(file) << "data_dir = \"./x\"\n"            // 1
+                         "[queue]\n"                       // 2
+                         "fsync = \"sometimes\"\n"         // 3
+                         "segmnt_bytes = \"1MiB\"\n"       // 4
+                         "[sources.feed]\n"                // 5
+                         "type = \"tcp\"\n"                // 6
+                         "[subscriptions.archive]\n"       // 7
+                         "batch = \"many\"\n"              // 8
                          "sink = { type = \"sqlite\" }\n"; // 9
   auto r = run_sluice({"validate", "-c", file.string()});
   EXPECT_EQ(r.status, 1);

@@ -1,6 +1,6 @@
-#include "io/backoff.h"
-
 #include <gtest/gtest.h>
+
+#include "io/backoff.h"
 
 namespace sluice::io {
 namespace {

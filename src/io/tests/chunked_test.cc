@@ -1,6 +1,6 @@
-#include "io/chunked.h"
-
 #include <gtest/gtest.h>
+
+#include "io/chunked.h"
 
 namespace sluice::io {
 namespace {

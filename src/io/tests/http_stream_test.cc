@@ -1,8 +1,7 @@
-#include "io/http_stream.h"
-
 #include <gtest/gtest.h>
 
 #include "firehose/server.h"
+#include "io/http_stream.h"
 
 namespace sluice::io {
 namespace {
@@ -60,8 +59,7 @@ struct firehose_fixture : ::testing::Test {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          out = co_await stream_once(req, stall, head,
-                                     [&](std::string_view s) { body.append(s); });
+          out = co_await stream_once(req, stall, head, [&](std::string_view s) { body.append(s); });
         },
         asio::detached);
     io.run();

@@ -1,10 +1,10 @@
-#include "pipeline/delivery.h"
-
-#include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <fstream>
+#include <sqlite3.h>
 #include <thread>
 
+#include <gtest/gtest.h>
+
+#include "pipeline/delivery.h"
 #include "queue/disk/disk_queue.h"
 #include "queue/tests/test_dir.h"
 #include "sinks/errc.h"
@@ -27,13 +27,14 @@ void append_events(queue::queue& q, int first, int last) {
   std::vector<std::string> bufs;
   for (int i = first; i <= last; ++i) {
     std::string b;
-    std::string payload = "{\"n\":" + std::to_string(i) + ",\"team\":\"" +
-                          (i % 2 ? "Bears" : "Jets") + "\"}";
+    std::string payload =
+        "{\"n\":" + std::to_string(i) + ",\"team\":\"" + (i % 2 ? "Bears" : "Jets") + "\"}";
     queue::encode_event(b, "test", i % 10 == 0 ? "limit" : "tweet", "", payload);
     bufs.push_back(std::move(b));
   }
   std::vector<queue::record_in> recs;
-  for (auto& b : bufs) recs.push_back({0, b});
+  for (auto& b : bufs)
+    recs.push_back({0, b});
   ASSERT_TRUE(q.append(recs).has_value());
   ASSERT_TRUE(q.sync().has_value());
 }
@@ -41,7 +42,8 @@ void append_events(queue::queue& q, int first, int last) {
 // Waits (bounded) until the delivery committed `pos`.
 bool wait_committed(const delivery& d, queue::position pos) {
   for (int i = 0; i < 6000; ++i) {
-    if (d.counters().committed.load() >= static_cast<std::int64_t>(pos)) return true;
+    if (d.counters().committed.load() >= static_cast<std::int64_t>(pos))
+      return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;

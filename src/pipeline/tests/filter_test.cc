@@ -1,6 +1,6 @@
-#include "pipeline/filter.h"
-
 #include <gtest/gtest.h>
+
+#include "pipeline/filter.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -25,7 +25,8 @@ TEST(filter, by_field_through_arrays) {
   c.field = "entities.hashtags[].text";
   c.any_of = {"Bears", "Packers"};
   event_filter f(c);
-  EXPECT_TRUE(f.pass(ev("tweet", R"({"entities":{"hashtags":[{"text":"Jets"},{"text":"Bears"}]}})")));
+  EXPECT_TRUE(
+      f.pass(ev("tweet", R"({"entities":{"hashtags":[{"text":"Jets"},{"text":"Bears"}]}})")));
   EXPECT_FALSE(f.pass(ev("tweet", R"({"entities":{"hashtags":[{"text":"Jets"}]}})")));
   EXPECT_FALSE(f.pass(ev("tweet", R"({"entities":{}})")));
   EXPECT_FALSE(f.pass(ev("tweet", "not json")));

@@ -1,6 +1,6 @@
-#include "queue/event.h"
-
 #include <gtest/gtest.h>
+
+#include "queue/event.h"
 
 namespace sluice::queue {
 namespace {
