@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "sinks/envelope.h"
 
 namespace sluice::pipeline {
 
@@ -158,22 +159,18 @@ void delivery::dead_letter(std::span<const queue::event_view> events, const std:
                         opts_.dead_letter_file.string());
     return;
   }
+  std::string line;
   for (const auto& e : events) {
-    std::string escaped;
-    escaped.reserve(e.payload.size() + 16);
-    for (unsigned char c : e.payload) {
-      if (c == '"' || c == '\\') {
-        escaped += '\\';
-        escaped += static_cast<char>(c);
-      } else if (c < 0x20) {
-        escaped += fmt::format("\\u{:04x}", c);
-      } else {
-        escaped += static_cast<char>(c);
-      }
-    }
-    fmt::print(
-        f, "{{\"id\":{},\"source\":\"{}\",\"type\":\"{}\",\"reason\":\"{}\",\"event\":\"{}\"}}\n",
-        e.id, e.source, e.type, ec.message(), escaped);
+    line = fmt::format("{{\"id\":{},\"source\":", e.id);
+    sinks::envelope::append_json_string(line, e.source);
+    line += ",\"type\":";
+    sinks::envelope::append_json_string(line, e.type);
+    line += ",\"reason\":";
+    sinks::envelope::append_json_string(line, ec.message());
+    line += ",\"event\":";
+    sinks::envelope::append_json_string(line, e.payload);
+    line += "}\n";
+    std::fwrite(line.data(), 1, line.size(), f);
   }
   std::fflush(f);
   ::fdatasync(fileno(f));
