@@ -1,5 +1,6 @@
 #include "sources/client_source.h"
 #include "sources/fd_source.h"
+#include "sources/http_source.h"
 #include "sources/listen_source.h"
 #include "sources/source.h"
 
@@ -14,7 +15,7 @@ result<std::unique_ptr<source>> make_source(const config::source_config& cfg, qu
     return std::make_unique<listen_source>(cfg, q, data_dir);
   if (std::holds_alternative<config::stdin_source>(cfg.settings))
     return std::make_unique<fd_source>(cfg, q, data_dir, 0);
-  return fail(std::make_error_code(std::errc::not_supported));
+  return std::make_unique<http_source>(cfg, q, data_dir);
 }
 
 } // namespace sluice::sources

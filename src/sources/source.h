@@ -62,8 +62,7 @@ protected:
 /// each delay); a zero min or max falls back to 100 ms and 30 s.
 io::backoff make_backoff(const config::backoff_config& cfg);
 
-/// Makes the source `cfg` describes: tcp, unix, listen or stdin (errc not_supported for http,
-/// which src/sources does not provide yet).
+/// Makes the source `cfg` describes: http, tcp, unix, listen or stdin.
 result<std::unique_ptr<source>> make_source(const config::source_config& cfg, queue::queue& q,
                                             const std::filesystem::path& data_dir);
 
