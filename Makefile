@@ -35,7 +35,7 @@ format:
 
 run: setup
 	$(MAKE) build
-	$(SLUICE) --help
+	$(SLUICE) run
 
 clean:
 	rm -rf build

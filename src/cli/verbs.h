@@ -10,5 +10,12 @@ void add_queue_commands(CLI::App& root, int& exit_code);    // queue_verbs.cc
 void add_bench_commands(CLI::App& root, int& exit_code);    // bench_queue.cc
 void add_firehose_commands(CLI::App& root, int& exit_code); // firehose_verb.cc
 void add_validate_commands(CLI::App& root, int& exit_code); // validate_verb.cc
+void add_run_commands(CLI::App& root, int& exit_code);      // run_verb.cc
+
+/// Exit statuses of the pipeline verbs beyond 0 and the usage error 2 (sysexits.h values, so a
+/// supervisor can tell a fatal error from a crash).
+inline constexpr int k_exit_failure = 1;
+inline constexpr int k_exit_locked = 75; ///< EX_TEMPFAIL: another process holds the queue
+inline constexpr int k_exit_config = 78; ///< EX_CONFIG: the configuration is invalid
 
 } // namespace sluice::cli

@@ -157,6 +157,11 @@ public:
 
   virtual const queue_stats& stats() const noexcept = 0;
 
+  /// Appends waiting at the disk cap (when_full = block) return errc::closed at once, and so do
+  /// later appends that would wait there; appends with room, reads and commits go on. For a
+  /// shutdown that must finish even while a stuck subscription holds the queue at its cap.
+  virtual void refuse_blocked_appends() = 0;
+
   /// Stops accepting appends, makes everything appended durable, stops the queue's threads.
   /// Idempotent. Readers opened from this queue must be destroyed first.
   virtual result<void> close() = 0;

@@ -243,6 +243,11 @@ public:
 
   const queue_stats& stats() const noexcept override { return stats_; }
 
+  void refuse_blocked_appends() override {
+    if (writer_)
+      writer_->refuse_blocked_appends();
+  }
+
   result<void> close() override {
     if (!writer_)
       return {};

@@ -151,14 +151,15 @@ result<append_result> writer::append(std::span<const record_in> records) {
       SLUICE_WARN_LIMITED("queue {}: at max_disk ({} bytes); appends wait for subscriptions "
                           "to let segments go",
                           opts_.dir.string(), opts_.max_disk);
-      while (!closing_ && disk_bytes_ + pending_bytes_ + total > opts_.max_disk) {
+      while (!closing_ && !refuse_blocked_ &&
+             disk_bytes_ + pending_bytes_ + total > opts_.max_disk) {
         housekeeping_due_ = true;
         syncer_cv_.notify_one();
         space_cv_.wait_for(lk, std::chrono::milliseconds(200));
       }
       stats_.blocked_appenders.add(-1);
       stats_.blocked_ns.add(static_cast<std::uint64_t>(now_mono_ns() - b0));
-      if (closing_)
+      if (closing_ || refuse_blocked_)
         return fail(errc::closed);
     }
   }
@@ -599,6 +600,12 @@ void writer::housekeeping(std::unique_lock<std::mutex>& lk) {
     stats_.disk_bytes.set(static_cast<std::int64_t>(disk_bytes_));
     space_cv_.notify_all();
   }
+}
+
+void writer::refuse_blocked_appends() {
+  std::lock_guard lk(mu_);
+  refuse_blocked_ = true;
+  space_cv_.notify_all();
 }
 
 result<void> writer::close() {

@@ -67,6 +67,10 @@ public:
   result<void> sync();
   position durable() const;
   position last_assigned() const;
+  /// Appends waiting at the cap (when_full = block) return errc::closed now, and so do later
+  /// appends that would wait; everything else keeps working. For a shutdown that must not hang
+  /// on a full disk. Any thread.
+  void refuse_blocked_appends();
   /// Asks the syncer to run retention soon (after a commit).
   void request_housekeeping();
   /// Writes and fsyncs everything appended, stops the threads. Idempotent.
@@ -141,6 +145,7 @@ private:
   std::uint64_t fail_epoch_ = 0;
   std::deque<std::pair<position, position>> lost_;
   bool closing_ = false;
+  bool refuse_blocked_ = false; ///< refuse_blocked_appends() was called
   bool writer_done_ = false;
   bool stop_syncer_ = false;
   bool closed_ = false;

@@ -76,3 +76,51 @@ TEST(cap, block_waits_until_a_subscription_lets_segments_go) {
 
 } // namespace
 } // namespace sluice::queue::disk
+
+namespace sluice::queue::disk {
+namespace {
+
+// A subscription that never commits holds the queue at its cap: refuse_blocked_appends() frees
+// the waiting appender (errc::closed), later appends at the cap fail at once, and reads, commits
+// and close() work as before.
+TEST(cap, refuse_blocked_appends_frees_a_waiting_appender) {
+  test_dir d;
+  auto o = small_options(d.path());
+  o.max_disk = 256 * 1024;
+  auto q = open(o).value();
+  auto sub = q->subscribe("stuck", start_at::beginning()).value();
+  std::string p(1000, 'z');
+  std::vector<record_in> recs(10, record_in{0, p});
+  std::atomic<std::uint64_t> appended{0};
+  std::error_code refused;
+  std::thread producer([&] {
+    for (;;) {
+      auto r = q->append(recs);
+      if (!r) {
+        refused = r.error();
+        return;
+      }
+      appended += r->appended;
+    }
+  });
+  while (q->stats().blocked_appenders.get() == 0)
+    std::this_thread::yield();
+  q->refuse_blocked_appends();
+  producer.join();
+  EXPECT_EQ(refused, errc::closed);
+  EXPECT_FALSE(q->append(recs).has_value());
+  ASSERT_TRUE(q->sync().has_value());
+  batch b;
+  std::uint64_t read = 0;
+  while (sub->read(b, {100000, 64u << 20}, std::chrono::milliseconds(0)).has_value() &&
+         b.size() > 0) {
+    read += b.size();
+    ASSERT_TRUE(sub->commit(b.last()).has_value());
+  }
+  EXPECT_EQ(read, appended.load());
+  sub.reset();
+  EXPECT_TRUE(q->close().has_value());
+}
+
+} // namespace
+} // namespace sluice::queue::disk

@@ -1,0 +1,241 @@
+#include "pipeline/runner.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "sinks/eventlog.h"
+#include "sinks/sqlite.h"
+
+namespace sluice::pipeline {
+namespace {
+
+namespace asio = boost::asio;
+
+result<std::unique_ptr<sinks::sink>> open_sink(const config::subscription_config& s) {
+  if (const auto* e = std::get_if<config::eventlog_sink>(&s.sink)) {
+    sinks::eventlog_options o;
+    o.dir = e->dir;
+    o.envelope = e->envelope;
+    o.rotate_bytes = e->rotate_bytes;
+    o.rotate_interval = e->rotate_interval.value_or(std::chrono::nanoseconds(0));
+    o.rotate_events = e->rotate_events.value_or(0);
+    auto r = sinks::eventlog_sink::open(std::move(o));
+    if (!r)
+      return fail(r.error());
+    return std::unique_ptr<sinks::sink>(std::move(*r));
+  }
+  const auto& q = std::get<config::sqlite_sink>(s.sink);
+  sinks::sqlite_options o;
+  o.path = q.path;
+  o.table = q.table;
+  auto r = sinks::sqlite_sink::open(std::move(o));
+  if (!r)
+    return fail(r.error());
+  return std::unique_ptr<sinks::sink>(std::move(*r));
+}
+
+std::string sink_target(const config::subscription_config& s) {
+  if (const auto* e = std::get_if<config::eventlog_sink>(&s.sink))
+    return e->dir.string();
+  const auto& q = std::get<config::sqlite_sink>(s.sink);
+  return q.path.string() + " table " + q.table;
+}
+
+} // namespace
+
+queue::disk::options queue_options_of(const config::pipeline_config& cfg) {
+  queue::disk::options o;
+  o.dir = cfg.data_dir / "queue";
+  o.segment_bytes = cfg.queue.segment_bytes;
+  switch (cfg.queue.fsync) {
+  case config::fsync_mode::always:
+    o.fsync = queue::disk::fsync_policy::always;
+    break;
+  case config::fsync_mode::interval:
+    o.fsync = queue::disk::fsync_policy::interval;
+    break;
+  case config::fsync_mode::never:
+    o.fsync = queue::disk::fsync_policy::never;
+    break;
+  }
+  o.fsync_interval = cfg.queue.fsync_interval;
+  o.max_disk = cfg.queue.max_disk;
+  o.when_full = cfg.queue.when_full == config::when_full_mode::block
+                    ? queue::disk::full_policy::block
+                    : queue::disk::full_policy::drop_newest;
+  o.retain_bytes = cfg.queue.retain_bytes;
+  o.retain_age = cfg.queue.retain_age;
+  // A record is an event envelope around a payload of at most max_record_bytes.
+  std::uint64_t largest = 0;
+  for (const auto& s : cfg.sources)
+    largest = std::max(largest, s.max_record_bytes);
+  o.max_record_bytes = std::max<std::size_t>(o.max_record_bytes, largest + 64 * 1024);
+  return o;
+}
+
+runner::runner(config::pipeline_config cfg) : cfg_(std::move(cfg)) {}
+
+result<std::unique_ptr<runner>> runner::open(const config::pipeline_config& cfg,
+                                             std::string& error) {
+  std::unique_ptr<runner> r(new runner(cfg));
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) {
+    error = fmt::format("cannot create data_dir {}: {}", cfg.data_dir.string(), ec.message());
+    return fail(ec);
+  }
+  auto qopts = queue_options_of(cfg);
+  std::string detail;
+  auto q = queue::disk::open(qopts, &detail);
+  if (!q) {
+    error = fmt::format("cannot open the queue in {}: {}{}", qopts.dir.string(),
+                        q.error().message(), detail.empty() ? "" : " (" + detail + ")");
+    return fail(q.error());
+  }
+  r->queue_ = std::move(*q);
+  for (const auto& s : cfg.subscriptions) {
+    auto sink = open_sink(s);
+    if (!sink) {
+      error = fmt::format("subscription {} (line {}): cannot open its {} sink {}: {}", s.name,
+                          s.line, s.sink_type(), sink_target(s), sink.error().message());
+      return fail(sink.error());
+    }
+    auto start = s.start == config::start_position::beginning ? queue::start_at::beginning()
+                                                              : queue::start_at::end();
+    auto sub = r->queue_->subscribe(s.name, start);
+    if (!sub) {
+      error = fmt::format("subscription {} (line {}): cannot open its cursor: {}", s.name, s.line,
+                          sub.error().message());
+      return fail(sub.error());
+    }
+    delivery_options d;
+    d.name = s.name;
+    d.batch = s.batch;
+    d.filter = s.filter;
+    d.retry = s.retry;
+    d.dead_letter_file = cfg.data_dir / "dead-letter" / ("sub-" + s.name + ".ndjson");
+    r->deliveries_.push_back(
+        std::make_unique<delivery>(std::move(d), std::move(*sub), std::move(*sink)));
+  }
+  for (const auto& s : cfg.sources) {
+    auto src = sources::make_source(s, *r->queue_, cfg.data_dir);
+    if (!src) {
+      error = fmt::format("source {} (line {}): {}", s.name, s.line, src.error().message());
+      return fail(src.error());
+    }
+    r->sources_.push_back(std::move(*src));
+  }
+  return r;
+}
+
+runner::~runner() {
+  (void)stop(std::chrono::steady_clock::now() + cfg_.shutdown_timeout);
+}
+
+result<void> runner::start(std::string& error) {
+  if (started_)
+    return {};
+  started_ = true;
+  guard_.emplace(asio::make_work_guard(io_));
+  for (int i = 0; i < 2; ++i)
+    io_threads_.emplace_back([this] { io_.run(); });
+  for (auto& d : deliveries_)
+    d->start();
+  for (auto& s : sources_) {
+    auto r = s->start(io_);
+    if (!r) {
+      error = fmt::format("source {}: cannot start: {}", s->name(), r.error().message());
+      (void)stop(std::chrono::steady_clock::now() + cfg_.shutdown_timeout);
+      return fail(r.error());
+    }
+    spdlog::info("source {}: started ({})", s->name(), state_name(s->state()));
+  }
+  return {};
+}
+
+result<void> runner::stop(std::chrono::steady_clock::time_point deadline) {
+  if (stopped_)
+    return {};
+  stopped_ = true;
+  if (started_) {
+    // Sources first, on a thread of their own: an append waiting at the queue's cap gets until
+    // half the time left before it is refused, so stop() always ends.
+    std::atomic<bool> sources_done{false};
+    std::thread stopper([&] {
+      for (auto& s : sources_)
+        s->stop();
+      sources_done.store(true);
+    });
+    auto half =
+        std::chrono::steady_clock::now() + (deadline - std::chrono::steady_clock::now()) / 2;
+    while (!sources_done.load() && std::chrono::steady_clock::now() < half)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!sources_done.load()) {
+      SLUICE_WARN_LIMITED("stopping: a source is waiting at the queue's cap; refusing its append "
+                          "(those records were not acknowledged to anyone)");
+      queue_->refuse_blocked_appends();
+    }
+    stopper.join();
+    guard_.reset();
+    io_.stop();
+    for (auto& t : io_threads_)
+      t.join();
+    io_threads_.clear();
+    for (auto& d : deliveries_)
+      d->stop(deadline);
+  }
+  final_status_ = status();
+  deliveries_.clear(); // their subscriptions go before the queue closes
+  sources_.clear();
+  auto r = queue_->close();
+  if (!r)
+    spdlog::error("closing the queue failed: {}", r.error().message());
+  return r;
+}
+
+pipeline_status runner::status() const {
+  if (final_status_)
+    return *final_status_;
+  pipeline_status st;
+  for (const auto& s : sources_) {
+    const auto& c = s->stats();
+    source_status ss;
+    ss.name = s->name();
+    auto it = std::find_if(cfg_.sources.begin(), cfg_.sources.end(),
+                           [&](const auto& sc) { return sc.name == s->name(); });
+    if (it != cfg_.sources.end())
+      ss.type = std::string(it->type());
+    ss.state = s->state();
+    ss.records = c.records.load(std::memory_order_relaxed);
+    ss.bytes = c.bytes.load(std::memory_order_relaxed);
+    ss.rejected = c.rejected_total();
+    ss.reconnects = c.reconnects.load(std::memory_order_relaxed);
+    st.sources.push_back(std::move(ss));
+  }
+  const auto& qs = queue_->stats();
+  st.last = queue_->last_position();
+  st.durable = queue_->durable_watermark();
+  st.disk_bytes = static_cast<std::uint64_t>(qs.disk_bytes.get());
+  st.blocked_appenders = static_cast<std::uint64_t>(qs.blocked_appenders.get());
+  for (std::size_t i = 0; i < deliveries_.size(); ++i) {
+    const auto& d = *deliveries_[i];
+    const auto& c = d.counters();
+    subscription_status ss;
+    ss.name = d.name();
+    ss.sink = std::string(cfg_.subscriptions[i].sink_type());
+    ss.delivered = c.delivered.load();
+    ss.filtered = c.filtered.load();
+    ss.retries = c.retries.load();
+    ss.dead_lettered = c.dead_lettered.load();
+    ss.committed = static_cast<queue::position>(c.committed.load());
+    ss.lag = st.durable > ss.committed ? st.durable - ss.committed : 0;
+    ss.last_error = d.last_error();
+    st.subscriptions.push_back(std::move(ss));
+  }
+  return st;
+}
+
+} // namespace sluice::pipeline

@@ -1,0 +1,104 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "config/pipeline.h"
+#include "io/asio.h"
+#include "pipeline/delivery.h"
+#include "queue/disk/disk_queue.h"
+#include "queue/queue.h"
+#include "sources/source.h"
+
+namespace sluice::pipeline {
+
+/// One source's figures at a moment.
+struct source_status {
+  std::string name;
+  std::string type; ///< "http", "tcp", ...
+  sources::source_state state = sources::source_state::stopped;
+  std::uint64_t records = 0;  ///< appended to the queue
+  std::uint64_t bytes = 0;    ///< payload bytes appended
+  std::uint64_t rejected = 0; ///< set aside in the dead-letter file
+  std::uint64_t reconnects = 0;
+};
+
+/// One subscription's figures at a moment.
+struct subscription_status {
+  std::string name;
+  std::string sink; ///< "eventlog", "sqlite"
+  std::uint64_t delivered = 0;
+  std::uint64_t filtered = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t dead_lettered = 0;
+  queue::position committed = 0;
+  std::uint64_t lag = 0; ///< durable records past the cursor
+  std::string last_error;
+};
+
+struct pipeline_status {
+  std::vector<source_status> sources;
+  queue::position last = 0;    ///< last position assigned
+  queue::position durable = 0; ///< durable watermark
+  std::uint64_t disk_bytes = 0;
+  std::uint64_t blocked_appenders = 0;
+  std::vector<subscription_status> subscriptions;
+};
+
+/// The queue options a configuration's [queue] table and data_dir describe: the queue lives in
+/// DATA_DIR/queue.
+queue::disk::options queue_options_of(const config::pipeline_config& cfg);
+
+/// A running pipeline: the disk queue, every source writing to it, and every subscription's
+/// delivery reading from it. The sources' I/O runs on two threads of the runner's own; each
+/// subscription delivers on a thread of its own (pipeline/delivery.h); the http and stdin
+/// sources keep a thread each.
+class runner {
+public:
+  /// Opens the queue, the sinks and the subscriptions' cursors, and makes the sources; nothing
+  /// runs yet. On failure, `error` says what failed, by name (the queue locked by another
+  /// process, a sink that cannot open).
+  static result<std::unique_ptr<runner>> open(const config::pipeline_config& cfg,
+                                              std::string& error);
+  ~runner(); ///< stop() with the configuration's shutdown_timeout
+  runner(const runner&) = delete;
+  runner& operator=(const runner&) = delete;
+
+  /// Starts the deliveries, then the sources. A source that cannot start (a listen address in
+  /// use) is an error naming it, and nothing is left running.
+  result<void> start(std::string& error);
+
+  /// The graceful stop: the sources stop reading (an append waiting at the queue's cap is given
+  /// until half the time left, then refused), each delivery finishes its batch in flight and
+  /// commits its cursor (retries end at `deadline`), and the queue closes, making everything it
+  /// holds durable. Idempotent; call from one thread.
+  result<void> stop(std::chrono::steady_clock::time_point deadline);
+
+  /// The figures now; after stop(), those at the stop.
+  pipeline_status status() const;
+  queue::queue& queue() noexcept { return *queue_; }
+  const config::pipeline_config& config() const noexcept { return cfg_; }
+
+private:
+  explicit runner(config::pipeline_config cfg);
+
+  config::pipeline_config cfg_;
+  std::unique_ptr<queue::queue> queue_;
+  std::vector<std::unique_ptr<delivery>> deliveries_;
+  std::vector<std::unique_ptr<sources::source>> sources_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  std::vector<std::thread> io_threads_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::optional<pipeline_status> final_status_;
+};
+
+} // namespace sluice::pipeline
