@@ -1,0 +1,2 @@
+// Placeholder: filled in by the pipeline tests work.
+#include <gtest/gtest.h>
