@@ -157,7 +157,7 @@ result<void> runner::start(std::string& error) {
 }
 
 result<void> runner::stop(std::chrono::steady_clock::time_point deadline) {
-  if (stopped_)
+  if (stopped_ || !queue_)
     return {};
   stopped_ = true;
   if (started_) {
@@ -200,6 +200,8 @@ pipeline_status runner::status() const {
   if (final_status_)
     return *final_status_;
   pipeline_status st;
+  if (!queue_)
+    return st;
   for (const auto& s : sources_) {
     const auto& c = s->stats();
     source_status ss;

@@ -1,0 +1,231 @@
+#include <sqlite3.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "pipeline/runner.h"
+#include "queue/tests/test_dir.h"
+
+namespace sluice::pipeline {
+namespace {
+
+using sluice::testing::test_dir;
+
+// A pipeline of one listen source on a Unix socket, an eventlog and a sqlite subscription.
+config::pipeline_config make_config(const test_dir& d) {
+  config::pipeline_config cfg;
+  cfg.data_dir = d / "data";
+  cfg.shutdown_timeout = std::chrono::seconds(4);
+  cfg.queue.fsync_interval = std::chrono::milliseconds(1);
+  cfg.queue.segment_bytes = 64 * 1024;
+  config::source_config s;
+  s.name = "push";
+  s.format = config::record_format::lines;
+  config::listen_source l;
+  l.endpoints.push_back({config::listen_endpoint::unix_socket, (d / "push.sock").string()});
+  s.settings = l;
+  cfg.sources.push_back(s);
+  config::subscription_config e;
+  e.name = "log";
+  e.sink = config::eventlog_sink{d / "events", false, 0, std::nullopt, std::nullopt};
+  cfg.subscriptions.push_back(e);
+  config::subscription_config q;
+  q.name = "db";
+  q.sink = config::sqlite_sink{d / "db.sqlite", "rows"};
+  q.retry = {std::chrono::milliseconds(5), std::chrono::milliseconds(20), std::nullopt};
+  cfg.subscriptions.push_back(q);
+  return cfg;
+}
+
+int connect_unix(const std::filesystem::path& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void push_lines(const std::filesystem::path& sock, int first, int last) {
+  int fd = connect_unix(sock);
+  ASSERT_GE(fd, 0);
+  std::string data;
+  for (int i = first; i <= last; ++i)
+    data += "line-" + std::to_string(i) + "\n";
+  std::size_t off = 0;
+  while (off < data.size()) {
+    auto n = ::write(fd, data.data() + off, data.size() - off);
+    ASSERT_GT(n, 0);
+    off += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+}
+
+// Waits (bounded) until every subscription committed at least `pos`.
+bool wait_all_committed(const runner& r, queue::position pos) {
+  for (int i = 0; i < 6000; ++i) {
+    auto st = r.status();
+    bool all = true;
+    for (const auto& s : st.subscriptions)
+      all = all && s.committed >= pos;
+    if (all)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+std::int64_t row_count(const std::filesystem::path& db, const std::string& table) {
+  sqlite3* h = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  std::string sql = "select count(*), count(distinct id) from " + table;
+  EXPECT_EQ(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+  auto n = sqlite3_column_int64(st, 0);
+  EXPECT_EQ(n, sqlite3_column_int64(st, 1));
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
+TEST(runner, queue_options_follow_the_configuration) {
+  config::pipeline_config cfg;
+  cfg.data_dir = "/var/lib/x";
+  cfg.queue.fsync = config::fsync_mode::always;
+  cfg.queue.segment_bytes = 1 << 20;
+  cfg.queue.max_disk = 5 << 20;
+  cfg.queue.when_full = config::when_full_mode::drop_newest;
+  cfg.queue.retain_bytes = 7;
+  cfg.queue.retain_age = std::chrono::seconds(3);
+  config::source_config s;
+  s.max_record_bytes = 100u << 20;
+  cfg.sources.push_back(s);
+  auto o = queue_options_of(cfg);
+  EXPECT_EQ(o.dir, std::filesystem::path("/var/lib/x/queue"));
+  EXPECT_EQ(o.fsync, queue::disk::fsync_policy::always);
+  EXPECT_EQ(o.segment_bytes, 1u << 20);
+  EXPECT_EQ(o.max_disk, 5u << 20);
+  EXPECT_EQ(o.when_full, queue::disk::full_policy::drop_newest);
+  EXPECT_EQ(o.retain_bytes, 7u);
+  EXPECT_EQ(o.retain_age, std::chrono::seconds(3));
+  // A source's largest record fits in the queue with its envelope.
+  EXPECT_GT(o.max_record_bytes, 100u << 20);
+}
+
+// Lines pushed to the listen source reach both sinks; a second run resumes at the cursors and
+// delivers only what is new.
+TEST(runner, delivers_to_every_subscription_and_resumes_after_a_restart) {
+  test_dir d;
+  auto cfg = make_config(d);
+  for (int round = 0; round < 2; ++round) {
+    std::string error;
+    auto r = runner::open(cfg, error);
+    ASSERT_TRUE(r.has_value()) << error;
+    ASSERT_TRUE((*r)->start(error).has_value()) << error;
+    push_lines(d / "push.sock", round * 1000 + 1, round * 1000 + 1000);
+    auto want = static_cast<queue::position>((round + 1) * 1000);
+    ASSERT_TRUE(wait_all_committed(**r, want));
+    auto st = (*r)->status();
+    ASSERT_EQ(st.sources.size(), 1u);
+    EXPECT_EQ(st.sources[0].name, "push");
+    EXPECT_EQ(st.sources[0].type, "listen");
+    EXPECT_EQ(st.sources[0].records, 1000u); // counters are per run
+    EXPECT_EQ(st.durable, want);
+    ASSERT_EQ(st.subscriptions.size(), 2u);
+    for (const auto& s : st.subscriptions) {
+      EXPECT_EQ(s.delivered, 1000u) << s.name;
+      EXPECT_EQ(s.lag, 0u) << s.name;
+      EXPECT_TRUE(s.last_error.empty()) << s.name;
+    }
+    EXPECT_EQ(st.subscriptions[0].sink, "eventlog");
+    EXPECT_EQ(st.subscriptions[1].sink, "sqlite");
+    ASSERT_TRUE((*r)->stop(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+    // After stop(), status() keeps the final figures.
+    EXPECT_EQ((*r)->status().subscriptions.at(1).committed, want);
+  }
+  EXPECT_EQ(row_count(d / "db.sqlite", "rows"), 2000);
+}
+
+// A second runner on the same data_dir is refused: the queue is locked.
+TEST(runner, a_second_runner_on_the_same_queue_is_refused) {
+  test_dir d;
+  auto cfg = make_config(d);
+  std::string error;
+  auto r1 = runner::open(cfg, error);
+  ASSERT_TRUE(r1.has_value()) << error;
+  auto r2 = runner::open(cfg, error);
+  ASSERT_FALSE(r2.has_value());
+  EXPECT_NE(error.find("cannot open the queue"), std::string::npos) << error;
+}
+
+// A sink that cannot open names its subscription.
+TEST(runner, a_sink_that_cannot_open_is_named) {
+  test_dir d;
+  auto cfg = make_config(d);
+  std::get<config::sqlite_sink>(cfg.subscriptions[1].sink).table = "no such table";
+  std::string error;
+  auto r = runner::open(cfg, error);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(error.find("subscription db"), std::string::npos) << error;
+}
+
+// The queue at its cap and a subscription that cannot write (its database locked by another
+// connection): the source's append waits at the cap, and stop() still ends, refusing it.
+// Everything the queue took is still there for the next run.
+TEST(runner, stop_ends_while_an_append_waits_at_the_cap) {
+  test_dir d;
+  auto cfg = make_config(d);
+  cfg.queue.max_disk = 256 * 1024;
+  cfg.subscriptions.erase(cfg.subscriptions.begin()); // only the sqlite one holds segments
+  std::string error;
+  auto r = runner::open(cfg, error);
+  ASSERT_TRUE(r.has_value()) << error;
+  sqlite3* lock = nullptr;
+  ASSERT_EQ(sqlite3_open((d / "db.sqlite").c_str(), &lock), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_TRUE((*r)->start(error).has_value()) << error;
+  std::thread pusher([&] {
+    int fd = connect_unix(d / "push.sock");
+    ASSERT_GE(fd, 0);
+    std::string line(200, 'x');
+    line += '\n';
+    // Writes until the connection closes at the stop (the source stopped reading at the cap).
+    for (int i = 0; i < 100000; ++i)
+      if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) <= 0)
+        break;
+    ::close(fd);
+  });
+  for (int i = 0; i < 6000 && (*r)->status().blocked_appenders == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GT((*r)->status().blocked_appenders, 0u);
+  auto durable = (*r)->status().durable;
+  EXPECT_GT(durable, 0u);
+  auto stopped = (*r)->stop(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  EXPECT_TRUE(stopped.has_value());
+  pusher.join();
+  EXPECT_GT((*r)->status().subscriptions.at(0).lag, 0u);
+  sqlite3_exec(lock, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(lock);
+  r->reset();
+  // The next run delivers what the queue holds.
+  cfg.queue.max_disk = 0;
+  auto r2 = runner::open(cfg, error);
+  ASSERT_TRUE(r2.has_value()) << error;
+  ASSERT_TRUE((*r2)->start(error).has_value()) << error;
+  auto last = (*r2)->queue().last_position();
+  EXPECT_GE(last, durable);
+  ASSERT_TRUE(wait_all_committed(**r2, last));
+  ASSERT_TRUE((*r2)->stop(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+  EXPECT_EQ(row_count(d / "db.sqlite", "rows"), static_cast<std::int64_t>(last));
+}
+
+} // namespace
+} // namespace sluice::pipeline
