@@ -117,6 +117,7 @@ struct child_stdio {
   bool pipe_stdin = true;    ///< otherwise /dev/null
   bool pipe_stdout = true;   ///< otherwise wherever stderr goes
   std::filesystem::path log; ///< appended stderr; empty: stderr is a pipe, kept in err()
+  std::filesystem::path cwd; ///< the child's working directory; empty: the test's
 };
 
 /// A running SLUICE_BIN. Not thread-safe; owned by one test.
@@ -150,6 +151,8 @@ public:
       posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     else
       posix_spawn_file_actions_adddup2(&actions, 2, 1);
+    if (!io.cwd.empty())
+      posix_spawn_file_actions_addchdir_np(&actions, io.cwd.c_str());
 
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
