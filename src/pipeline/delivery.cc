@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include "base/clock.h"
+#include "base/json_string.h"
 #include "base/log.h"
-#include "sinks/envelope.h"
 
 namespace sluice::pipeline {
 
@@ -162,13 +162,13 @@ void delivery::dead_letter(std::span<const queue::event_view> events, const std:
   std::string line;
   for (const auto& e : events) {
     line = fmt::format("{{\"id\":{},\"source\":", e.id);
-    sinks::envelope::append_json_string(line, e.source);
+    append_json_string(line, e.source);
     line += ",\"type\":";
-    sinks::envelope::append_json_string(line, e.type);
+    append_json_string(line, e.type);
     line += ",\"reason\":";
-    sinks::envelope::append_json_string(line, ec.message());
+    append_json_string(line, ec.message());
     line += ",\"event\":";
-    sinks::envelope::append_json_string(line, e.payload);
+    append_json_string(line, e.payload);
     line += "}\n";
     std::fwrite(line.data(), 1, line.size(), f);
   }

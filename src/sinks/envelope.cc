@@ -7,10 +7,6 @@
 namespace sluice::sinks::envelope {
 namespace {
 
-constexpr bool needs_escape(unsigned char c) noexcept {
-  return c < 0x20 || c == '"' || c == '\\';
-}
-
 bool is_json_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -36,42 +32,6 @@ void append_u64(std::string& out, std::uint64_t v) {
 }
 
 } // namespace
-
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0; // start of the run of characters that need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (!needs_escape(c))
-      continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-    case '"':
-      out.append("\\\"");
-      break;
-    case '\\':
-      out.append("\\\\");
-      break;
-    case '\n':
-      out.append("\\n");
-      break;
-    case '\r':
-      out.append("\\r");
-      break;
-    case '\t':
-      out.append("\\t");
-      break;
-    default: {
-      char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-      out.append(u, sizeof u);
-    }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
 
 bool embeds_raw(std::string_view p) noexcept {
   while (!p.empty() && is_json_space(p.front()))

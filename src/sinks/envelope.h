@@ -4,14 +4,12 @@
 #include <string>
 #include <string_view>
 
+#include "base/json_string.h"
 #include "queue/event.h"
 
 /// Text formats the file sinks write: JSON strings, RFC 3339 times, the eventlog envelope.
 /// Every function appends to a caller-owned string and allocates only when it must grow.
 namespace sluice::sinks::envelope {
-
-/// Appends `s` as a JSON string literal (quotes, backslash and control characters escaped).
-void append_json_string(std::string& out, std::string_view s);
 
 /// Whether the eventlog embeds `payload` as raw JSON: after trimming JSON whitespace it starts
 /// with '{' and ends with '}', or starts with '[' and ends with ']'. Not a full validation:

@@ -9,66 +9,10 @@
 #include <fmt/format.h>
 
 #include "base/clock.h"
+#include "base/json_string.h"
 #include "base/log.h"
 
 namespace sluice::sources {
-namespace {
-
-// Length of the valid UTF-8 sequence at the start of `s`, or 0 when it is not one.
-std::size_t utf8_sequence(std::string_view s) noexcept {
-  auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
-  unsigned char c = b(0);
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2))
-      return 0;
-    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F))
-      return 0; // overlong, surrogate
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3))
-      return 0;
-    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F))
-      return 0; // overlong, above U+10FFFF
-    return 4;
-  }
-  return 0;
-}
-
-} // namespace
-
-void append_json_string(std::string& out, std::string_view text) {
-  out.push_back('"');
-  while (!text.empty()) {
-    auto c = static_cast<unsigned char>(text[0]);
-    std::size_t n = utf8_sequence(text);
-    if (n == 0) {
-      out.append("\\ufffd");
-      n = 1;
-    } else if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c == '\n') {
-      out.append("\\n");
-    } else if (c == '\r') {
-      out.append("\\r");
-    } else if (c == '\t') {
-      out.append("\\t");
-    } else if (c < 0x20 || c == 0x7F) {
-      out.append(fmt::format("\\u{:04x}", c));
-    } else {
-      out.append(text.substr(0, n));
-    }
-    text.remove_prefix(n);
-  }
-  out.push_back('"');
-}
-
 dead_letter::dead_letter(const std::filesystem::path& data_dir, std::string source, counters& stats)
     : path_(data_dir / "dead-letter" / (source + ".ndjson")), source_(std::move(source)),
       stats_(stats) {}
@@ -89,6 +33,9 @@ bool dead_letter::open_locked() {
 
 void dead_letter::reject(reason why, std::string_view record, std::uint64_t length) {
   stats_.rejected[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  // Invariant 5: nothing is set aside silently.
+  SLUICE_WARN_LIMITED("source {}: record rejected ({}, {} bytes), set aside in {}", source_,
+                      reason_name(why), length, path_.string());
   std::lock_guard lock(mu_);
   std::int64_t ns = now_unix_ns();
   std::time_t secs = static_cast<std::time_t>(ns / 1000000000);

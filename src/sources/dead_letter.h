@@ -10,10 +10,6 @@
 
 namespace sluice::sources {
 
-/// Appends `text` to `out` as a JSON string: quotes, escapes, and every byte that is not part of
-/// valid UTF-8 replaced with U+FFFD.
-void append_json_string(std::string& out, std::string_view text);
-
 /// A source's dead-letter file, DATA_DIR/dead-letter/SOURCE.ndjson: one JSON line per rejected
 /// record, `{"time":"RFC 3339","source":..,"reason":..,"length":N,"record":".."}`. The record is
 /// stored whole except for too_long, whose line stores its first bytes (framer::k_head_bytes)

@@ -68,6 +68,7 @@ asio::awaitable<void> http_source::run() {
     auto r = co_await io::stream_once(request_, stall_timeout_, head, [&](std::string_view data) {
       if (!delivered) {
         delivered = true;
+        last_status_.store(head.status);
         set_state(source_state::connected);
         ctx_.stats.connects.fetch_add(1, std::memory_order_relaxed);
         if (ever_connected)

@@ -6,12 +6,6 @@
 namespace sluice::sinks {
 namespace {
 
-TEST(envelope, json_string_escapes_quotes_backslashes_and_controls) {
-  std::string out;
-  envelope::append_json_string(out, std::string_view("a\"b\\c\nd\te\x01\x1f", 11));
-  EXPECT_EQ(out, R"("a\"b\\c\nd\te\u0001\u001f")");
-}
-
 TEST(envelope, embeds_objects_and_arrays_raw_and_nothing_else) {
   EXPECT_TRUE(envelope::embeds_raw(R"({"a":1})"));
   EXPECT_TRUE(envelope::embeds_raw(" [1,2] \r"));

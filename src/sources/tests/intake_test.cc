@@ -35,13 +35,6 @@ TEST(record_check, lines_format_checks_utf8_only) {
   EXPECT_EQ(c.check("bad \xc3\x28").why, reason::not_utf8);
 }
 
-TEST(dead_letter, json_string_escapes_and_replaces_invalid_utf8) {
-  std::string out;
-  append_json_string(out, "a\"\\\n\x01\xff\xc3\xa9\xed\xa0\x80");
-  EXPECT_EQ(out, "\"a\\\"\\\\\\n\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\\ufffd\"");
-  EXPECT_TRUE(nlohmann::json::accept(out));
-}
-
 TEST(intake, rejects_are_counted_and_dead_lettered_accepted_go_to_the_queue) {
   test_dir d;
   auto q = open_queue(d / "q");
