@@ -118,38 +118,23 @@ std::vector<std::uint16_t> listen_source::tcp_ports() const {
   return ports_;
 }
 
-void listen_source::accept(tcp_acceptor& a) {
-  a.async_accept(asio::make_strand(*io_), [this, &a](const boost::system::error_code& ec,
-                                                     asio::ip::tcp::socket s) {
-    if (ec) {
-      accept_failed(ec);
-      if (!ctx_.stopping.load() && a.is_open())
-        accept(a);
-      return;
-    }
-    auto ex = s.get_executor();
-    auto ep = s.local_endpoint();
-    int family = ep.protocol().family();
-    auto fd = s.release();
-    adopt(stream_conn::socket_t(ex, asio::generic::stream_protocol(family, IPPROTO_TCP), fd));
-    accept(a);
-  });
-}
-
-void listen_source::accept(unix_acceptor& a) {
-  a.async_accept(asio::make_strand(*io_), [this, &a](const boost::system::error_code& ec,
-                                                     asio::local::stream_protocol::socket s) {
-    if (ec) {
-      accept_failed(ec);
-      if (!ctx_.stopping.load() && a.is_open())
-        accept(a);
-      return;
-    }
-    auto ex = s.get_executor();
-    auto fd = s.release();
-    adopt(stream_conn::socket_t(ex, asio::generic::stream_protocol(AF_UNIX, 0), fd));
-    accept(a);
-  });
+template <class Acceptor> void listen_source::accept(Acceptor& a) {
+  using socket = typename Acceptor::protocol_type::socket;
+  a.async_accept(asio::make_strand(*io_),
+                 [this, &a](const boost::system::error_code& ec, socket s) {
+                   if (ec) {
+                     accept_failed(ec);
+                     if (!ctx_.stopping.load() && a.is_open())
+                       accept(a);
+                     return;
+                   }
+                   auto ex = s.get_executor();
+                   // tcp (v4 or v6) or unix, as a generic stream socket for stream_conn.
+                   asio::generic::stream_protocol protocol(s.local_endpoint().protocol());
+                   auto fd = s.release();
+                   adopt(stream_conn::socket_t(ex, protocol, fd));
+                   accept(a);
+                 });
 }
 
 void listen_source::accept_failed(const boost::system::error_code& ec) {

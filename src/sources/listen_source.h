@@ -34,8 +34,8 @@ private:
   using tcp_acceptor = asio::ip::tcp::acceptor;
   using unix_acceptor = asio::local::stream_protocol::acceptor;
 
-  void accept(tcp_acceptor& a);
-  void accept(unix_acceptor& a);
+  /// Accepts the next connection on `a` (a tcp_acceptor or unix_acceptor), then again.
+  template <class Acceptor> void accept(Acceptor& a);
   void adopt(stream_conn::socket_t sock);
   void accept_failed(const boost::system::error_code& ec);
 
