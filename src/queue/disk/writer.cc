@@ -123,11 +123,13 @@ result<append_result> writer::append(std::span<const record_in> records) {
 
   // The disk cap.
   std::size_t keep = records.size();
-  if (opts_.max_disk > 0 && disk_bytes_ + pending_bytes_ + total > opts_.max_disk) {
+  // Appends that passed the cap but wait for buffer room count as reserved_bytes_: the lock is
+  // let go while they wait, and without them every concurrent appender would pass the cap at once.
+  if (opts_.max_disk > 0 &&
+      disk_bytes_ + pending_bytes_ + reserved_bytes_ + total > opts_.max_disk) {
     if (opts_.when_full == full_policy::drop_newest) {
-      std::uint64_t room = opts_.max_disk > disk_bytes_ + pending_bytes_
-                               ? opts_.max_disk - disk_bytes_ - pending_bytes_
-                               : 0;
+      std::uint64_t used_now = disk_bytes_ + pending_bytes_ + reserved_bytes_;
+      std::uint64_t room = opts_.max_disk > used_now ? opts_.max_disk - used_now : 0;
       std::uint64_t used = 0;
       keep = 0;
       for (const auto& r : records) {
@@ -152,7 +154,7 @@ result<append_result> writer::append(std::span<const record_in> records) {
                           "to let segments go",
                           opts_.dir.string(), opts_.max_disk);
       while (!closing_ && !refuse_blocked_ &&
-             disk_bytes_ + pending_bytes_ + total > opts_.max_disk) {
+             disk_bytes_ + pending_bytes_ + reserved_bytes_ + total > opts_.max_disk) {
         housekeeping_due_ = true;
         syncer_cv_.notify_one();
         space_cv_.wait_for(lk, std::chrono::milliseconds(200));
@@ -166,12 +168,14 @@ result<append_result> writer::append(std::span<const record_in> records) {
   auto kept = records.first(keep);
   std::uint64_t epoch = fail_epoch_;
   res.first = next_pos_;
+  reserved_bytes_ += total; // moved into pending_bytes_ as the records are encoded
   if (total <= active_.bytes.capacity()) {
     while (!active_.bytes.empty() && active_.bytes.size() + total > active_.bytes.capacity() &&
            !closing_) {
       writer_cv_.notify_one();
       space_cv_.wait(lk);
     }
+    reserved_bytes_ -= total;
     if (closing_)
       return fail(errc::closed);
     bool was_empty = active_.bytes.empty();
@@ -190,6 +194,7 @@ result<append_result> writer::append(std::span<const record_in> records) {
         writer_cv_.notify_one();
         space_cv_.wait(lk);
       }
+      reserved_bytes_ -= size;
       encode(std::span<const record_in>(&r, 1), now_ns);
       writer_cv_.notify_one();
     }

@@ -125,6 +125,7 @@ private:
   position enc_segment_first_ = 0;
   std::uint64_t enc_segment_bytes_ = 0;
   std::uint64_t pending_bytes_ = 0;
+  std::uint64_t reserved_bytes_ = 0; // appends past the cap check, waiting for buffer room
   std::uint64_t disk_bytes_ = 0;
   std::deque<mark> marks_;
 

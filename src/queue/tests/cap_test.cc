@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
+#include "queue/disk/format.h"
 #include "queue/tests/queue_helpers.h"
 
 namespace sluice::queue::disk {
@@ -118,6 +119,44 @@ TEST(cap, refuse_blocked_appends_frees_a_waiting_appender) {
     ASSERT_TRUE(sub->commit(b.last()).has_value());
   }
   EXPECT_EQ(read, appended.load());
+  sub.reset();
+  EXPECT_TRUE(q->close().has_value());
+}
+
+} // namespace
+} // namespace sluice::queue::disk
+
+namespace sluice::queue::disk {
+namespace {
+
+// Four appenders at once against a stuck subscription: the cap holds for all of them together
+// (an append waiting for buffer room counts against it), give or take the segment headers.
+TEST(cap, concurrent_appenders_stay_under_the_cap) {
+  test_dir d;
+  auto o = small_options(d.path());
+  o.max_disk = 256 * 1024;
+  o.write_buffer_bytes = 12 * 1024; // one append at a time fits: the others wait for room
+  auto q = open(o).value();
+  auto sub = q->subscribe("stuck", start_at::beginning()).value();
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 4; ++t)
+    producers.emplace_back([&] {
+      std::string p(1000, 'c');
+      std::vector<record_in> recs(10, record_in{0, p});
+      for (int i = 0; i < 30; ++i)
+        if (!q->append(recs))
+          return; // refused at the end
+    });
+  for (int i = 0; i < 20000 && q->stats().blocked_appenders.get() < 4; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(q->stats().blocked_appenders.get(), 4);
+  ASSERT_TRUE(q->sync().has_value());
+  auto segments = static_cast<std::uint64_t>(q->stats().segments.get());
+  EXPECT_LE(static_cast<std::uint64_t>(q->stats().disk_bytes.get()),
+            o.max_disk + segments * format::k_segment_header_bytes);
+  q->refuse_blocked_appends();
+  for (auto& t : producers)
+    t.join();
   sub.reset();
   EXPECT_TRUE(q->close().has_value());
 }
