@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <fmt/format.h>
+
 #include "base/log.h"
 
 namespace sluice::sources {
@@ -57,7 +59,12 @@ result<void> listen_source::start(asio::io_context& io) {
         set_state(source_state::failed);
         return fail(to_std(ec));
       }
-      ports_.push_back(a->local_endpoint().port());
+      auto bound = a->local_endpoint();
+      ports_.push_back(bound.port());
+      spdlog::info("source {}: listening on tcp://{}", name(),
+                   bound.address().is_v6()
+                       ? fmt::format("[{}]:{}", bound.address().to_string(), bound.port())
+                       : fmt::format("{}:{}", bound.address().to_string(), bound.port()));
       tcp_.push_back(std::move(a));
     } else {
       struct stat st {};
@@ -75,6 +82,7 @@ result<void> listen_source::start(asio::io_context& io) {
         set_state(source_state::failed);
         return fail(to_std(ec));
       }
+      spdlog::info("source {}: listening on unix:{}", name(), ep.address);
       unix_paths_.push_back(ep.address);
       unix_.push_back(std::move(a));
     }
