@@ -46,16 +46,17 @@ result<std::unique_ptr<eventlog_sink>> eventlog_sink::open(eventlog_options opti
   if (!st)
     return fail(st.error());
   s->state_ = std::move(*st);
-  if (!s->state_->saved()) {
-    // A new directory, or one whose state file was lost: nothing tells which ids the existing
-    // files hold, so a redelivered batch may be written again.
+  if (!s->state_->saved() && !s->state_->never_saved()) {
+    // A new directory, or one whose state file was lost or damaged: nothing tells which ids the
+    // existing files hold, so they stay as they are and a redelivered batch may be written again.
+    // (A state file that never had a save is different: its files are all unconfirmed.)
     for (const auto& e : std::filesystem::directory_iterator(s->options_.dir, ec))
-      if (parse_eventlog_file_seq(e.path().filename().string())) {
-        spdlog::warn("eventlog {}: event files without {}; starting a new file, redelivered "
-                     "events may appear twice",
-                     s->options_.dir.string(), eventlog_state::k_file_name);
-        break;
-      }
+      if (auto seq = parse_eventlog_file_seq(e.path().filename().string()))
+        s->unknown_max_seq_ = std::max(s->unknown_max_seq_, *seq);
+    if (s->unknown_max_seq_ > 0)
+      spdlog::warn("eventlog {}: event files without a saved position in {}; starting a new "
+                   "file, redelivered events may appear twice",
+                   s->options_.dir.string(), eventlog_state::k_file_name);
   }
   if (auto r = s->recover(); !r)
     return fail(r.error());
@@ -84,17 +85,19 @@ result<void> eventlog_sink::recover() {
   return {};
 }
 
-// Files numbered above the confirmed one were created by a batch that was never confirmed.
+// Files numbered above the confirmed one were created by a batch that was never confirmed; with
+// no position saved yet, that is every file but those found without a saved position at open.
 result<void> eventlog_sink::remove_unconfirmed_files() {
   std::error_code ec;
   std::uint64_t max_seq = pos_.file_seq;
+  const std::uint64_t keep_up_to = std::max(pos_.file_seq, unknown_max_seq_);
   bool removed = false;
   for (const auto& e : std::filesystem::directory_iterator(options_.dir, ec)) {
     auto seq = parse_eventlog_file_seq(e.path().filename().string());
     if (!seq)
       continue;
     max_seq = std::max(max_seq, *seq);
-    if (state_->saved() && *seq > pos_.file_seq) {
+    if (*seq > keep_up_to) {
       SLUICE_WARN_LIMITED("eventlog {}: removing {}, written by a batch that was not confirmed",
                           options_.dir.string(), e.path().filename().string());
       counters_.add(counters_.recoveries);

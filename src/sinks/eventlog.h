@@ -73,6 +73,9 @@ private:
   eventlog_position pos_;  ///< what the state file holds (the confirmed position)
   queue::disk::file file_; ///< the file pos_ names, open for appending
   std::uint64_t next_seq_ = 1;
+  /// The largest N of the event files found with no saved position that could tell what they
+  /// hold (a new directory, a lost or damaged state file): recovery leaves them alone.
+  std::uint64_t unknown_max_seq_ = 0;
   bool needs_recover_ = false;
 
   // Reused across batches, so a write allocates only when a batch is larger than any before.

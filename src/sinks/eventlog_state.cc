@@ -1,5 +1,6 @@
 #include "sinks/eventlog_state.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -98,6 +99,14 @@ result<eventlog_state> eventlog_state::open(const std::filesystem::path& dir) {
   st.fd_ = std::move(*f);
   if (created) {
     char zeros[2 * k_slot_bytes] = {};
+    // Event files already there lost their state file: slot 0 is marked so that a later open()
+    // does not take them for files no batch confirmed (see never_saved()).
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (parse_eventlog_file_seq(e.path().filename().string())) {
+        std::memcpy(zeros, "lost", 4);
+        break;
+      }
     if (auto w = queue::disk::pwrite_all(st.fd_.get(), zeros, sizeof zeros, 0); !w)
       return fail(w.error());
     if (::fdatasync(st.fd_.get()) != 0)
@@ -121,6 +130,9 @@ result<eventlog_state> eventlog_state::open(const std::filesystem::path& dir) {
   if (best) {
     st.seq_ = best->seq;
     st.saved_ = best->pos;
+  } else if (*n == sizeof buf) {
+    // Saves alternate slots starting with slot 1: a blank slot 0 means no second save started.
+    st.never_saved_ = std::all_of(buf, buf + k_record_bytes, [](char c) { return c == 0; });
   }
   return st;
 }

@@ -43,6 +43,13 @@ public:
   /// The newest position saved, nullopt when none was (a new directory).
   const std::optional<eventlog_position>& saved() const noexcept { return saved_; }
 
+  /// True when the file shows that no position was ever saved in this directory: it was there
+  /// before open(), whole, with no valid slot, and slot 0 (where the second save goes, and which
+  /// open() marks when it creates the file beside event files of a lost state file) is blank;
+  /// the first save, to slot 1, may be torn. Every event file is then unconfirmed. False for a
+  /// file open() created, and for one damaged in both slots: what their files hold is unknown.
+  bool never_saved() const noexcept { return never_saved_; }
+
   /// Saves `p` durably (pwrite + fdatasync of one slot): returns once a crash would recover it.
   result<void> save(const eventlog_position& p);
 
@@ -50,6 +57,7 @@ private:
   queue::disk::file fd_;
   std::uint64_t seq_ = 0; ///< sequence number of the newest valid slot
   std::optional<eventlog_position> saved_;
+  bool never_saved_ = false;
 };
 
 } // namespace sluice::sinks

@@ -136,6 +136,49 @@ TEST(eventlog, torn_state_save_falls_back_to_the_previous_position) {
   EXPECT_EQ(read_all(file), lines_for(b, 0, 6));
 }
 
+TEST(eventlog, crash_before_the_first_state_save_writes_nothing_twice) {
+  sluice::testing::test_dir dir;
+  auto b = event_batch::make(1, 5);
+  std::filesystem::path file;
+  {
+    auto sink = open_sink(dir.path());
+    ASSERT_TRUE(sink->write(b.views(0, 3))); // state slot 1
+    file = sink->current_file();
+  }
+  // Blank the only save, as a crash between the data's fdatasync and the first state save
+  // leaves it: the file holds lines no save confirmed, and their batch comes again.
+  int fd = ::open((dir / ".eventlog-state").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  char zeros[64] = {};
+  ASSERT_EQ(::pwrite(fd, zeros, sizeof zeros, 512), 64);
+  ::close(fd);
+  auto sink = open_sink(dir.path());
+  EXPECT_EQ(sink->last_written(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(file));
+  ASSERT_TRUE(sink->write(b.views(0, 5)));
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    files += e.path().filename().string().starts_with("events-") ? 1 : 0;
+  EXPECT_EQ(files, 1);
+  EXPECT_EQ(read_all(sink->current_file()), lines_for(b, 0, 5));
+}
+
+TEST(eventlog, files_of_a_lost_state_file_are_kept) {
+  sluice::testing::test_dir dir;
+  auto b = event_batch::make(1, 3);
+  std::filesystem::path file;
+  {
+    auto sink = open_sink(dir.path());
+    ASSERT_TRUE(sink->write(b.views()));
+    file = sink->current_file();
+  }
+  std::filesystem::remove(dir / ".eventlog-state");
+  open_sink(dir.path()); // a new state file, no save in it
+  // Still no save: what the file holds is unknown, not unconfirmed.
+  auto sink = open_sink(dir.path());
+  EXPECT_EQ(read_all(file), lines_for(b, 0, 3));
+}
+
 TEST(eventlog, a_second_sink_on_the_directory_is_refused) {
   sluice::testing::test_dir dir;
   auto sink = open_sink(dir.path());
