@@ -395,8 +395,12 @@ awaitable<void> server::impl::stream_events(stream_socket& sock, bool chunked,
       out = std::string_view(buf).substr(k_chunk_room - len);
     }
     co_await asio::async_write(sock, asio::buffer(out), on_error(ec));
-    if (ec)
-      co_return; // the client went away: what it had is counted as sent (--resume goes on)
+    if (ec) {
+      // The client went away, maybe with part of this batch: it counts as sent, so --resume
+      // goes on after it and never sends a rank twice.
+      note_sent(gen, key, n);
+      co_return;
+    }
     sent += n;
     last_write = clock::now();
     note_sent(gen, key, n);
