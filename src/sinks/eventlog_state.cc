@@ -65,7 +65,11 @@ std::string eventlog_file_name(std::int64_t opened_ns, std::uint64_t seq) {
   std::string name = "events-";
   name += envelope::compact_utc(opened_ns);
   name += '-';
-  name += std::to_string(seq);
+  // Zero-padded, so names sort in creation order while the clock does not go back.
+  auto digits = std::to_string(seq);
+  if (digits.size() < 6)
+    name.append(6 - digits.size(), '0');
+  name += digits;
   name += ".ndjson";
   return name;
 }

@@ -38,7 +38,10 @@ TEST(envelope, whole_line) {
 }
 
 TEST(eventlog_names, format_and_parse) {
-  EXPECT_EQ(eventlog_file_name(1700000000123456789, 12), "events-20231114T221320Z-12.ndjson");
+  EXPECT_EQ(eventlog_file_name(1700000000123456789, 12), "events-20231114T221320Z-000012.ndjson");
+  EXPECT_EQ(eventlog_file_name(1700000000123456789, 1234567),
+            "events-20231114T221320Z-1234567.ndjson");
+  EXPECT_EQ(parse_eventlog_file_seq("events-20231114T221320Z-000012.ndjson"), 12u);
   EXPECT_EQ(parse_eventlog_file_seq("events-20231114T221320Z-12.ndjson"), 12u);
   EXPECT_EQ(parse_eventlog_file_seq("events-20231114T221320Z-.ndjson"), std::nullopt);
   EXPECT_EQ(parse_eventlog_file_seq("events-20231114T221320Z-1x.ndjson"), std::nullopt);

@@ -55,9 +55,10 @@ TEST_F(rotation, by_events_splits_a_batch_across_files) {
   auto sink = open_sink(o);
   auto b = event_batch::make(1, 10);
   ASSERT_TRUE(sink->write(b.views()));
-  EXPECT_EQ(files(), (std::vector<std::string>{
-                         "events-20231114T221320Z-1.ndjson", "events-20231114T221320Z-2.ndjson",
-                         "events-20231114T221320Z-3.ndjson", "events-20231114T221320Z-4.ndjson"}));
+  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-000001.ndjson",
+                                               "events-20231114T221320Z-000002.ndjson",
+                                               "events-20231114T221320Z-000003.ndjson",
+                                               "events-20231114T221320Z-000004.ndjson"}));
   EXPECT_EQ(lines(files()[0]), 3u);
   EXPECT_EQ(lines(files()[1]), 3u);
   EXPECT_EQ(lines(files()[2]), 3u);
@@ -108,14 +109,14 @@ TEST_F(rotation, by_interval_names_files_by_their_creation_time) {
   ASSERT_TRUE(sink->write(event_batch::make(1, 2).views()));
   clock.now += 59'000'000'000;
   ASSERT_TRUE(sink->write(event_batch::make(3, 2).views()));
-  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-1.ndjson"}));
+  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-000001.ndjson"}));
   clock.now += 1'000'000'000;
   ASSERT_TRUE(sink->write(event_batch::make(5, 1).views()));
-  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-1.ndjson",
-                                               "events-20231114T221420Z-2.ndjson"}));
+  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-000001.ndjson",
+                                               "events-20231114T221420Z-000002.ndjson"}));
   EXPECT_EQ(lines(files()[0]), 4u);
   EXPECT_EQ(lines(files()[1]), 1u);
-  EXPECT_EQ(current(), "events-20231114T221420Z-2.ndjson");
+  EXPECT_EQ(current(), "events-20231114T221420Z-000002.ndjson");
 }
 
 TEST_F(rotation, limits_hold_across_a_restart) {
@@ -131,7 +132,7 @@ TEST_F(rotation, limits_hold_across_a_restart) {
   ASSERT_EQ(names.size(), 2u);
   EXPECT_EQ(lines(names[0]), 4u);
   EXPECT_EQ(lines(names[1]), 2u);
-  EXPECT_EQ(names[1], "events-20231114T221320Z-2.ndjson");
+  EXPECT_EQ(names[1], "events-20231114T221320Z-000002.ndjson");
 }
 
 TEST_F(rotation, files_of_an_unconfirmed_batch_are_removed_on_open) {
@@ -144,7 +145,7 @@ TEST_F(rotation, files_of_an_unconfirmed_batch_are_removed_on_open) {
   }
   // A crash after a rotation: a newer file the state never confirmed, and `current` at it.
   clock.now += 5'000'000'000;
-  auto stray = "events-20231114T221325Z-2.ndjson";
+  auto stray = "events-20231114T221325Z-000002.ndjson";
   {
     std::ofstream out(dir / stray);
     out << "{\"n\":3}\n{\"n\":4}\n";
@@ -152,13 +153,13 @@ TEST_F(rotation, files_of_an_unconfirmed_batch_are_removed_on_open) {
   std::filesystem::remove(dir / "current");
   std::filesystem::create_symlink(stray, dir / "current");
   auto sink = open_sink(o);
-  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-1.ndjson"}));
-  EXPECT_EQ(current(), "events-20231114T221320Z-1.ndjson");
+  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-000001.ndjson"}));
+  EXPECT_EQ(current(), "events-20231114T221320Z-000001.ndjson");
   ASSERT_TRUE(sink->write(b.views(0, 6)));
   // N keeps increasing past the removed file's, so a name is never used twice.
-  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-1.ndjson",
-                                               "events-20231114T221325Z-3.ndjson",
-                                               "events-20231114T221325Z-4.ndjson"}));
+  EXPECT_EQ(files(), (std::vector<std::string>{"events-20231114T221320Z-000001.ndjson",
+                                               "events-20231114T221325Z-000003.ndjson",
+                                               "events-20231114T221325Z-000004.ndjson"}));
   EXPECT_EQ(read_all(dir / files()[1]), "{\"n\":3}\n{\"n\":4}\n");
   EXPECT_EQ(read_all(dir / files()[2]), "{\"n\":5}\n{\"n\":6}\n");
 }
@@ -171,7 +172,7 @@ TEST_F(rotation, failed_rotation_is_retryable_and_leaves_no_line_twice) {
   ASSERT_TRUE(sink->write(b.views(0, 1)));
   // The next file's name is taken (by a directory), so creating it fails after two more lines
   // went into file 1: the batch fails, and those lines were not confirmed.
-  auto blocker = dir / "events-20231114T221320Z-2.ndjson";
+  auto blocker = dir / "events-20231114T221320Z-000002.ndjson";
   std::filesystem::create_directory(blocker);
   auto r = sink->write(b.views(0, 5));
   ASSERT_FALSE(r);
