@@ -14,10 +14,13 @@ public:
   static constexpr int k_sub = 8;
   static constexpr int k_buckets = 64 * k_sub;
 
-  void record(std::uint64_t value) noexcept {
-    buckets_[index_of(value)].fetch_add(1, std::memory_order_relaxed);
-    count_.fetch_add(1, std::memory_order_relaxed);
-    sum_.fetch_add(value, std::memory_order_relaxed);
+  void record(std::uint64_t value) noexcept { record(value, 1); }
+
+  /// Records `value` `n` times at once (events of a batch that share it).
+  void record(std::uint64_t value, std::uint64_t n) noexcept {
+    buckets_[index_of(value)].fetch_add(n, std::memory_order_relaxed);
+    count_.fetch_add(n, std::memory_order_relaxed);
+    sum_.fetch_add(value * n, std::memory_order_relaxed);
   }
 
   std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }

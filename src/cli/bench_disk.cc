@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <string>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <system_error>
@@ -73,7 +75,33 @@ checked<void> sync_data(int fd) {
   return {};
 }
 
+// Set by SIGINT/SIGTERM under an interrupt_guard.
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void on_interrupt(int) {
+  g_interrupted.store(true, std::memory_order_relaxed);
+}
+
 } // namespace
+
+interrupt_guard::interrupt_guard()
+    : old_int_(std::signal(SIGINT, on_interrupt)), old_term_(std::signal(SIGTERM, on_interrupt)) {}
+
+interrupt_guard::~interrupt_guard() {
+  std::signal(SIGINT, old_int_);
+  std::signal(SIGTERM, old_term_);
+}
+
+const std::atomic<bool>& interrupted() noexcept {
+  return g_interrupted;
+}
+
+double peak_rss_mib() {
+  struct rusage u {};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0; // Linux reports KiB
+}
 
 bool is_memory_fs(const fs::path& dir) {
   struct statfs s {};

@@ -17,6 +17,26 @@ inline tl::unexpected<std::string> failure(std::string what) {
   return tl::unexpected(std::move(what));
 }
 
+/// While it lives, SIGINT and SIGTERM set interrupted() instead of ending the process, so that a
+/// run stops early and still removes its directory. One at a time, from the main thread.
+class interrupt_guard {
+public:
+  interrupt_guard();
+  ~interrupt_guard();
+  interrupt_guard(const interrupt_guard&) = delete;
+  interrupt_guard& operator=(const interrupt_guard&) = delete;
+
+private:
+  void (*old_int_)(int);
+  void (*old_term_)(int);
+};
+
+/// Whether SIGINT or SIGTERM came while an interrupt_guard lived. Any thread.
+const std::atomic<bool>& interrupted() noexcept;
+
+/// The peak resident set of this process (getrusage ru_maxrss), MiB.
+double peak_rss_mib();
+
 /// Whether `dir` is on tmpfs or ramfs (memory, not a disk).
 bool is_memory_fs(const std::filesystem::path& dir);
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +11,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
@@ -32,6 +30,8 @@ namespace fs = std::filesystem;
 namespace disk = queue::disk;
 using bench::checked;
 using bench::failure;
+using bench::interrupt_guard;
+using bench::peak_rss_mib;
 
 constexpr std::uint64_t k_default_records = 2'000'000;
 constexpr std::uint64_t k_default_records_always = 200'000; // each append waits for an fsync
@@ -65,33 +65,6 @@ struct bench_figures {
   double rss_mib = 0;
   double raw_mb_per_s = 0;
   double fsync_per_record_per_s = 0; ///< measured only with fsync "always"
-};
-
-// Set by SIGINT/SIGTERM so that a run stops early and still removes its directory.
-std::atomic<bool> g_interrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-
-extern "C" void on_interrupt(int) {
-  g_interrupted.store(true, std::memory_order_relaxed);
-}
-
-/// Routes SIGINT and SIGTERM to g_interrupted while it lives.
-class interrupt_guard {
-public:
-  interrupt_guard() {
-    old_int_ = std::signal(SIGINT, on_interrupt);
-    old_term_ = std::signal(SIGTERM, on_interrupt);
-  }
-  ~interrupt_guard() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-  interrupt_guard(const interrupt_guard&) = delete;
-  interrupt_guard& operator=(const interrupt_guard&) = delete;
-
-private:
-  void (*old_int_)(int) = SIG_DFL;
-  void (*old_term_)(int) = SIG_DFL;
 };
 
 double seconds_since(std::int64_t start_ns) {
@@ -130,7 +103,7 @@ void append_share(queue::queue& q, appender& a, std::latch& ready, std::latch& g
   ready.count_down();
   go.wait();
   std::uint64_t left = a.records;
-  while (left > 0 && !g_interrupted.load(std::memory_order_relaxed)) {
+  while (left > 0 && !bench::interrupted().load(std::memory_order_relaxed)) {
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, a.batch.size()));
     std::int64_t now = now_unix_ns();
     for (std::size_t i = 0; i < n; ++i)
@@ -175,7 +148,7 @@ checked<double> append_all(queue::queue& q, const bench_request& req, const payl
   for (const auto& a : shares)
     if (!a.error.empty())
       return failure(a.error);
-  if (g_interrupted.load())
+  if (bench::interrupted().load())
     return failure("interrupted");
   if (!synced)
     return failure("sync: " + synced.error().message());
@@ -213,7 +186,7 @@ checked<double> read_all(queue::queue& q, std::uint64_t records, const payload_s
   queue::position expected = 1;
   std::size_t index = p.size() - 1; // so that the first record must be payload 0
   std::int64_t start = now_mono_ns();
-  while (expected <= records && !g_interrupted.load(std::memory_order_relaxed)) {
+  while (expected <= records && !bench::interrupted().load(std::memory_order_relaxed)) {
     auto r = (*reader)->read(b, k_read_limits, std::chrono::milliseconds(2000));
     if (!r)
       return failure(fmt::format("read after position {} of {}: {}", expected - 1, records,
@@ -230,12 +203,6 @@ checked<double> read_all(queue::queue& q, std::uint64_t records, const payload_s
   if (expected <= records)
     return failure("interrupted");
   return secs;
-}
-
-double peak_rss_mib() {
-  struct rusage u {};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0; // Linux reports KiB
 }
 
 /// Opens the queue in `dir`, appends, reads back, closes. Fills the queue's figures.
@@ -286,21 +253,24 @@ checked<bench_figures> run_bench(const bench_request& req, const disk::options& 
     return failure(made.error());
 
   bench_figures f;
-  if (auto warm = bench::warm_page_cache(scratch.path() / "warm-up", disk_bytes, g_interrupted);
+  if (auto warm =
+          bench::warm_page_cache(scratch.path() / "warm-up", disk_bytes, bench::interrupted());
       !warm)
     return failure("warm-up: " + warm.error());
-  auto raw = bench::measure_raw_write(scratch.path() / "raw-reference", disk_bytes, g_interrupted);
+  auto raw =
+      bench::measure_raw_write(scratch.path() / "raw-reference", disk_bytes, bench::interrupted());
   if (!raw)
     return failure("raw reference: " + raw.error());
   f.raw_mb_per_s = *raw;
   if (opts.fsync == disk::fsync_policy::always) {
-    auto per_record = bench::measure_fsync_per_record(
-        scratch.path() / "fsync-reference", req.record_bytes + k_header_bytes, g_interrupted);
+    auto per_record =
+        bench::measure_fsync_per_record(scratch.path() / "fsync-reference",
+                                        req.record_bytes + k_header_bytes, bench::interrupted());
     if (!per_record)
       return failure("fsync reference: " + per_record.error());
     f.fsync_per_record_per_s = *per_record;
   }
-  if (g_interrupted.load())
+  if (bench::interrupted().load())
     return failure("interrupted");
 
   if (auto measured = measure_queue(scratch.path() / "queue", req, opts, f); !measured)
@@ -433,6 +403,7 @@ void add_bench_commands(CLI::App& root, int& exit_code) {
     }
     exit_code = bench_queue(std::move(run));
   });
+  add_bench_pipeline_command(*bench_cmd, exit_code);
 }
 
 } // namespace sluice::cli

@@ -12,6 +12,9 @@ void add_firehose_commands(CLI::App& root, int& exit_code); // firehose_verb.cc
 void add_validate_commands(CLI::App& root, int& exit_code); // validate_verb.cc
 void add_run_commands(CLI::App& root, int& exit_code);      // run_verb.cc
 
+/// Adds `pipeline` to the `bench` subcommand add_bench_commands made (bench_pipeline.cc).
+void add_bench_pipeline_command(CLI::App& bench_cmd, int& exit_code);
+
 /// Exit statuses of the pipeline verbs beyond 0 and the usage error 2 (sysexits.h values, so a
 /// supervisor can tell a fatal error from a crash).
 inline constexpr int k_exit_failure = 1;

@@ -51,20 +51,24 @@ void delivery::run() {
   queue::batch b;
   std::vector<queue::event_view> events;
   events.reserve(opts_.batch);
+  last_commit_ = std::chrono::steady_clock::now();
   for (;;) {
     {
       std::lock_guard lk(mu_);
       if (stopping_)
         break;
     }
-    auto r = sub_->read(b, {opts_.batch, 16u << 20}, std::chrono::milliseconds(200));
+    auto r = sub_->read(b, {opts_.batch, 16u << 20}, read_wait());
     if (!r) {
-      if (r.error() == queue::errc::timed_out)
+      if (r.error() == queue::errc::timed_out) {
+        commit_if_due();
         continue;
+      }
       if (r.error() == queue::errc::closed)
         break;
       SLUICE_WARN_LIMITED("subscription {}: reading the queue failed: {}; retrying", opts_.name,
                           r.error().message());
+      commit_pending();
       std::unique_lock lk(mu_);
       stop_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stopping_; });
       continue;
@@ -90,18 +94,46 @@ void delivery::run() {
       events.push_back(*e);
     }
     if (!events.empty() && !write_with_retry(events))
-      break; // stopping: no commit, redelivered
+      break; // stopping: this batch is not committed, it is redelivered
     counters_.filtered.fetch_add(filtered);
-    auto c = sub_->commit(b.last());
-    if (!c) {
-      // The sink has the batch; a failed commit only means redelivery, which the sink absorbs.
-      SLUICE_WARN_LIMITED("subscription {}: committing the cursor at {} failed: {}", opts_.name,
-                          b.last(), c.error().message());
-      continue;
-    }
-    counters_.committed.store(static_cast<std::int64_t>(b.last()));
-    counters_.batches.fetch_add(1);
+    pending_ = b.last();
+    ++pending_batches_;
+    commit_if_due();
   }
+  commit_pending();
+}
+
+// How long a read may wait for events: 200 ms, or until a pending commit is due.
+std::chrono::milliseconds delivery::read_wait() const {
+  constexpr std::chrono::milliseconds k_idle_wait{200};
+  if (pending_ == 0)
+    return k_idle_wait;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(last_commit_ + opts_.commit_interval -
+                                                           std::chrono::steady_clock::now());
+  return std::clamp(left, std::chrono::milliseconds(0), k_idle_wait);
+}
+
+void delivery::commit_if_due() {
+  if (pending_ != 0 && std::chrono::steady_clock::now() - last_commit_ >= opts_.commit_interval)
+    commit_pending();
+}
+
+void delivery::commit_pending() {
+  if (pending_ == 0)
+    return;
+  last_commit_ = std::chrono::steady_clock::now();
+  auto c = sub_->commit(pending_);
+  if (!c) {
+    // The sink has these batches; a failed commit only means redelivery, which the sink
+    // absorbs. The next commit tries again.
+    SLUICE_WARN_LIMITED("subscription {}: committing the cursor at {} failed: {}", opts_.name,
+                        pending_, c.error().message());
+    return;
+  }
+  counters_.committed.store(static_cast<std::int64_t>(pending_));
+  counters_.batches.fetch_add(pending_batches_);
+  pending_ = 0;
+  pending_batches_ = 0;
 }
 
 bool delivery::write_with_retry(std::span<const queue::event_view> events) {
@@ -109,6 +141,7 @@ bool delivery::write_with_retry(std::span<const queue::event_view> events) {
   for (std::uint64_t attempt = 1;; ++attempt) {
     auto r = sink_->write(events);
     if (r) {
+      record_latency(events);
       counters_.delivered.fetch_add(events.size());
       std::lock_guard lk(mu_);
       last_error_.clear();
@@ -132,6 +165,7 @@ bool delivery::write_with_retry(std::span<const queue::event_view> events) {
       // A permanent error without max_attempts: keep retrying slowly rather than lose events.
     }
     counters_.retries.fetch_add(1);
+    commit_pending(); // what the sink confirmed before this batch is not held back by it
     SLUICE_WARN_LIMITED("subscription {}: {} sink failed: {}; retrying in {} ms", opts_.name,
                         sink_->type(), r.error().message(),
                         std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
@@ -144,6 +178,21 @@ bool delivery::write_with_retry(std::span<const queue::event_view> events) {
     if (stopping_ && std::chrono::steady_clock::now() >= deadline_)
       return false;
     delay = std::min(opts_.retry.max, delay * 2);
+  }
+}
+
+// Events of one source read share their receive time: one histogram record per run of them.
+void delivery::record_latency(std::span<const queue::event_view> events) noexcept {
+  const std::int64_t now = now_unix_ns();
+  std::size_t i = 0;
+  while (i < events.size()) {
+    const std::int64_t received = events[i].received_ns;
+    std::size_t j = i + 1;
+    while (j < events.size() && events[j].received_ns == received)
+      ++j;
+    const auto ns = now > received ? static_cast<std::uint64_t>(now - received) : 0;
+    counters_.receipt_to_delivered_ns.record(ns, j - i);
+    i = j;
   }
 }
 

@@ -234,6 +234,8 @@ pipeline_status runner::status() const {
     ss.dead_lettered = c.dead_lettered.load();
     ss.committed = static_cast<queue::position>(c.committed.load());
     ss.lag = st.durable > ss.committed ? st.durable - ss.committed : 0;
+    ss.receipt_to_delivered_p50_ns = c.receipt_to_delivered_ns.quantile(0.50);
+    ss.receipt_to_delivered_p99_ns = c.receipt_to_delivered_ns.quantile(0.99);
     ss.last_error = d.last_error();
     st.subscriptions.push_back(std::move(ss));
   }

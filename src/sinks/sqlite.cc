@@ -1,5 +1,6 @@
 #include "sinks/sqlite.h"
 
+#include <algorithm>
 #include <array>
 #include <sqlite3.h>
 
@@ -107,9 +108,17 @@ result<void> sqlite_sink::connect() {
     return fail(failure(rc, "opening"));
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
+  // A new database gets 64 KiB pages (an existing one keeps its own): rows arrive in id order,
+  // and SQLite writes each WAL frame with write() calls of its own, so a batch then takes a few
+  // dozen calls rather than hundreds (`sluice bench pipeline --sink sqlite`: about 1.6 times the
+  // events per second of 4 KiB pages).
+  if (auto r = exec("PRAGMA page_size=65536"); !r)
+    return r;
   if (auto r = exec("PRAGMA journal_mode=WAL"); !r)
     return r;
   if (auto r = exec("PRAGMA synchronous=FULL"); !r)
+    return r;
+  if (auto r = limit_wal(); !r)
     return r;
   auto create = "CREATE TABLE IF NOT EXISTS " + quoted_table_ +
                 " (id INTEGER PRIMARY KEY, source TEXT NOT NULL, received_at INTEGER NOT NULL,"
@@ -168,6 +177,24 @@ result<void> sqlite_sink::check_schema() {
     return fail(errc::schema_mismatch);
   }
   return {};
+}
+
+// The committing connection checkpoints the WAL into the database once it holds
+// wal_autocheckpoint pages, and a delivery waits for that (a write and an fsync of the database).
+// SQLite's default of 1000 pages is 64 MB with 64 KiB pages: a checkpoint long enough to show in
+// the latency of every event behind it (`sluice bench pipeline --sink sqlite` at 100,000 events/s:
+// p99 67-75 ms against 25-42 ms). 4 MiB, SQLite's default with 4 KiB pages, whatever the size.
+result<void> sqlite_sink::limit_wal() {
+  constexpr int k_checkpoint_bytes = 4 << 20;
+  auto size = prepare("PRAGMA page_size");
+  if (!size)
+    return fail(size.error());
+  int page = sqlite3_step(*size) == SQLITE_ROW ? sqlite3_column_int(*size, 0) : 0;
+  sqlite3_finalize(*size);
+  if (page <= 0)
+    return {};
+  auto pragma = fmt::format("PRAGMA wal_autocheckpoint={}", std::max(1, k_checkpoint_bytes / page));
+  return exec(pragma.c_str());
 }
 
 result<void> sqlite_sink::exec(const char* sql) {

@@ -56,6 +56,7 @@ private:
 
   result<void> connect();
   result<void> check_schema();
+  result<void> limit_wal();
   result<void> exec(const char* sql);
   result<sqlite3_stmt*> prepare(const std::string& sql);
   result<void> step_done(sqlite3_stmt* stmt);

@@ -8,9 +8,9 @@
 namespace sluice::sources {
 
 stream_conn::stream_conn(socket_t sock, source_context& ctx, asio::thread_pool& blocking, bool ack,
-                         std::function<void(stream_conn*)> on_end)
+                         std::function<void(stream_conn*)> on_end, std::size_t read_bytes)
     : sock_(std::move(sock)), ctx_(ctx), blocking_(blocking), ack_(ack), on_end_(std::move(on_end)),
-      intake_(ctx), buf_(64 * 1024) {}
+      intake_(ctx), buf_(read_bytes) {}
 
 void stream_conn::start() {
   asio::post(sock_.get_executor(), [self = shared_from_this()] { self->read(); });

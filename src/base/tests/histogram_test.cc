@@ -33,5 +33,16 @@ TEST(histogram, quantiles_within_an_eighth) {
   EXPECT_EQ(h.quantile(0.5), 0u);
 }
 
+TEST(histogram, a_value_recorded_n_times_counts_n_times) {
+  histogram h;
+  h.record(100, 99);
+  h.record(1000000);
+  EXPECT_EQ(h.count(), 100u);
+  EXPECT_EQ(h.sum(), 99u * 100 + 1000000);
+  EXPECT_LE(h.quantile(0.99), 100u * 9 / 8);
+  EXPECT_GE(h.quantile(1.0), 1000000u);
+  EXPECT_EQ(h.count_at_most(128), 99u);
+}
+
 } // namespace
 } // namespace sluice

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/clock.h"
 #include "pipeline/delivery.h"
 #include "queue/disk/disk_queue.h"
 #include "queue/tests/test_dir.h"
@@ -85,6 +86,35 @@ TEST(delivery, delivers_every_event_once_and_commits_after_the_sink) {
   EXPECT_EQ(count_rows(d / "db.sqlite"), 6000);
   EXPECT_EQ(del.counters().delivered.load(), 6000u);
   EXPECT_EQ(q->cursors().at(0).committed, 6000u);
+}
+
+TEST(delivery, records_each_confirmed_events_latency_from_its_receipt) {
+  test_dir d;
+  auto q = make_queue(d / "queue");
+  // Two reads' worth of events, received 50 ms and 20 ms ago.
+  std::vector<std::string> bufs(300);
+  std::vector<queue::record_in> recs;
+  const std::int64_t now = now_unix_ns();
+  for (std::size_t i = 0; i < bufs.size(); ++i) {
+    queue::encode_event(bufs[i], "test", "tweet", "", "{\"n\":" + std::to_string(i) + "}");
+    recs.push_back({now - (i < 100 ? 50'000'000 : 20'000'000), bufs[i]});
+  }
+  ASSERT_TRUE(q->append(recs).has_value());
+  ASSERT_TRUE(q->sync().has_value());
+  delivery_options o;
+  o.name = "archive";
+  delivery del(o, q->subscribe("archive", queue::start_at::beginning()).value(),
+               sqlite_sink_at(d / "db.sqlite"));
+  del.start();
+  ASSERT_TRUE(wait_committed(del, 300));
+  del.stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  const auto& h = del.counters().receipt_to_delivered_ns;
+  EXPECT_EQ(h.count(), 300u);
+  // Sorted by latency: 200 events at 20 ms and more, then 100 at 50 ms and more.
+  EXPECT_GE(h.quantile(0.50), 20'000'000u);
+  EXPECT_GE(h.quantile(0.90), 50'000'000u);
+  EXPECT_LT(h.quantile(0.50), h.quantile(0.90));
+  EXPECT_LT(h.quantile(0.99), 10'000'000'000u);
 }
 
 TEST(delivery, filtered_events_advance_the_cursor) {

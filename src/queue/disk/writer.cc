@@ -50,6 +50,7 @@ writer::writer(const options& opts, queue_stats& stats, watermark_file& wm, reco
   stats_.last_position.set(static_cast<std::int64_t>(durable_.pos));
   writer_thread_ = std::thread([this] { writer_loop(); });
   syncer_thread_ = std::thread([this] { syncer_loop(); });
+  housekeeper_thread_ = std::thread([this] { housekeeper_loop(); });
 }
 
 writer::~writer() {
@@ -156,7 +157,7 @@ result<append_result> writer::append(std::span<const record_in> records) {
       while (!closing_ && !refuse_blocked_ &&
              disk_bytes_ + pending_bytes_ + reserved_bytes_ + total > opts_.max_disk) {
         housekeeping_due_ = true;
-        syncer_cv_.notify_one();
+        housekeeping_cv_.notify_one();
         space_cv_.wait_for(lk, std::chrono::milliseconds(200));
       }
       stats_.blocked_appenders.add(-1);
@@ -268,7 +269,7 @@ position writer::last_assigned() const {
 void writer::request_housekeeping() {
   std::lock_guard lk(mu_);
   housekeeping_due_ = true;
-  syncer_cv_.notify_one();
+  housekeeping_cv_.notify_one();
 }
 
 result<std::shared_ptr<open_segment>> writer::create_segment(position first) {
@@ -417,10 +418,6 @@ void writer::syncer_loop() {
     if (!due()) {
       if (writer_done_ && stop_syncer_)
         break;
-      if (housekeeping_due_ || now_mono_ns() - last_housekeeping_ns_ > 1'000'000'000) {
-        housekeeping(lk);
-        continue;
-      }
       std::int64_t wait_ns = 250'000'000;
       if (opts_.fsync == fsync_policy::interval && written_.pos > durable_.pos)
         wait_ns = std::max<std::int64_t>(0, last_sync + interval - now_mono_ns());
@@ -550,6 +547,17 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
   space_cv_.notify_all();
 }
 
+void writer::housekeeper_loop() {
+  std::unique_lock lk(mu_);
+  while (!stop_housekeeper_) {
+    if (housekeeping_due_ || now_mono_ns() - last_housekeeping_ns_ > 1'000'000'000) {
+      housekeeping(lk);
+      continue;
+    }
+    housekeeping_cv_.wait_for(lk, std::chrono::milliseconds(250));
+  }
+}
+
 void writer::housekeeping(std::unique_lock<std::mutex>& lk) {
   housekeeping_due_ = false;
   last_housekeeping_ns_ = now_mono_ns();
@@ -630,6 +638,12 @@ result<void> writer::close() {
   lk.unlock();
   if (syncer_thread_.joinable())
     syncer_thread_.join();
+  lk.lock();
+  stop_housekeeper_ = true;
+  housekeeping_cv_.notify_all();
+  lk.unlock();
+  if (housekeeper_thread_.joinable())
+    housekeeper_thread_.join();
   lk.lock();
   closed_ = true;
   durable_cv_.notify_all();

@@ -99,6 +99,9 @@ private:
 
   void writer_loop();
   void syncer_loop();
+  /// Retention on a thread of its own: deleting a large segment can take tens of milliseconds
+  /// (ext4 frees its extents in the unlink), which must not delay the group commit.
+  void housekeeper_loop();
   result<void> write_out(pending_buffer& b);
   result<std::shared_ptr<open_segment>> create_segment(position first);
   void publish(const watermark& w);
@@ -115,6 +118,7 @@ private:
   mutable std::mutex mu_;
   std::condition_variable writer_cv_;
   std::condition_variable syncer_cv_;
+  std::condition_variable housekeeping_cv_;
   std::condition_variable space_cv_;
   mutable std::condition_variable durable_cv_;
 
@@ -149,10 +153,12 @@ private:
   bool refuse_blocked_ = false; ///< refuse_blocked_appends() was called
   bool writer_done_ = false;
   bool stop_syncer_ = false;
+  bool stop_housekeeper_ = false;
   bool closed_ = false;
 
   std::thread writer_thread_;
   std::thread syncer_thread_;
+  std::thread housekeeper_thread_;
 };
 
 } // namespace sluice::queue::disk

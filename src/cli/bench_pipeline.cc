@@ -1,0 +1,420 @@
+// `sluice bench pipeline`: the firehose over TCP into a tcp source, the disk queue (fsync 10ms)
+// and one subscription's sink, end to end, beside what the disk under it can do with plain
+// write() + fdatasync() in the same directory. docs/benchmarks.md says what each figure means.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <sys/resource.h>
+#include <thread>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base/clock.h"
+#include "cli/bench_disk.h"
+#include "cli/verbs.h"
+#include "config/pipeline.h"
+#include "firehose/server.h"
+#include "pipeline/runner.h"
+
+namespace sluice::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using bench::checked;
+using bench::failure;
+
+constexpr std::uint64_t k_default_events = 2'000'000;
+// The subscription's batch: a cap, not a wait (a delivery takes what the queue holds, up to it),
+// so a larger one costs nothing at low rates. The configuration's default of 500 makes the sink
+// confirm, and fsync, every 500 events: at 600,000 events/s, 1,200 times a second, which a disk
+// whose fdatasync takes a millisecond cannot do. 5000 is what a user would configure for a
+// firehose; docs/benchmarks.md gives the figures of both.
+constexpr std::size_t k_default_batch = 5000;
+constexpr std::uint64_t k_default_rate = 100'000;
+constexpr std::uint64_t k_default_latency_seconds = 5;
+// The firehose's events average about 296 bytes: the estimate that sizes the physical reference
+// and the free-space check before the run knows the real figure.
+constexpr std::uint64_t k_event_bytes_estimate = 300;
+// Bytes on disk per event beyond its payload: the queue's record header and event envelope, the
+// sink's newline or row overhead. For the free-space check only.
+constexpr std::uint64_t k_overhead_estimate = 64;
+constexpr auto k_poll = std::chrono::milliseconds(2);
+constexpr auto k_stall_limit = std::chrono::seconds(30); // no progress this long: the run failed
+constexpr auto k_stop_timeout = std::chrono::seconds(10);
+constexpr auto k_settle = std::chrono::seconds(1);
+constexpr std::string_view k_subscription = "bench";
+
+/// What `sluice bench pipeline` was asked to do.
+struct bench_request {
+  std::string sink = "eventlog";
+  std::uint64_t events = k_default_events;
+  std::size_t batch = k_default_batch;
+  std::uint64_t rate = k_default_rate;
+  std::uint64_t latency_seconds = k_default_latency_seconds;
+  std::string dir;
+  bool json = false;
+};
+
+/// What one pipeline run measured, from start() until the sink confirmed the last event.
+struct run_figures {
+  double seconds = 0;
+  double cpu_seconds = 0; ///< user + system time of the process (the firehose's included)
+  std::uint64_t events = 0;
+  std::uint64_t bytes = 0; ///< payload bytes the source appended
+  double p50_ms = 0;       ///< receipt to the sink's confirmation
+  double p99_ms = 0;
+  double durable_p50_ms = 0; ///< the queue's, from each append() until it was durable
+  double durable_p99_ms = 0;
+  double fsync_p50_ms = 0; ///< the queue's fsyncs
+  double fsync_p99_ms = 0;
+};
+
+/// What the whole bench measured.
+struct bench_figures {
+  run_figures throughput; ///< firehose as fast as possible
+  run_figures latency;    ///< firehose at a fixed rate
+  double events_per_s = 0;
+  double mb_per_s = 0;
+  double rss_mib = 0;
+  double raw_mb_per_s = 0;
+};
+
+double ns_to_ms(std::uint64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
+
+/// User + system CPU time this process used so far, seconds.
+double cpu_seconds() {
+  struct rusage u {};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+/// The pipeline under test: one tcp source reading the firehose at 127.0.0.1:port, the disk queue
+/// in dir/data with fsync every 10 ms, one subscription delivering to the chosen sink in `dir`.
+config::pipeline_config make_config(const fs::path& dir, std::uint16_t port,
+                                    const bench_request& req) {
+  config::pipeline_config cfg;
+  cfg.data_dir = dir / "data";
+  cfg.queue.fsync = config::fsync_mode::interval;
+  cfg.queue.fsync_interval = std::chrono::milliseconds(10);
+
+  config::source_config src;
+  src.name = "firehose";
+  src.format = config::record_format::json;
+  // The firehose closes the connection after the last event and has nothing for a new one
+  // (resume): a slow reconnect keeps the source from knocking while the sink catches up.
+  src.settings = config::tcp_source{fmt::format("127.0.0.1:{}", port),
+                                    {std::chrono::seconds(1), std::chrono::seconds(1)}};
+  cfg.sources.push_back(std::move(src));
+
+  config::subscription_config sub;
+  sub.name = std::string(k_subscription);
+  sub.batch = req.batch;
+  if (req.sink == "sqlite")
+    sub.sink = config::sqlite_sink{dir / "events.sqlite", std::string(k_subscription)};
+  else
+    sub.sink = config::eventlog_sink{.dir = dir / "eventlog"};
+  cfg.subscriptions.push_back(std::move(sub));
+  return cfg;
+}
+
+/// Waits until the sink confirmed `events` events (the subscription's `delivered`; the cursor
+/// follows within the delivery's commit interval). Fails when nothing moved for k_stall_limit or
+/// on SIGINT/SIGTERM.
+checked<void> wait_delivered(const pipeline::runner& r, std::uint64_t events) {
+  std::uint64_t last_seen = 0;
+  auto last_move = std::chrono::steady_clock::now();
+  for (;;) {
+    auto st = r.status();
+    const auto& sub = st.subscriptions.front();
+    if (sub.delivered >= events)
+      return {};
+    auto now = std::chrono::steady_clock::now();
+    if (sub.delivered != last_seen) {
+      last_seen = sub.delivered;
+      last_move = now;
+    }
+    if (bench::interrupted().load())
+      return failure("interrupted");
+    if (now - last_move > k_stall_limit) {
+      const auto& src = st.sources.front();
+      return failure(fmt::format(
+          "no progress for {} s: source {} ({}) appended {} of {} events, {} rejected; queue "
+          "durable at {}; the sink confirmed {}{}",
+          std::chrono::duration_cast<std::chrono::seconds>(k_stall_limit).count(), src.name,
+          state_name(src.state), src.records, events, src.rejected, st.durable, sub.delivered,
+          sub.last_error.empty() ? "" : ", sink error: " + sub.last_error));
+    }
+    std::this_thread::sleep_for(k_poll);
+  }
+}
+
+/// One end-to-end run in `dir`: a firehose sending `events` events at `rate` per second (0: as
+/// fast as the source reads), the pipeline reading them, until the sink confirmed the last one.
+checked<run_figures> run_pipeline(const fs::path& dir, const bench_request& req,
+                                  std::uint64_t events, std::uint64_t rate) {
+  firehose::server_options fo;
+  fo.rate = rate;
+  fo.count = events;
+  fo.resume = true; // the source's reconnect after the end gets nothing more
+  firehose::server fh(fo);
+  auto port = fh.listen_tcp("127.0.0.1", 0);
+  if (!port)
+    return failure("firehose: listen: " + port.error().message());
+
+  auto cfg = make_config(dir, *port, req);
+  std::string error;
+  auto r = pipeline::runner::open(cfg, error);
+  if (!r)
+    return failure(error);
+  fh.start(1);
+  const std::int64_t start = now_mono_ns();
+  const double cpu_start = cpu_seconds();
+  if (auto started = (*r)->start(error); !started)
+    return failure(error);
+  auto delivered = wait_delivered(**r, events);
+  run_figures f;
+  f.seconds = static_cast<double>(now_mono_ns() - start) / 1e9;
+  f.cpu_seconds = cpu_seconds() - cpu_start;
+  auto stopped = (*r)->stop(std::chrono::steady_clock::now() + k_stop_timeout);
+  fh.stop();
+  if (!delivered)
+    return failure(delivered.error());
+  if (!stopped)
+    return failure("stopping the pipeline: " + stopped.error().message());
+
+  auto st = (*r)->status();
+  const auto& src = st.sources.front();
+  const auto& sub = st.subscriptions.front();
+  if (src.records != events || src.rejected != 0 || sub.delivered != events ||
+      sub.committed != events)
+    return failure(fmt::format("the firehose sent {} events; the source appended {} ({} "
+                               "rejected), the sink confirmed {}, the cursor is at {}",
+                               events, src.records, src.rejected, sub.delivered, sub.committed));
+  f.events = events;
+  f.bytes = src.bytes;
+  f.p50_ms = ns_to_ms(sub.receipt_to_delivered_p50_ns);
+  f.p99_ms = ns_to_ms(sub.receipt_to_delivered_p99_ns);
+  const auto& qs = (*r)->queue().stats();
+  f.durable_p50_ms = ns_to_ms(qs.durable_ns.quantile(0.50));
+  f.durable_p99_ms = ns_to_ms(qs.durable_ns.quantile(0.99));
+  f.fsync_p50_ms = ns_to_ms(qs.fsync_ns.quantile(0.50));
+  f.fsync_p99_ms = ns_to_ms(qs.fsync_ns.quantile(0.99));
+  return f;
+}
+
+/// Lets the disk finish what the throughput run left it (the deleted files' blocks, the journal)
+/// before the latency run, which should measure a pipeline at a steady rate, not that.
+void settle(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::syncfs(fd);
+    ::close(fd);
+  }
+  std::this_thread::sleep_for(k_settle);
+}
+
+/// The whole bench in one fresh directory: an untimed warm-up write, the physical reference (the
+/// bytes the pipeline writes: each event to the queue and again to the sink), the throughput run,
+/// then (its directory removed and the disk settled) the latency run.
+checked<bench_figures> run_bench(const bench_request& req) {
+  auto parent = bench::pick_parent(req.dir);
+  if (!parent)
+    return failure(parent.error());
+  const std::uint64_t latency_events = req.rate * req.latency_seconds;
+  const std::uint64_t most_events = std::max(req.events, latency_events);
+  const std::uint64_t reference_bytes = 2 * req.events * k_event_bytes_estimate;
+  const std::uint64_t run_bytes = 2 * most_events * (k_event_bytes_estimate + k_overhead_estimate);
+  if (auto space = bench::check_free_space(*parent, std::max(reference_bytes, run_bytes) +
+                                                        run_bytes / 10 + (256u << 20));
+      !space)
+    return failure(space.error());
+  bench::scratch_dir scratch;
+  if (auto made = scratch.create(*parent); !made)
+    return failure(made.error());
+
+  bench_figures f;
+  if (auto warm =
+          bench::warm_page_cache(scratch.path() / "warm-up", reference_bytes, bench::interrupted());
+      !warm)
+    return failure("warm-up: " + warm.error());
+  auto raw = bench::measure_raw_write(scratch.path() / "raw-reference", reference_bytes,
+                                      bench::interrupted());
+  if (!raw)
+    return failure("raw reference: " + raw.error());
+  f.raw_mb_per_s = *raw;
+  if (bench::interrupted().load())
+    return failure("interrupted");
+
+  auto throughput = run_pipeline(scratch.path() / "throughput", req, req.events, 0);
+  if (!throughput)
+    return failure("throughput run: " + throughput.error());
+  f.throughput = *throughput;
+  std::error_code ec;
+  fs::remove_all(scratch.path() / "throughput", ec);
+  settle(scratch.path());
+
+  auto latency = run_pipeline(scratch.path() / "latency", req, latency_events, req.rate);
+  if (!latency)
+    return failure(fmt::format("latency run at {} events/s: {}", req.rate, latency.error()));
+  f.latency = *latency;
+
+  f.events_per_s = static_cast<double>(f.throughput.events) / f.throughput.seconds;
+  f.mb_per_s = static_cast<double>(f.throughput.bytes) / 1e6 / f.throughput.seconds;
+  f.rss_mib = bench::peak_rss_mib();
+  return f;
+}
+
+void print_json(const bench_request& req, const bench_figures& f) {
+  nlohmann::json j = {
+      {"sink", req.sink},
+      {"events", req.events},
+      {"batch", req.batch},
+      {"fsync", "10ms"},
+      {"events_per_s", f.events_per_s},
+      {"mb_per_s", f.mb_per_s},
+      {"seconds", f.throughput.seconds},
+      {"cpu_us_per_event",
+       1e6 * f.throughput.cpu_seconds / static_cast<double>(f.throughput.events)},
+      {"cpu_cores", f.throughput.cpu_seconds / f.throughput.seconds},
+      {"event_bytes",
+       static_cast<double>(f.throughput.bytes) / static_cast<double>(f.throughput.events)},
+      {"throughput_p50_ms", f.throughput.p50_ms},
+      {"throughput_p99_ms", f.throughput.p99_ms},
+      {"rate", req.rate},
+      {"latency_events", f.latency.events},
+      {"latency_events_per_s", static_cast<double>(f.latency.events) / f.latency.seconds},
+      {"p50_ms", f.latency.p50_ms},
+      {"p99_ms", f.latency.p99_ms},
+      {"durable_p50_ms", f.latency.durable_p50_ms},
+      {"durable_p99_ms", f.latency.durable_p99_ms},
+      {"fsync_p50_ms", f.latency.fsync_p50_ms},
+      {"fsync_p99_ms", f.latency.fsync_p99_ms},
+      {"rss_mib", f.rss_mib},
+      {"raw_mb_per_s", f.raw_mb_per_s},
+  };
+  std::printf("%s\n", j.dump().c_str());
+}
+
+// One line of the table: name, figure, and what to compare it with.
+std::string table_line(std::string_view name, std::string figure, std::string_view beside = {}) {
+  std::string line = fmt::format("  {:<16}{:>14}", name, figure);
+  if (!beside.empty())
+    line += fmt::format("  {}", beside);
+  return line + "\n";
+}
+
+void print_table(const bench_request& req, const bench_figures& f) {
+  const auto& t = f.throughput;
+  const auto& l = f.latency;
+  std::string out = fmt::format(
+      "sluice bench pipeline: firehose -> tcp source -> disk queue (fsync 10ms) -> {} sink, "
+      "batch {}\n",
+      req.sink, req.batch);
+  out += fmt::format("throughput: {} events of {:.0f} B on average, as fast as possible\n",
+                     t.events, static_cast<double>(t.bytes) / static_cast<double>(t.events));
+  out += table_line("events_per_s", fmt::format("{:.0f}", f.events_per_s),
+                    fmt::format("({:.2f} s; CPU {:.2f} us per event, {:.2f} cores busy)", t.seconds,
+                                1e6 * t.cpu_seconds / static_cast<double>(t.events),
+                                t.cpu_seconds / t.seconds));
+  out += table_line("mb_per_s", fmt::format("{:.1f}", f.mb_per_s),
+                    fmt::format("(payload; written twice, to the queue and the sink: {:.1f} MB/s; "
+                                "raw write+fdatasync {:.1f}, {:.0f}%)",
+                                2 * f.mb_per_s, f.raw_mb_per_s,
+                                100.0 * 2 * f.mb_per_s / f.raw_mb_per_s));
+  out += fmt::format("latency: {} events at {} events/s (achieved {:.0f}/s), receipt to the "
+                     "sink's confirmation\n",
+                     l.events, req.rate, static_cast<double>(l.events) / l.seconds);
+  out +=
+      table_line("p50_ms", fmt::format("{:.1f}", l.p50_ms),
+                 fmt::format("(the queue alone, append to durable: {:.1f} ms)", l.durable_p50_ms));
+  out += table_line("p99_ms", fmt::format("{:.1f}", l.p99_ms),
+                    fmt::format("(the queue alone: {:.1f} ms; its fsyncs every 10 ms: p50 {:.1f} "
+                                "ms, p99 {:.1f} ms)",
+                                l.durable_p99_ms, l.fsync_p50_ms, l.fsync_p99_ms));
+  out += table_line("rss_mib", fmt::format("{:.1f}", f.rss_mib),
+                    "(peak of the process, firehose included)");
+  std::fputs(out.c_str(), stdout);
+}
+
+/// Raises the log level to error while it lives when it was the default, info: each run starts
+/// a pipeline and ends its source's connection, whose info lines and warning would bury the
+/// figures. What goes wrong in a run fails it with its own message.
+class quiet_info {
+public:
+  quiet_info() : old_(spdlog::get_level()) {
+    if (old_ == spdlog::level::info)
+      spdlog::set_level(spdlog::level::err);
+  }
+  ~quiet_info() { spdlog::set_level(old_); }
+  quiet_info(const quiet_info&) = delete;
+  quiet_info& operator=(const quiet_info&) = delete;
+
+private:
+  spdlog::level::level_enum old_;
+};
+
+int bench_pipeline(const bench_request& req) {
+  bench::interrupt_guard guard;
+  quiet_info quiet;
+  auto figures = run_bench(req);
+  if (!figures) {
+    std::fprintf(stderr, "sluice bench pipeline: %s\n", figures.error().c_str());
+    return 1;
+  }
+  if (req.json) {
+    print_json(req, *figures);
+  } else {
+    print_table(req, *figures);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+} // namespace
+
+void add_bench_pipeline_command(CLI::App& bench_cmd, int& exit_code) {
+  auto req = std::make_shared<bench_request>();
+  auto* p = bench_cmd.add_subcommand(
+      "pipeline", "Firehose over TCP, a tcp source, the disk queue (fsync 10ms) and a sink, end "
+                  "to end: throughput, latency at a fixed rate, peak RSS");
+  p->add_option("--sink", req->sink, "The subscription's sink")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"eventlog", "sqlite"}));
+  p->add_option("--events", req->events, "Events of the throughput run")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 36));
+  p->add_option("--batch", req->batch,
+                "The subscription's batch (a configuration's default is 500; see "
+                "docs/benchmarks.md)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  p->add_option("--rate", req->rate, "Events per second of the latency run")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+  p->add_option("--latency-seconds", req->latency_seconds, "Length of the latency run")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600}));
+  p->add_option("--dir", req->dir,
+                "Where to create the run's temporary directory (default $TMPDIR, else /var/tmp; "
+                "never a tmpfs unless named here)");
+  p->add_flag("--json", req->json, "Print one JSON object instead of the table");
+  p->callback([req, &exit_code] { exit_code = bench_pipeline(*req); });
+}
+
+} // namespace sluice::cli
