@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/host_port.h"
 #include "cli/queue_verbs.h"
 #include "cli/verbs.h"
 #include "firehose/http_request.h"
@@ -35,28 +36,6 @@ struct firehose_args {
   unsigned threads = 1;
   firehose::server_options server;
 };
-
-struct host_port {
-  std::string host;
-  std::uint16_t port = 0;
-};
-
-// "HOST:PORT" or "[V6]:PORT".
-std::optional<host_port> parse_host_port(std::string_view s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string_view::npos || colon == 0)
-    return std::nullopt;
-  host_port hp;
-  std::string_view host = s.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  hp.host = std::string(host);
-  std::string_view port = s.substr(colon + 1);
-  auto r = std::from_chars(port.data(), port.data() + port.size(), hp.port);
-  if (r.ec != std::errc() || r.ptr != port.data() + port.size())
-    return std::nullopt;
-  return hp;
-}
 
 // The --track / --follow filter of the plain listeners and of --stdout.
 std::optional<firehose::stream_filter> parse_filter(const firehose_args& a) {

@@ -1,23 +1,17 @@
-#include <charconv>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "base/host_port.h"
 #include "config/tables.h"
 
 namespace sluice::config {
 namespace {
 
-bool valid_port(std::string_view text) {
-  unsigned port = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
-  return ec == std::errc() && ptr == text.data() + text.size() && port >= 1 && port <= 65535;
-}
-
 // "127.0.0.1:4713", "localhost:80", "[::1]:4713".
 std::optional<std::string> check_host_port(std::string_view text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || !valid_port(text.substr(colon + 1)))
+  auto hp = parse_host_port(text);
+  if (!hp || hp->port == 0)
     return fmt::format("expected \"HOST:PORT\" with a port from 1 to 65535, got \"{}\"", text);
   return std::nullopt;
 }

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include "base/host_port.h"
 #include "base/log.h"
 
 namespace sluice::sources {
@@ -15,17 +16,6 @@ const config::backoff_config& reconnect_of(const config::source_config& c) {
   if (const auto* t = std::get_if<config::tcp_source>(&c.settings))
     return t->reconnect;
   return std::get<config::unix_source>(c.settings).reconnect;
-}
-
-// "HOST:PORT", "[v6]:PORT".
-std::pair<std::string, std::string> split_host_port(const std::string& address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos)
-    return {address, ""};
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  return {host, address.substr(colon + 1)};
 }
 
 } // namespace
@@ -79,9 +69,13 @@ void client_source::connect() {
     return;
   set_state(source_state::connecting);
   if (const auto* t = std::get_if<config::tcp_source>(&ctx_.cfg.settings)) {
-    auto [host, port] = split_host_port(t->address);
+    auto hp = parse_host_port(t->address);
+    if (!hp) { // validated with the configuration; here for a source made in code
+      attempt_failed(asio::error::invalid_argument);
+      return;
+    }
     resolver_->async_resolve(
-        host, port,
+        hp->host, std::to_string(hp->port),
         [this](const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type eps) {
           if (ec) {
             attempt_failed(ec);

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/host_port.h"
 #include "base/log.h"
 
 namespace sluice::sources {
@@ -34,19 +35,15 @@ result<void> listen_source::start(asio::io_context& io) {
   boost::system::error_code ec;
   for (const auto& ep : settings_of(ctx_.cfg).endpoints) {
     if (ep.kind == config::listen_endpoint::tcp) {
-      auto colon = ep.address.rfind(':');
-      std::string host = ep.address.substr(0, colon);
-      if (host.size() >= 2 && host.front() == '[')
-        host = host.substr(1, host.size() - 2);
-      auto addr = asio::ip::make_address(host, ec);
-      if (ec || colon == std::string::npos) {
+      auto hp = parse_host_port(ep.address);
+      auto addr = hp ? asio::ip::make_address(hp->host, ec) : asio::ip::address();
+      if (!hp || ec) {
         spdlog::error("source {}: bad listen address {}", name(), ep.address);
         set_state(source_state::failed);
         return fail(std::make_error_code(std::errc::invalid_argument));
       }
-      auto port = static_cast<std::uint16_t>(std::stoul(ep.address.substr(colon + 1)));
       auto a = std::make_unique<tcp_acceptor>(*strand_);
-      asio::ip::tcp::endpoint endpoint(addr, port);
+      asio::ip::tcp::endpoint endpoint(addr, hp->port);
       a->open(endpoint.protocol(), ec);
       if (!ec)
         a->set_option(asio::socket_base::reuse_address(true), ec);
