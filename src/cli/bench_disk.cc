@@ -157,6 +157,21 @@ checked<void> scratch_dir::create(const fs::path& parent) {
   return {};
 }
 
+checked<double> prepare_scratch(const fs::path& parent, std::uint64_t free_bytes,
+                                std::uint64_t reference_bytes, scratch_dir& scratch) {
+  if (auto space = check_free_space(parent, free_bytes); !space)
+    return failure(space.error());
+  if (auto made = scratch.create(parent); !made)
+    return failure(made.error());
+  if (auto warm = warm_page_cache(scratch.path() / "warm-up", reference_bytes, interrupted());
+      !warm)
+    return failure("warm-up: " + warm.error());
+  auto raw = measure_raw_write(scratch.path() / "raw-reference", reference_bytes, interrupted());
+  if (!raw)
+    return failure("raw reference: " + raw.error());
+  return *raw;
+}
+
 checked<void> warm_page_cache(const fs::path& path, std::uint64_t total,
                               const std::atomic<bool>& stop) {
   auto fd = create_file(path);

@@ -78,6 +78,12 @@ checked<void> warm_page_cache(const std::filesystem::path& path, std::uint64_t t
 checked<double> measure_raw_write(const std::filesystem::path& path, std::uint64_t total,
                                   const std::atomic<bool>& stop);
 
+/// What a disk bench does before it measures: checks that `parent` has `free_bytes` free, makes
+/// `scratch` in it, then warms the page cache and measures the raw write reference there, both
+/// over `reference_bytes`. Returns the reference in MB/s; each error says which step failed.
+checked<double> prepare_scratch(const std::filesystem::path& parent, std::uint64_t free_bytes,
+                                std::uint64_t reference_bytes, scratch_dir& scratch);
+
 /// The physical reference for fsync "always": append `bytes` to the new file `path` and
 /// fdatasync(), repeated for about one second or 2000 times, whichever comes first. Returns the
 /// rate per second; removes the file. Stops early when `stop` is set.

@@ -240,23 +240,13 @@ checked<bench_figures> run_bench(const bench_request& req) {
   const std::uint64_t most_events = std::max(req.events, latency_events);
   const std::uint64_t reference_bytes = 2 * req.events * k_event_bytes_estimate;
   const std::uint64_t run_bytes = 2 * most_events * (k_event_bytes_estimate + k_overhead_estimate);
-  if (auto space = bench::check_free_space(*parent, std::max(reference_bytes, run_bytes) +
-                                                        run_bytes / 10 + (256u << 20));
-      !space)
-    return failure(space.error());
   bench::scratch_dir scratch;
-  if (auto made = scratch.create(*parent); !made)
-    return failure(made.error());
-
-  bench_figures f;
-  if (auto warm =
-          bench::warm_page_cache(scratch.path() / "warm-up", reference_bytes, bench::interrupted());
-      !warm)
-    return failure("warm-up: " + warm.error());
-  auto raw = bench::measure_raw_write(scratch.path() / "raw-reference", reference_bytes,
-                                      bench::interrupted());
+  auto raw = bench::prepare_scratch(
+      *parent, std::max(reference_bytes, run_bytes) + run_bytes / 10 + (256u << 20),
+      reference_bytes, scratch);
   if (!raw)
-    return failure("raw reference: " + raw.error());
+    return failure(raw.error());
+  bench_figures f;
   f.raw_mb_per_s = *raw;
   if (bench::interrupted().load())
     return failure("interrupted");

@@ -245,22 +245,12 @@ checked<bench_figures> run_bench(const bench_request& req, const disk::options& 
   if (!parent)
     return failure(parent.error());
   const std::uint64_t disk_bytes = req.records * (req.record_bytes + k_header_bytes);
-  if (auto space = bench::check_free_space(*parent, disk_bytes + disk_bytes / 20 + (256u << 20));
-      !space)
-    return failure(space.error());
   bench::scratch_dir scratch;
-  if (auto made = scratch.create(*parent); !made)
-    return failure(made.error());
-
-  bench_figures f;
-  if (auto warm =
-          bench::warm_page_cache(scratch.path() / "warm-up", disk_bytes, bench::interrupted());
-      !warm)
-    return failure("warm-up: " + warm.error());
-  auto raw =
-      bench::measure_raw_write(scratch.path() / "raw-reference", disk_bytes, bench::interrupted());
+  auto raw = bench::prepare_scratch(*parent, disk_bytes + disk_bytes / 20 + (256u << 20),
+                                    disk_bytes, scratch);
   if (!raw)
-    return failure("raw reference: " + raw.error());
+    return failure(raw.error());
+  bench_figures f;
   f.raw_mb_per_s = *raw;
   if (opts.fsync == disk::fsync_policy::always) {
     auto per_record =
