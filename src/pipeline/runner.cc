@@ -206,10 +206,7 @@ pipeline_status runner::status() const {
     const auto& c = s->stats();
     source_status ss;
     ss.name = s->name();
-    auto it = std::find_if(cfg_.sources.begin(), cfg_.sources.end(),
-                           [&](const auto& sc) { return sc.name == s->name(); });
-    if (it != cfg_.sources.end())
-      ss.type = std::string(it->type());
+    ss.type = std::string(s->type());
     ss.state = s->state();
     ss.records = c.records.load(std::memory_order_relaxed);
     ss.bytes = c.bytes.load(std::memory_order_relaxed);
@@ -222,12 +219,12 @@ pipeline_status runner::status() const {
   st.durable = queue_->durable_watermark();
   st.disk_bytes = static_cast<std::uint64_t>(qs.disk_bytes.get());
   st.blocked_appenders = static_cast<std::uint64_t>(qs.blocked_appenders.get());
-  for (std::size_t i = 0; i < deliveries_.size(); ++i) {
-    const auto& d = *deliveries_[i];
+  for (const auto& dp : deliveries_) {
+    const auto& d = *dp;
     const auto& c = d.counters();
     subscription_status ss;
     ss.name = d.name();
-    ss.sink = std::string(cfg_.subscriptions[i].sink_type());
+    ss.sink = std::string(d.sink().type());
     ss.delivered = c.delivered.load();
     ss.filtered = c.filtered.load();
     ss.retries = c.retries.load();

@@ -46,6 +46,8 @@ public:
   source_state state() const noexcept { return state_.load(); }
   const counters& stats() const noexcept { return ctx_.stats; }
   const std::string& name() const noexcept { return ctx_.cfg.name; }
+  /// "http", "tcp", "unix", "listen", "stdin".
+  std::string_view type() const noexcept { return ctx_.cfg.type(); }
   /// DATA_DIR/dead-letter/NAME.ndjson.
   const std::filesystem::path& dead_letter_path() const noexcept { return ctx_.dead.path(); }
 
