@@ -36,6 +36,24 @@ result<file> open_file(const std::filesystem::path& p, int flags, int mode) {
   return file(fd);
 }
 
+result<file> open_segment_for_reading(const std::filesystem::path& p) {
+  auto f = open_file(p, O_RDONLY);
+  if (!f)
+    return f;
+  int r;
+  do {
+    r = ::flock(f->get(), LOCK_SH | LOCK_NB);
+  } while (r != 0 && errno == EINTR);
+  if (r != 0)
+    return fail_errno(errno == EWOULDBLOCK ? ENOENT : errno);
+  struct stat st {};
+  if (::fstat(f->get(), &st) != 0)
+    return fail_errno(errno);
+  if (st.st_nlink == 0)
+    return fail_errno(ENOENT);
+  return f;
+}
+
 result<void> write_all(int fd, const char* data, std::size_t size) {
   while (size > 0) {
     ssize_t n = ::write(fd, data, size);

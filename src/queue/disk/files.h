@@ -37,6 +37,10 @@ private:
 };
 
 result<file> open_file(const std::filesystem::path& p, int flags, int mode = 0640);
+/// Opens a segment to read it, holding a shared flock for as long as the file stays open: the
+/// writer's retention shrinks a deleted segment in steps only when nobody holds one. A segment
+/// being deleted (locked exclusively, or already unlinked) reads as missing (ENOENT).
+result<file> open_segment_for_reading(const std::filesystem::path& p);
 result<void> write_all(int fd, const char* data, std::size_t size);
 result<void> pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t offset);
 /// Reads up to `size` bytes at `offset`; returns how many it read (less only at end of file).

@@ -23,7 +23,7 @@ result<void> require_queue(const std::filesystem::path& dir) {
 
 // The last valid position of a segment (scanning it), 0 when it holds none.
 position last_position_of(const segment_entry& e, std::uint64_t limit_hint = 0) {
-  auto f = open_file(e.path, O_RDONLY);
+  auto f = open_segment_for_reading(e.path);
   if (!f)
     return 0;
   auto size = file_size(f->get());
@@ -63,7 +63,7 @@ result<queue_info> inspect(const std::filesystem::path& dir) {
     }
     info.last = std::max(info.last, info.watermark);
     // The first position held: the first record of the oldest segment.
-    auto f = open_file(segs->front().path, O_RDONLY);
+    auto f = open_segment_for_reading(segs->front().path);
     if (f) {
       char buf[format::k_segment_header_bytes + format::k_record_header_bytes];
       auto n = pread_full(f->get(), buf, sizeof buf, 0);
@@ -99,7 +99,7 @@ result<verify_report> verify(const std::filesystem::path& dir) {
   for (std::size_t i = 0; i < segs->size(); ++i) {
     const auto& s = (*segs)[i];
     bool newest = i + 1 == segs->size();
-    auto f = open_file(s.path, O_RDONLY);
+    auto f = open_segment_for_reading(s.path);
     if (!f)
       return fail(f.error());
     auto size = file_size(f->get());

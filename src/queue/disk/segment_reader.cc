@@ -30,7 +30,7 @@ result<std::unique_ptr<segment_reader>> segment_reader::open(const std::filesyst
 }
 
 result<void> segment_reader::open_segment(const segment_entry& e) {
-  auto f = open_file(e.path, O_RDONLY);
+  auto f = open_segment_for_reading(e.path);
   if (!f)
     return fail(f.error());
   seg_fd_ = std::move(*f);

@@ -1,4 +1,6 @@
+#include <dirent.h>
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +12,8 @@ namespace sluice::queue::disk {
 namespace {
 
 using sluice::testing::append_range;
+using sluice::testing::payload_of;
+using sluice::testing::read_all;
 using sluice::testing::small_options;
 using sluice::testing::test_dir;
 
@@ -83,6 +87,85 @@ TEST(retention, retain_bytes_keeps_the_newest_consumed_segments) {
   ASSERT_TRUE(a->commit(4000).has_value());
   // The active segment plus two consumed ones within retain_bytes.
   ASSERT_TRUE(wait_segments(*q, d.path(), 3));
+}
+
+// Deleted segments this process still holds open (the housekeeper shrinks them in steps).
+std::size_t open_deleted_segments(const std::filesystem::path& dir) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (!ec && target.starts_with(dir.string()) && target.ends_with(" (deleted)"))
+      ++n;
+  }
+  return n;
+}
+
+TEST(retention, deleted_segments_are_freed_in_steps_and_let_go) {
+  test_dir d;
+  auto o = small_options(d.path());
+  o.segment_bytes = 12u << 20; // three steps of 4 MiB each
+  auto q = open(o).value();
+  auto a = q->subscribe("a", start_at::beginning()).value();
+  append_range(*q, 1, 4000, 8000); // three segments of 12 MiB and part of a fourth
+  ASSERT_TRUE(q->sync().has_value());
+  auto segs = list_segments(d.path()).value();
+  ASSERT_EQ(segs.size(), 3u);
+  // "a" reads everything, as a delivery does, so its reader is on the last segment.
+  ASSERT_EQ(read_all(*a).size(), 4000u);
+  ASSERT_TRUE(a->commit(4000).has_value());
+  ASSERT_TRUE(wait_segments(*q, d.path(), 1));
+  // The deleted segments are released once shrunk, none kept open for ever.
+  bool released = false;
+  for (int i = 0; i < 3000 && !released; ++i) {
+    released = open_deleted_segments(d.path()) == 0;
+    if (!released)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(released);
+}
+
+TEST(retention, a_reader_on_a_deleted_segment_reads_it_whole) {
+  test_dir d;
+  auto o = small_options(d.path());
+  o.segment_bytes = 12u << 20; // more than one shrink step
+  auto q = open(o).value();
+  auto a = q->subscribe("a", start_at::beginning()).value();
+  append_range(*q, 1, 4000, 8000);
+  ASSERT_TRUE(q->sync().has_value());
+  auto segs = list_segments(d.path()).value();
+  ASSERT_EQ(segs.size(), 3u);
+  // A reader without a subscription opens the first segment and reads ten records of it.
+  auto r = q->open_reader(start_at::beginning()).value();
+  batch b;
+  ASSERT_TRUE(r->read(b, {10, 1u << 20}, std::chrono::milliseconds(0)).has_value());
+  ASSERT_EQ(b.records.size(), 10u);
+  // "a" reads and passes everything: retention deletes every segment but the active one; the
+  // housekeeper lets go of those it shrank, and only the reader's file stays open.
+  ASSERT_EQ(read_all(*a).size(), 4000u);
+  ASSERT_TRUE(a->commit(4000).has_value());
+  ASSERT_TRUE(wait_segments(*q, d.path(), 1));
+  bool settled = false;
+  for (int i = 0; i < 3000 && !settled; ++i) {
+    settled = open_deleted_segments(d.path()) == 1;
+    if (!settled)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(settled);
+  // The rest of the first segment still reads, byte for byte: it was not shrunk under the reader.
+  position next = 11;
+  while (next < segs[1].first) {
+    auto res = r->read(b, {100, 4u << 20}, std::chrono::milliseconds(0));
+    ASSERT_TRUE(res.has_value()) << res.error().message();
+    for (const auto& rec : b.records) {
+      if (rec.pos >= segs[1].first)
+        break;
+      ASSERT_EQ(rec.pos, next);
+      ASSERT_EQ(std::string(rec.payload), payload_of(rec.pos, 8000));
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, segs[1].first);
 }
 
 } // namespace
