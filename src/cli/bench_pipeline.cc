@@ -52,7 +52,12 @@ constexpr std::uint64_t k_overhead_estimate = 64;
 constexpr auto k_poll = std::chrono::milliseconds(2);
 constexpr auto k_stall_limit = std::chrono::seconds(30); // no progress this long: the run failed
 constexpr auto k_stop_timeout = std::chrono::seconds(10);
-constexpr auto k_settle = std::chrono::seconds(1);
+// After the throughput run, the disk is settled once this many probe fdatasyncs in a row each
+// took under k_settled_fsync (with `discard` mounts, freeing a run's gigabyte keeps the device
+// busy for seconds after the unlinks returned), or after k_settle_limit.
+constexpr int k_settled_probes = 20;
+constexpr auto k_settled_fsync = std::chrono::milliseconds(3);
+constexpr auto k_settle_limit = std::chrono::seconds(20);
 constexpr std::string_view k_subscription = "bench";
 
 /// What `sluice bench pipeline` was asked to do.
@@ -219,14 +224,31 @@ checked<run_figures> run_pipeline(const fs::path& dir, const bench_request& req,
 }
 
 /// Lets the disk finish what the throughput run left it (the deleted files' blocks, the journal)
-/// before the latency run, which should measure a pipeline at a steady rate, not that.
+/// before the latency run, which should measure a pipeline at a steady rate, not that: waits
+/// until a 64 KiB write and its fdatasync are fast k_settled_probes times in a row.
 void settle(const fs::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
     ::syncfs(fd);
     ::close(fd);
   }
-  std::this_thread::sleep_for(k_settle);
+  auto probe_path = dir / "settle-probe";
+  int pf = ::open(probe_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (pf < 0)
+    return;
+  std::string block(64 * 1024, 'p');
+  auto limit = std::chrono::steady_clock::now() + k_settle_limit;
+  int fast = 0;
+  while (fast < k_settled_probes && std::chrono::steady_clock::now() < limit) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (::pwrite(pf, block.data(), block.size(), 0) < 0 || ::fdatasync(pf) != 0)
+      break;
+    fast = std::chrono::steady_clock::now() - t0 < k_settled_fsync ? fast + 1 : 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::close(pf);
+  std::error_code ec;
+  fs::remove(probe_path, ec);
 }
 
 /// The whole bench in one fresh directory: an untimed warm-up write, the physical reference (the
