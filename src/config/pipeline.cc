@@ -112,12 +112,70 @@ subscription_config read_subscription(const std::string& name, const section& s)
   }
   c.batch = static_cast<std::size_t>(s.integer("batch"));
   c.start = s.string("start") == "end" ? start_position::end : start_position::beginning;
+  c.continuous = s.string("deliver") == "continuous";
   auto r = s.table("retry");
   c.retry.initial = r.duration("initial");
   c.retry.max = r.duration("max");
   if (r.has("max_attempts"))
     c.retry.max_attempts = static_cast<std::uint64_t>(r.integer("max_attempts"));
   return c;
+}
+
+daemon_config read_daemon(const section& s) {
+  daemon_config d;
+  if (s.has("run_dir"))
+    d.run_dir = s.string("run_dir");
+  if (s.has("log_dir"))
+    d.log_dir = s.string("log_dir");
+  if (s.has("common_log"))
+    d.common_log = s.string("common_log");
+  if (s.has("memory_limit"))
+    d.memory_limit = s.size("memory_limit");
+  d.memory_threshold = static_cast<int>(s.integer("memory_threshold"));
+  d.memory_check_interval = s.duration("memory_check_interval");
+  d.restart_min = s.duration("restart_min");
+  d.restart_max = s.duration("restart_max");
+  d.healthy_after = s.duration("healthy_after");
+  return d;
+}
+
+task_config read_task(const std::string& name, const section& s) {
+  task_config t;
+  t.name = name;
+  t.line = s.line();
+  auto run = s.string("run");
+  if (run.starts_with("drain:")) {
+    t.what = task_config::kind::drain;
+    t.subscription = run.substr(6);
+  } else {
+    t.what = task_config::kind::exec;
+    std::string_view rest = std::string_view(run).substr(5);
+    while (!rest.empty()) {
+      auto b = rest.find_first_not_of(' ');
+      if (b == std::string_view::npos)
+        break;
+      rest.remove_prefix(b);
+      auto e = rest.find(' ');
+      t.argv.emplace_back(rest.substr(0, e));
+      rest.remove_prefix(e == std::string_view::npos ? rest.size() : e);
+    }
+  }
+  t.sleep = s.duration("sleep");
+  t.min_sleep = s.duration("min_sleep");
+  if (s.has("timeout"))
+    t.timeout = s.duration("timeout");
+  return t;
+}
+
+hooks_config read_hooks(const section& s) {
+  hooks_config h;
+  auto get = [&](std::string_view k) { return s.has(k) ? s.string(k) : std::string(); };
+  h.on_start = get("on_start");
+  h.on_task_done = get("on_task_done");
+  h.on_stop = get("on_stop");
+  h.on_crash = get("on_crash");
+  h.timeout = s.duration("timeout");
+  return h;
 }
 
 } // namespace
@@ -151,6 +209,10 @@ pipeline_config read_pipeline(const toml::table& root, const std::string& name) 
     p.sources.push_back(read_source(source_name, s));
   for (auto& [subscription_name, s] : top.named("subscriptions"))
     p.subscriptions.push_back(read_subscription(subscription_name, s));
+  p.daemon = read_daemon(top.table("daemon"));
+  for (auto& [task_name, s] : top.named("tasks"))
+    p.tasks.push_back(read_task(task_name, s));
+  p.hooks = read_hooks(top.table("hooks"));
   return p;
 }
 

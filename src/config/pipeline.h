@@ -126,9 +126,45 @@ struct subscription_config {
   std::size_t batch = 500;
   start_position start = start_position::beginning;
   retry_config retry;
+  /// false: deliver = "drain", only `sluice drain` and drain tasks deliver it.
+  bool continuous = true;
 
   /// "eventlog", "sqlite".
   std::string_view sink_type() const noexcept;
+};
+
+/// [daemon]: what `sluice start` needs beyond the pipeline. Empty paths: the built-in defaults.
+struct daemon_config {
+  std::filesystem::path run_dir;
+  std::filesystem::path log_dir;
+  std::filesystem::path common_log;
+  std::uint64_t memory_limit = 0; ///< 0: none
+  int memory_threshold = 70;      ///< percent of memory_limit
+  nanoseconds memory_check_interval = std::chrono::seconds(10);
+  nanoseconds restart_min = std::chrono::seconds(1);
+  nanoseconds restart_max = std::chrono::seconds(60);
+  nanoseconds healthy_after = std::chrono::minutes(5);
+};
+
+/// [tasks.NAME]
+struct task_config {
+  std::string name;
+  int line = 0;
+  enum class kind { drain, exec } what = kind::exec;
+  std::string subscription;      ///< kind::drain
+  std::vector<std::string> argv; ///< kind::exec
+  nanoseconds sleep{0};
+  nanoseconds min_sleep{0};
+  std::optional<nanoseconds> timeout;
+};
+
+/// [hooks]: shell commands, empty when not set.
+struct hooks_config {
+  std::string on_start;
+  std::string on_task_done;
+  std::string on_stop;
+  std::string on_crash;
+  nanoseconds timeout = std::chrono::seconds(30);
 };
 
 /// A whole configuration file. Sources and subscriptions are in name order.
@@ -138,6 +174,9 @@ struct pipeline_config {
   queue_config queue;
   std::vector<source_config> sources;
   std::vector<subscription_config> subscriptions;
+  daemon_config daemon;
+  std::vector<task_config> tasks; ///< in name order
+  hooks_config hooks;
 };
 
 /// Every error in `root` (an already parsed file), in file order; empty when it is valid. Checks

@@ -117,6 +117,33 @@ void check_sink_targets(validator& v, const toml::table& subscriptions) {
   }
 }
 
+// run = "drain:SUB" names a subscription with deliver = "drain"; "exec:" names a command.
+void check_task(validator& v, const toml::table& root, const toml::table& task,
+                const std::string& path) {
+  const auto* run = task.get("run");
+  if (run == nullptr || !run->is_string())
+    return; // the option tables report it
+  std::string text = run->as_string()->get();
+  if (text.starts_with("drain:")) {
+    std::string sub = text.substr(6);
+    const auto* subs = table_at(root, "subscriptions");
+    const auto* s = subs == nullptr ? nullptr : table_at(*subs, sub);
+    if (s == nullptr)
+      v.add(join(path, "run"), run->source(), fmt::format("no subscription \"{}\" to drain", sub));
+    else if ((*s)["deliver"].value_or(std::string("continuous")) != "drain")
+      v.add(join(path, "run"), run->source(),
+            fmt::format("subscription \"{}\" is delivered continuously; a drain task needs "
+                        "deliver = \"drain\" on it",
+                        sub));
+  } else if (text.starts_with("exec:")) {
+    if (text.find_first_not_of(' ', 5) == std::string::npos)
+      v.add(join(path, "run"), run->source(), "expected a command after \"exec:\"");
+  } else {
+    v.add(join(path, "run"), run->source(),
+          fmt::format("expected \"drain:SUBSCRIPTION\" or \"exec:COMMAND ...\", got \"{}\"", text));
+  }
+}
+
 } // namespace
 
 void check_pipeline_rules(const toml::table& root, validator& v) {
@@ -145,6 +172,12 @@ void check_pipeline_rules(const toml::table& root, validator& v) {
     }
     check_sink_targets(v, *subscriptions);
   }
+  if (const auto* daemon = table_at(root, "daemon"))
+    check_bounds(v, *daemon, "daemon", daemon_options, "restart_min", "restart_max");
+  if (const auto* tasks = table_at(root, "tasks"))
+    for (auto&& [name, node] : *tasks)
+      if (const auto* task = node.as_table())
+        check_task(v, root, *task, join("tasks", name.str()));
 }
 
 } // namespace sluice::config

@@ -13,6 +13,9 @@ namespace sluice::config {
 extern const option_table file_options;
 
 extern const option_table queue_options;
+extern const option_table daemon_options;
+extern const option_table task_options;
+extern const option_table hook_options;
 
 extern const table_family source_types;
 extern const option_table source_common_options;

@@ -25,6 +25,102 @@ constexpr option file_list[] = {
      .type = option_type::named_tables,
      .help = "The subscriptions, one table [subscriptions.NAME] each: see [subscriptions.NAME].",
      .fields = &subscription_options},
+    {.name = "daemon",
+     .type = option_type::table,
+     .help = "How `sluice start` runs the pipeline as a daemon: see [daemon].",
+     .fields = &daemon_options},
+    {.name = "tasks",
+     .type = option_type::named_tables,
+     .help = "Periodic tasks of the daemon, one table [tasks.NAME] each: see [tasks.NAME].",
+     .fields = &task_options},
+    {.name = "hooks",
+     .type = option_type::table,
+     .help = "Commands the daemon runs on its events: see [hooks].",
+     .fields = &hook_options},
+};
+
+constexpr option daemon_list[] = {
+    {.name = "run_dir",
+     .default_doc = "/run/sluice as root, else $XDG_RUNTIME_DIR/sluice or /tmp/sluice-UID",
+     .help = "Where `sluice start` writes the pid file NAME-CONTEXT.pid (`--run-dir` wins)."},
+    {.name = "log_dir",
+     .default_doc = "/var/log/sluice as root, else ~/.local/state/sluice",
+     .help = "Where `sluice start` writes the daemon's log NAME-CONTEXT.log, mode 0640 "
+             "(`--log-dir` wins)."},
+    {.name = "common_log",
+     .default_doc = "LOG_DIR/common.log",
+     .help = "One file every daemon of the machine appends a line to at each start, stop, "
+             "crash and restart."},
+    {.name = "memory_limit",
+     .type = option_type::size,
+     .default_doc = "no limit",
+     .unit = "bytes",
+     .help = "With `memory_threshold`: when the pipeline's resident memory passes this "
+             "percentage of the limit, it stops cleanly and its supervisor starts it again."},
+    {.name = "memory_threshold",
+     .type = option_type::integer,
+     .default_value = "70",
+     .unit = "percent",
+     .help = "Percentage of `memory_limit` at which the pipeline restarts itself.",
+     .min = 1,
+     .max = 100},
+    {.name = "memory_check_interval",
+     .type = option_type::duration,
+     .default_value = "10s",
+     .help = "How often the pipeline checks its resident memory against the limit."},
+    {.name = "restart_min",
+     .type = option_type::duration,
+     .default_value = "1s",
+     .help = "The supervisor's first delay before restarting a pipeline that died; doubled at "
+             "each further crash up to `restart_max`."},
+    {.name = "restart_max",
+     .type = option_type::duration,
+     .default_value = "60s",
+     .help = "Cap on the supervisor's restart delay."},
+    {.name = "healthy_after",
+     .type = option_type::duration,
+     .default_value = "5m",
+     .help = "A pipeline that ran this long without dying resets the restart delay."},
+};
+
+constexpr option task_list[] = {
+    {.name = "run",
+     .required = true,
+     .help = "What the task does: \"drain:SUBSCRIPTION\" delivers that subscription's backlog "
+             "once (a subscription with `deliver = \"drain\"`), \"exec:COMMAND ARGS...\" runs "
+             "a command (split on spaces, no shell)."},
+    {.name = "sleep",
+     .type = option_type::duration,
+     .required = true,
+     .help = "A run starts this long after the previous run started..."},
+    {.name = "min_sleep",
+     .type = option_type::duration,
+     .default_value = "0s",
+     .help = "...but never sooner than this after the previous run ended, so slow runs do not "
+             "pile up."},
+    {.name = "timeout",
+     .type = option_type::duration,
+     .default_doc = "none",
+     .help = "A run still going after this long is stopped (TERM, then KILL 5 s later) and "
+             "reported as timed out."},
+};
+
+constexpr option hook_list[] = {
+    {.name = "on_start",
+     .help = "Run (with /bin/sh -c) once the pipeline is running. The event is in the "
+             "environment: SLUICE_ID, SLUICE_CONTEXT, SLUICE_EVENT."},
+    {.name = "on_task_done",
+     .help = "Run after each task run, with SLUICE_TASK, SLUICE_DURATION_MS and SLUICE_STATUS "
+             "(the exit status, or \"timeout\", \"failed\")."},
+    {.name = "on_stop", .help = "Run when the daemon stops on request, with SLUICE_STATUS."},
+    {.name = "on_crash",
+     .help = "Run by the supervisor when the pipeline died unexpectedly, with SLUICE_STATUS "
+             "(\"exit N\" or \"signal N\")."},
+    {.name = "timeout",
+     .type = option_type::duration,
+     .default_value = "30s",
+     .help = "A hook still running after this long is killed and logged; hooks never hold up "
+             "the pipeline."},
 };
 
 constexpr std::string_view fsync_keywords[] = {"always", "never"};
@@ -68,6 +164,7 @@ constexpr option queue_list[] = {
 };
 
 constexpr std::string_view start_values[] = {"beginning", "end"};
+constexpr std::string_view deliver_values[] = {"continuous", "drain"};
 
 constexpr option subscription_list[] = {
     {.name = "sink",
@@ -94,6 +191,13 @@ constexpr option subscription_list[] = {
              "holds and then follows it live; \"end\" follows only what arrives from now on. "
              "Once the subscription has a cursor, it resumes from there.",
      .values = start_values},
+    {.name = "deliver",
+     .type = option_type::enumeration,
+     .default_value = "continuous",
+     .help = "\"continuous\": the running pipeline delivers it as events arrive; \"drain\": "
+             "only `sluice drain` and drain tasks deliver it, each time its whole backlog (the "
+             "cron-driven subscriber). Either way its cursor holds the queue's segments.",
+     .values = deliver_values},
     {.name = "retry",
      .type = option_type::table,
      .help = "How a failed batch is retried; see [subscriptions.NAME.retry].",
@@ -137,6 +241,26 @@ const option_table file_options{
     .title = "Top level",
     .help = "Keys at the top of the file, outside any table.",
     .options = file_list,
+};
+
+const option_table daemon_options{
+    .title = "[daemon]",
+    .help = "The daemon runtime of `sluice start`: pid file and logs, the supervisor's restart "
+            "backoff, and the memory limit. `sluice run` ignores it.",
+    .options = daemon_list,
+};
+
+const option_table task_options{
+    .title = "[tasks.NAME]",
+    .help = "A periodic task of the daemon (`sluice start`).",
+    .options = task_list,
+};
+
+const option_table hook_options{
+    .title = "[hooks]",
+    .help = "Commands run on the daemon's events. A slow or failing hook is logged and never "
+            "blocks the pipeline.",
+    .options = hook_list,
 };
 
 const option_table queue_options{
