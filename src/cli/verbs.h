@@ -11,6 +11,8 @@ void add_bench_commands(CLI::App& root, int& exit_code);    // bench_queue.cc
 void add_firehose_commands(CLI::App& root, int& exit_code); // firehose_verb.cc
 void add_validate_commands(CLI::App& root, int& exit_code); // validate_verb.cc
 void add_run_commands(CLI::App& root, int& exit_code);      // run_verb.cc
+void add_drain_commands(CLI::App& root, int& exit_code);    // drain_verb.cc
+void add_daemon_commands(CLI::App& root, int& exit_code);   // daemon_verbs.cc
 
 /// Adds `pipeline` to the `bench` subcommand add_bench_commands made (bench_pipeline.cc).
 void add_bench_pipeline_command(CLI::App& bench_cmd, int& exit_code);

@@ -1,0 +1,1 @@
+#include "daemon/pid_file.h"
