@@ -4,7 +4,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <fcntl.h>
 #include <memory>
 #include <optional>
 #include <pthread.h>
@@ -19,7 +21,13 @@
 #include "cli/demo_config.h"
 #include "cli/verbs.h"
 #include "config/pipeline.h"
+#include "daemon/hooks.h"
+#include "daemon/memory.h"
+#include "daemon/notify.h"
+#include "daemon/supervisor.h"
+#include "daemon/tasks.h"
 #include "firehose/server.h"
+#include "pipeline/drain.h"
 #include "pipeline/runner.h"
 #include "queue/errc.h"
 
@@ -30,7 +38,82 @@ struct run_args {
   std::string file;
   std::uint64_t demo_rate = 1000;
   bool no_status = false;
+  // Set by the supervisor of `sluice start` (hidden options).
+  std::string id = "run";
+  std::string context = "default";
+  int ready_fd = -1;    ///< "ready" or "fail STATUS MESSAGE" goes there, once
+  std::string log_file; ///< reopened onto stdout and stderr on USR2
 };
+
+/// Tells the supervisor (if any) how the start went, once.
+class ready_reporter {
+public:
+  explicit ready_reporter(int fd) : fd_(fd) {}
+  ~ready_reporter() { close(); }
+  void ready() { send("ready"); }
+  void fail(int status, const std::string& message) {
+    auto one_line = message;
+    for (auto& c : one_line)
+      if (c == '\n')
+        c = ' ';
+    send(fmt::format("fail {} {}", status, one_line));
+  }
+
+private:
+  void send(const std::string& line) {
+    if (fd_ < 0)
+      return;
+    auto l = line + "\n";
+    (void)::write(fd_, l.data(), l.size());
+    close();
+  }
+  void close() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+  int fd_;
+};
+
+void reopen_log(const std::string& path) {
+  if (path.empty())
+    return;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    spdlog::warn("USR2: cannot reopen the log {}: {}", path, std::strerror(errno));
+    return;
+  }
+  ::dup2(fd, STDOUT_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  ::close(fd);
+  spdlog::info("USR2: log reopened");
+}
+
+/// The daemon's periodic tasks run drains through the same code as `sluice drain`.
+daemon::task_actions task_actions_for(const config::pipeline_config& cfg,
+                                      daemon::hook_runner& hooks) {
+  daemon::task_actions a;
+  a.drain = [cfg](const config::task_config& t, const std::atomic<bool>& cancel) -> result<int> {
+    pipeline::drain_options o;
+    o.cancel = &cancel;
+    std::string error;
+    auto r = pipeline::drain_subscription(cfg, t.subscription, o, error);
+    if (!r) {
+      spdlog::warn("task {}: drain of {} failed: {}", t.name, t.subscription, error);
+      return r.error() == queue::errc::locked ? k_exit_locked : k_exit_failure;
+    }
+    spdlog::info("task {}: drained {}: {} delivered, {} filtered out", t.name, t.subscription,
+                 r->delivered, r->filtered);
+    return 0;
+  };
+  a.done = [&hooks](const config::task_config& t, std::string_view status,
+                    std::chrono::milliseconds took) {
+    hooks.fire("task_done", {{"SLUICE_TASK", t.name},
+                             {"SLUICE_DURATION_MS", std::to_string(took.count())},
+                             {"SLUICE_STATUS", std::string(status)}});
+  };
+  return a;
+}
 
 /// The figures of the previous tick, for rates.
 struct rate_state {
@@ -87,7 +170,9 @@ void print_summary(const pipeline::pipeline_status& st) {
 }
 
 std::string signal_name(int sig) {
-  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : fmt::format("signal {}", sig);
+  if (const char* abbrev = sigabbrev_np(sig))
+    return fmt::format("SIG{}", abbrev);
+  return fmt::format("signal {}", sig);
 }
 
 // Waits up to `timeout` for INT or TERM (blocked in every thread); 0 when none came.
@@ -99,12 +184,14 @@ int wait_signal(const sigset_t& set, std::chrono::milliseconds timeout) {
 }
 
 int run_pipeline(const run_args& args) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2})
+    sigaddset(&signals, sig);
   // Before any thread starts: every thread inherits the mask, and this one takes the signals.
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ready_reporter reporter(args.ready_fd);
+  auto notifier = daemon::notifier::from_env();
 
   std::unique_ptr<firehose::server> demo;
   config::pipeline_config cfg;
@@ -138,42 +225,135 @@ int run_pipeline(const run_args& args) {
       text += '\n';
     fmt::print(stderr, "{}{}: {} error{}; nothing started\n", text, e.name(), e.errors().size(),
                e.errors().size() == 1 ? "" : "s");
+    reporter.fail(k_exit_config, fmt::format("{}: {} error{} in the configuration", e.name(),
+                                             e.errors().size(), e.errors().size() == 1 ? "" : "s"));
     return k_exit_config;
   }
 
   std::string error;
-  auto r = pipeline::runner::open(cfg, error);
-  if (!r) {
+  auto open_and_start = [&](const config::pipeline_config& c,
+                            int& status) -> std::unique_ptr<pipeline::runner> {
+    auto r = pipeline::runner::open(c, error);
+    if (!r) {
+      status = r.error() == queue::errc::locked ? k_exit_locked : k_exit_failure;
+      return nullptr;
+    }
+    if (auto s = (*r)->start(error); !s) {
+      status = k_exit_failure;
+      return nullptr;
+    }
+    return std::move(*r);
+  };
+  int status = 0;
+  auto run = open_and_start(cfg, status);
+  if (!run) {
     fmt::print(stderr, "sluice run: {}\n", error);
-    return r.error() == queue::errc::locked ? k_exit_locked : k_exit_failure;
-  }
-  auto& run = **r;
-  if (auto s = run.start(error); !s) {
-    fmt::print(stderr, "sluice run: {}\n", error);
-    return k_exit_failure;
+    reporter.fail(status, error);
+    return status;
   }
   spdlog::info("running: {} source{}, {} subscription{}; queue in {}; TERM or INT stops",
                cfg.sources.size(), cfg.sources.size() == 1 ? "" : "s", cfg.subscriptions.size(),
                cfg.subscriptions.size() == 1 ? "" : "s", (cfg.data_dir / "queue").string());
+  daemon::hook_runner hooks(cfg.hooks, args.id, args.context);
+  auto tasks = std::make_unique<daemon::task_runner>(cfg.tasks, task_actions_for(cfg, hooks));
+  tasks->start();
+  reporter.ready();
+  notifier.ready();
+  hooks.fire("start");
 
   bool show_status = !args.no_status && ::isatty(STDERR_FILENO) == 1;
   rate_state prev;
   prev.at = std::chrono::steady_clock::now();
+  auto tick = std::chrono::milliseconds(1000);
+  if (auto w = notifier.watchdog_interval())
+    tick = std::min(tick, std::chrono::duration_cast<std::chrono::milliseconds>(*w));
+  daemon::memory_check memory{cfg.daemon.memory_limit, cfg.daemon.memory_threshold};
+  auto next_memory_check = std::chrono::steady_clock::now() + cfg.daemon.memory_check_interval;
   int sig = 0;
-  while ((sig = wait_signal(stop_signals, std::chrono::milliseconds(1000))) == 0) {
+  int exit_status = 0;
+  for (;;) {
+    sig = wait_signal(signals, tick);
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGQUIT)
+      break;
+    if (sig == SIGUSR2) {
+      reopen_log(args.log_file);
+    } else if (sig == SIGUSR1) {
+      spdlog::info("USR1: reconnecting every source");
+      run->reconnect_sources();
+    } else if (sig == SIGHUP) {
+      notifier.reloading();
+      auto file = args.file;
+      if (file.empty()) {
+        spdlog::warn("HUP: the demo has no configuration file to reread");
+      } else {
+        try {
+          auto next = config::load_pipeline_file(file);
+          std::string why;
+          auto changed = run->reconfigure(next, why);
+          if (!changed) {
+            spdlog::warn("HUP: {}; the previous configuration keeps running", why);
+          } else {
+            spdlog::info("HUP: {}", why);
+            if (!(next.tasks == cfg.tasks)) {
+              tasks->stop(std::chrono::steady_clock::now() + next.shutdown_timeout);
+              tasks =
+                  std::make_unique<daemon::task_runner>(next.tasks, task_actions_for(next, hooks));
+              tasks->start();
+            }
+            cfg = std::move(next);
+            memory = daemon::memory_check{cfg.daemon.memory_limit, cfg.daemon.memory_threshold};
+          }
+        } catch (const config::config_exception& e) {
+          auto text = config::format_errors(e.errors(), e.name());
+          spdlog::warn("HUP: {} is invalid, the previous configuration keeps running:\n{}", file,
+                       text);
+        }
+      }
+      notifier.ready();
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (memory.limit > 0 && now >= next_memory_check) {
+      next_memory_check = now + cfg.daemon.memory_check_interval;
+      auto rss = daemon::resident_bytes();
+      if (memory.exceeded(rss)) {
+        spdlog::warn("resident memory {} is above {}% of memory_limit {}: stopping to be started "
+                     "again",
+                     format_size(rss), memory.threshold_percent, format_size(memory.limit));
+        exit_status = daemon::k_exit_restart;
+        sig = SIGTERM;
+        break;
+      }
+    }
+    if (notifier.watchdog_interval())
+      notifier.watchdog();
     if (show_status)
-      fmt::print(stderr, "\x1b[K{}\r", status_line(run.status(), prev));
+      fmt::print(stderr, "\x1b[K{}\r", status_line(run->status(), prev));
   }
   if (show_status)
     fmt::print(stderr, "\x1b[K");
-  spdlog::info("{}: stopping within {} ms (a second signal exits at once)", signal_name(sig),
-               std::chrono::duration_cast<std::chrono::milliseconds>(cfg.shutdown_timeout).count());
-
+  notifier.stopping();
   auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout;
+  if (sig == SIGQUIT) {
+    // QUIT: the batches in flight finish, nothing waits for retries or the cap.
+    deadline = std::chrono::steady_clock::now();
+    spdlog::info("SIGQUIT: stopping after the batches in flight (a second signal exits at once)");
+  } else {
+    spdlog::info(
+        "{}: stopping within {} ms (a second signal exits at once)", signal_name(sig),
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.shutdown_timeout).count());
+  }
+  if (exit_status == 0)
+    hooks.fire("stop", {{"SLUICE_STATUS", signal_name(sig)}});
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  for (int s2 : {SIGINT, SIGTERM, SIGQUIT})
+    sigaddset(&stop_signals, s2);
   std::atomic<bool> done{false};
   bool closed_ok = true;
   std::thread stopper([&] {
-    closed_ok = run.stop(deadline).has_value();
+    tasks->stop(deadline);
+    closed_ok = run->stop(deadline).has_value();
     if (demo)
       demo->stop();
     done.store(true);
@@ -189,8 +369,11 @@ int run_pipeline(const run_args& args) {
     }
   }
   stopper.join();
-  print_summary(run.status());
+  print_summary(run->status());
+  hooks.wait_idle(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.hooks.timeout));
   spdlog::info("stopped");
+  if (exit_status != 0)
+    return exit_status;
   return closed_ok ? 0 : k_exit_failure;
 }
 
@@ -205,8 +388,14 @@ void add_run_commands(CLI::App& root, int& exit_code) {
                   "Events per second of the demo's firehose (0: as fast as possible)")
       ->capture_default_str();
   cmd->add_flag("--no-status", args->no_status, "No status line on a terminal");
+  // For the supervisor of `sluice start`; not for people.
+  cmd->add_option("--id", args->id)->group("");
+  cmd->add_option("--context", args->context)->group("");
+  cmd->add_option("--ready-fd", args->ready_fd)->group("");
+  cmd->add_option("--log-file", args->log_file)->group("");
   cmd->footer("Exit status: 0 after a clean stop; 1 on a failure; 78 for an invalid configuration; "
-              "75 when another process holds the queue.");
+              "75 when another process holds the queue; 76 when it stopped itself past its "
+              "memory threshold (to be started again).");
   cmd->callback([args, &exit_code] { exit_code = run_pipeline(*args); });
 }
 

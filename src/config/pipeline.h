@@ -38,12 +38,14 @@ struct queue_config {
   when_full_mode when_full = when_full_mode::block;
   std::uint64_t retain_bytes = 0;
   nanoseconds retain_age{0}; ///< 0: none
+  bool operator==(const queue_config&) const = default;
 };
 
 /// Capped exponential backoff: `min`, doubled after each failure, at most `max`.
 struct backoff_config {
   nanoseconds min{0};
   nanoseconds max{0};
+  bool operator==(const backoff_config&) const = default;
 };
 
 struct http_source {
@@ -55,29 +57,36 @@ struct http_source {
   std::optional<std::pair<std::string, std::string>> basic_auth; ///< user, password
   std::optional<std::string> bearer;
   backoff_config reconnect;
+  bool operator==(const http_source&) const = default;
 };
 
 struct tcp_source {
   std::string address; ///< HOST:PORT
   backoff_config reconnect;
+  bool operator==(const tcp_source&) const = default;
 };
 
 struct unix_source {
   std::string path;
   backoff_config reconnect;
+  bool operator==(const unix_source&) const = default;
 };
 
 struct listen_endpoint {
   enum kind_t { tcp, unix_socket } kind = tcp;
   std::string address; ///< HOST:PORT for tcp, the path for unix_socket
+  bool operator==(const listen_endpoint&) const = default;
 };
 
 struct listen_source {
   std::vector<listen_endpoint> endpoints;
   bool ack = false;
+  bool operator==(const listen_source&) const = default;
 };
 
-struct stdin_source {};
+struct stdin_source {
+  bool operator==(const stdin_source&) const = default;
+};
 
 struct source_config {
   std::string name;
@@ -89,6 +98,7 @@ struct source_config {
 
   /// "http", "tcp", "unix", "listen", "stdin".
   std::string_view type() const noexcept;
+  bool operator==(const source_config&) const = default;
 };
 
 struct eventlog_sink {
@@ -97,11 +107,13 @@ struct eventlog_sink {
   std::uint64_t rotate_bytes = 64ull << 20;   ///< 0: never by size
   std::optional<nanoseconds> rotate_interval; ///< nullopt: never by age
   std::optional<std::uint64_t> rotate_events; ///< nullopt: never by count
+  bool operator==(const eventlog_sink&) const = default;
 };
 
 struct sqlite_sink {
   std::filesystem::path path;
   std::string table; ///< defaults to the subscription's name
+  bool operator==(const sqlite_sink&) const = default;
 };
 
 /// An event passes when its type is in `types` (if any) and, when `field` is set, the value(s)
@@ -110,12 +122,14 @@ struct filter_config {
   std::vector<std::string> types;
   std::string field; ///< "entities.hashtags[].text"; empty: no field condition
   std::vector<std::string> any_of;
+  bool operator==(const filter_config&) const = default;
 };
 
 struct retry_config {
   nanoseconds initial = std::chrono::milliseconds(100);
   nanoseconds max = std::chrono::seconds(30);
   std::optional<std::uint64_t> max_attempts; ///< nullopt: forever
+  bool operator==(const retry_config&) const = default;
 };
 
 struct subscription_config {
@@ -131,6 +145,7 @@ struct subscription_config {
 
   /// "eventlog", "sqlite".
   std::string_view sink_type() const noexcept;
+  bool operator==(const subscription_config&) const = default;
 };
 
 /// [daemon]: what `sluice start` needs beyond the pipeline. Empty paths: the built-in defaults.
@@ -144,6 +159,7 @@ struct daemon_config {
   nanoseconds restart_min = std::chrono::seconds(1);
   nanoseconds restart_max = std::chrono::seconds(60);
   nanoseconds healthy_after = std::chrono::minutes(5);
+  bool operator==(const daemon_config&) const = default;
 };
 
 /// [tasks.NAME]
@@ -156,6 +172,7 @@ struct task_config {
   nanoseconds sleep{0};
   nanoseconds min_sleep{0};
   std::optional<nanoseconds> timeout;
+  bool operator==(const task_config&) const = default;
 };
 
 /// [hooks]: shell commands, empty when not set.
@@ -165,6 +182,7 @@ struct hooks_config {
   std::string on_stop;
   std::string on_crash;
   nanoseconds timeout = std::chrono::seconds(30);
+  bool operator==(const hooks_config&) const = default;
 };
 
 /// A whole configuration file. Sources and subscriptions are in name order.
@@ -177,6 +195,7 @@ struct pipeline_config {
   daemon_config daemon;
   std::vector<task_config> tasks; ///< in name order
   hooks_config hooks;
+  bool operator==(const pipeline_config&) const = default;
 };
 
 /// Every error in `root` (an already parsed file), in file order; empty when it is valid. Checks

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "base/assert.h"
 #include "base/clock.h"
 #include "base/json_string.h"
 #include "base/log.h"
@@ -77,30 +78,96 @@ void delivery::run() {
       counters_.damaged.fetch_add(b.damaged_records);
     if (b.empty())
       continue;
-    events.clear();
-    std::uint64_t filtered = 0;
-    for (const auto& rec : b.records) {
-      auto e = queue::decode_event(rec);
-      if (!e) {
-        counters_.damaged.fetch_add(1);
-        SLUICE_WARN_LIMITED("subscription {}: record {} has a damaged event envelope; skipped",
-                            opts_.name, rec.pos);
-        continue;
-      }
-      if (filter_ && !filter_->pass(*e)) {
-        ++filtered;
-        continue;
-      }
-      events.push_back(*e);
-    }
-    if (!events.empty() && !write_with_retry(events))
+    if (!deliver(b, events))
       break; // stopping: this batch is not committed, it is redelivered
-    counters_.filtered.fetch_add(filtered);
-    pending_ = b.last();
-    ++pending_batches_;
     commit_if_due();
   }
   commit_pending();
+}
+
+bool delivery::deliver(const queue::batch& b, std::vector<queue::event_view>& events) {
+  events.clear();
+  std::uint64_t filtered = 0;
+  for (const auto& rec : b.records) {
+    auto e = queue::decode_event(rec);
+    if (!e) {
+      counters_.damaged.fetch_add(1);
+      SLUICE_WARN_LIMITED("subscription {}: record {} has a damaged event envelope; skipped",
+                          opts_.name, rec.pos);
+      continue;
+    }
+    if (filter_ && !filter_->pass(*e)) {
+      ++filtered;
+      continue;
+    }
+    events.push_back(*e);
+  }
+  if (!events.empty() && !write_with_retry(events))
+    return false;
+  counters_.filtered.fetch_add(filtered);
+  pending_ = b.last();
+  ++pending_batches_;
+  return true;
+}
+
+bool delivery::stopping_now() const {
+  if (const auto* c = cancel_.load(); c && c->load())
+    return true;
+  std::lock_guard lk(mu_);
+  return stopping_;
+}
+
+result<queue::position>
+delivery::drain_until(queue::position until, std::uint64_t max_records,
+                      const std::atomic<bool>* cancel,
+                      const std::function<void(std::uint64_t done)>& progress) {
+  SLUICE_ASSERT(!thread_.joinable(), "drain_until on a delivery whose thread runs");
+  cancel_.store(cancel);
+  queue::batch b;
+  std::vector<queue::event_view> events;
+  events.reserve(opts_.batch);
+  std::uint64_t done = 0;
+  std::error_code read_error;
+  last_commit_ = std::chrono::steady_clock::now();
+  while (done < max_records && sub_->next_position() <= until && !stopping_now()) {
+    // No more records than could lie at or before `until`, nor than `max_records` allows.
+    std::uint64_t room = std::min<std::uint64_t>(
+        {opts_.batch, max_records - done, until - sub_->next_position() + 1});
+    // The records up to `until` are durable: a read returns them at once. The short wait only
+    // bounds a read that finds none (damage or retention took them).
+    auto r =
+        sub_->read(b, {static_cast<std::size_t>(room), 16u << 20}, std::chrono::milliseconds(100));
+    if (!r) {
+      // timed_out: nothing readable up to the watermark, so nothing at or before `until`
+      // (the watermark was at least `until` when the drain began). closed: stop() was called.
+      if (r.error() != queue::errc::timed_out && r.error() != queue::errc::closed)
+        read_error = r.error();
+      break;
+    }
+    if (b.damaged_records > 0)
+      counters_.damaged.fetch_add(b.damaged_records);
+    // A batch may reach past `until` only across a gap in positions: those records wait.
+    while (!b.records.empty() && b.records.back().pos > until)
+      b.records.pop_back();
+    if (b.empty())
+      continue;
+    if (!deliver(b, events))
+      break; // cancelled during retries: this batch is not committed
+    done += b.size();
+    commit_if_due();
+    if (progress)
+      progress(done);
+  }
+  commit_pending();
+  cancel_.store(nullptr);
+  if (read_error) {
+    SLUICE_WARN_LIMITED("subscription {}: reading the queue failed: {}", opts_.name,
+                        read_error.message());
+    return fail(read_error);
+  }
+  if (pending_ != 0)
+    return fail(std::make_error_code(std::errc::io_error));
+  return sub_->committed();
 }
 
 // How long a read may wait for events: 200 ms, or until a pending commit is due.
@@ -169,15 +236,32 @@ bool delivery::write_with_retry(std::span<const queue::event_view> events) {
     SLUICE_WARN_LIMITED("subscription {}: {} sink failed: {}; retrying in {} ms", opts_.name,
                         sink_->type(), r.error().message(),
                         std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
-    std::unique_lock lk(mu_);
-    auto wake = std::chrono::steady_clock::now() + delay;
-    if (stopping_)
-      wake = std::min(wake, deadline_);
-    stop_cv_.wait_until(lk, wake,
-                        [&] { return stopping_ && std::chrono::steady_clock::now() >= deadline_; });
-    if (stopping_ && std::chrono::steady_clock::now() >= deadline_)
+    if (!wait_before_retry(delay))
       return false;
     delay = std::min(opts_.retry.max, delay * 2);
+  }
+}
+
+bool delivery::wait_before_retry(std::chrono::nanoseconds delay) {
+  // A drain's cancel flag is an atomic nobody notifies: it is looked at every 100 ms.
+  constexpr std::chrono::milliseconds k_cancel_poll{100};
+  const auto wake = std::chrono::steady_clock::now() + delay;
+  std::unique_lock lk(mu_);
+  for (;;) {
+    const auto* cancel = cancel_.load();
+    if (cancel && cancel->load())
+      return false;
+    auto now = std::chrono::steady_clock::now();
+    if (stopping_ && now >= deadline_)
+      return false;
+    if (now >= wake)
+      return true;
+    auto until = wake;
+    if (stopping_)
+      until = std::min(until, deadline_);
+    if (cancel)
+      until = std::min(until, now + k_cancel_poll);
+    stop_cv_.wait_until(lk, until);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "base/histogram.h"
+#include "base/result.h"
 #include "config/pipeline.h"
 #include "pipeline/filter.h"
 #include "queue/queue.h"
@@ -67,6 +69,20 @@ public:
   /// joins the thread. Idempotent.
   void stop(std::chrono::steady_clock::time_point deadline);
 
+  /// The drain mode, instead of start(): delivers on the caller's thread, blocking, from the
+  /// cursor up to and including position `until`, at most `max_records` queue records (filtered
+  /// and dead-lettered ones count), with the same batching, filter, retries and dead-letter file
+  /// as the delivery thread; records appended past `until` are left for later. It commits as it
+  /// goes (every commit_interval) and once at the end; what it returns is durable. It stops
+  /// early, after the batch in flight, when `*cancel` (may be null) turns true or stop() is
+  /// called from another thread; a batch whose retries a stop cuts short is not committed (the
+  /// next drain redelivers it). `progress` (may be empty) is called after each batch with the
+  /// records done so far. Returns the committed cursor; an error only when the final commit
+  /// fails or the queue cannot be read.
+  result<queue::position> drain_until(queue::position until, std::uint64_t max_records,
+                                      const std::atomic<bool>* cancel,
+                                      const std::function<void(std::uint64_t done)>& progress = {});
+
   const delivery_counters& counters() const noexcept { return counters_; }
   const sinks::sink& sink() const noexcept { return *sink_; }
   const std::string& name() const noexcept { return opts_.name; }
@@ -75,8 +91,15 @@ public:
 
 private:
   void run();
+  /// Decodes, filters and writes one batch read from the queue, and marks it pending commit;
+  /// false when stopping cut its retries short (then nothing of it is pending).
+  bool deliver(const queue::batch& b, std::vector<queue::event_view>& events);
+  /// stop() was called, or the drain's cancel flag is set.
+  bool stopping_now() const;
   /// Writes `events` with retries; false when stopping cut the retries short.
   bool write_with_retry(std::span<const queue::event_view> events);
+  /// Waits `delay` before a retry; false when a stop's deadline or a drain's cancel came first.
+  bool wait_before_retry(std::chrono::nanoseconds delay);
   void dead_letter(std::span<const queue::event_view> events, const std::error_code& ec);
   /// After the sink confirmed `events`: their receipt-to-delivered latencies.
   void record_latency(std::span<const queue::event_view> events) noexcept;
@@ -96,6 +119,8 @@ private:
   queue::position pending_ = 0;
   std::uint64_t pending_batches_ = 0;
   std::chrono::steady_clock::time_point last_commit_{};
+  // drain_until()'s cancel flag while it runs, null otherwise.
+  std::atomic<const std::atomic<bool>*> cancel_{nullptr};
 
   mutable std::mutex mu_;
   std::condition_variable stop_cv_;

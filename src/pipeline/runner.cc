@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "queue/disk/cursor_file.h"
 #include "sinks/eventlog.h"
 #include "sinks/sqlite.h"
 
@@ -13,6 +14,8 @@ namespace sluice::pipeline {
 namespace {
 
 namespace asio = boost::asio;
+
+} // namespace
 
 result<std::unique_ptr<sinks::sink>> open_sink(const config::subscription_config& s) {
   if (const auto* e = std::get_if<config::eventlog_sink>(&s.sink)) {
@@ -44,7 +47,21 @@ std::string sink_target(const config::subscription_config& s) {
   return q.path.string() + " table " + q.table;
 }
 
-} // namespace
+delivery_options delivery_options_of(const config::pipeline_config& cfg,
+                                     const config::subscription_config& s) {
+  delivery_options d;
+  d.name = s.name;
+  d.batch = s.batch;
+  d.filter = s.filter;
+  d.retry = s.retry;
+  d.dead_letter_file = cfg.data_dir / "dead-letter" / ("sub-" + s.name + ".ndjson");
+  return d;
+}
+
+queue::start_at start_of(const config::subscription_config& s) {
+  return s.start == config::start_position::beginning ? queue::start_at::beginning()
+                                                      : queue::start_at::end();
+}
 
 queue::disk::options queue_options_of(const config::pipeline_config& cfg) {
   queue::disk::options o;
@@ -97,28 +114,35 @@ result<std::unique_ptr<runner>> runner::open(const config::pipeline_config& cfg,
   }
   r->queue_ = std::move(*q);
   for (const auto& s : cfg.subscriptions) {
+    if (!s.continuous) {
+      // Created if new and let go at once: the cursor holds retention, `sluice drain` takes it.
+      // A drain running now holds it; it created the cursor when it took the lock.
+      auto sub = r->queue_->subscribe(s.name, start_of(s));
+      if (!sub && sub.error() == queue::errc::subscription_busy) {
+        spdlog::info("subscription {}: a drain is delivering it now", s.name);
+        continue;
+      }
+      if (!sub) {
+        error = fmt::format("subscription {} (line {}): cannot open its cursor: {}", s.name, s.line,
+                            sub.error().message());
+        return fail(sub.error());
+      }
+      continue;
+    }
     auto sink = open_sink(s);
     if (!sink) {
       error = fmt::format("subscription {} (line {}): cannot open its {} sink {}: {}", s.name,
                           s.line, s.sink_type(), sink_target(s), sink.error().message());
       return fail(sink.error());
     }
-    auto start = s.start == config::start_position::beginning ? queue::start_at::beginning()
-                                                              : queue::start_at::end();
-    auto sub = r->queue_->subscribe(s.name, start);
+    auto sub = r->queue_->subscribe(s.name, start_of(s));
     if (!sub) {
       error = fmt::format("subscription {} (line {}): cannot open its cursor: {}", s.name, s.line,
                           sub.error().message());
       return fail(sub.error());
     }
-    delivery_options d;
-    d.name = s.name;
-    d.batch = s.batch;
-    d.filter = s.filter;
-    d.retry = s.retry;
-    d.dead_letter_file = cfg.data_dir / "dead-letter" / ("sub-" + s.name + ".ndjson");
     r->deliveries_.push_back(
-        std::make_unique<delivery>(std::move(d), std::move(*sub), std::move(*sink)));
+        std::make_unique<delivery>(delivery_options_of(cfg, s), std::move(*sub), std::move(*sink)));
   }
   for (const auto& s : cfg.sources) {
     auto src = sources::make_source(s, *r->queue_, cfg.data_dir);
@@ -190,6 +214,7 @@ result<void> runner::stop(std::chrono::steady_clock::time_point deadline) {
   final_status_ = status();
   deliveries_.clear(); // their subscriptions go before the queue closes
   sources_.clear();
+  retired_sources_.clear();
   auto r = queue_->close();
   if (!r)
     spdlog::error("closing the queue failed: {}", r.error().message());
@@ -219,21 +244,32 @@ pipeline_status runner::status() const {
   st.durable = queue_->durable_watermark();
   st.disk_bytes = static_cast<std::uint64_t>(qs.disk_bytes.get());
   st.blocked_appenders = static_cast<std::uint64_t>(qs.blocked_appenders.get());
-  for (const auto& dp : deliveries_) {
-    const auto& d = *dp;
-    const auto& c = d.counters();
+  // In the configuration's order; a drain subscription's cursor is read without its lock.
+  for (const auto& s : cfg_.subscriptions) {
     subscription_status ss;
-    ss.name = d.name();
-    ss.sink = std::string(d.sink().type());
-    ss.delivered = c.delivered.load();
-    ss.filtered = c.filtered.load();
-    ss.retries = c.retries.load();
-    ss.dead_lettered = c.dead_lettered.load();
-    ss.committed = static_cast<queue::position>(c.committed.load());
+    ss.name = s.name;
+    ss.sink = std::string(s.sink_type());
+    ss.continuous = s.continuous;
+    auto dp = std::find_if(deliveries_.begin(), deliveries_.end(),
+                           [&](const auto& d) { return d->name() == s.name; });
+    if (dp != deliveries_.end()) {
+      const auto& d = **dp;
+      const auto& c = d.counters();
+      ss.sink = std::string(d.sink().type());
+      ss.delivered = c.delivered.load();
+      ss.filtered = c.filtered.load();
+      ss.retries = c.retries.load();
+      ss.dead_lettered = c.dead_lettered.load();
+      ss.committed = static_cast<queue::position>(c.committed.load());
+      ss.receipt_to_delivered_p50_ns = c.receipt_to_delivered_ns.quantile(0.50);
+      ss.receipt_to_delivered_p99_ns = c.receipt_to_delivered_ns.quantile(0.99);
+      ss.last_error = d.last_error();
+    } else {
+      auto c = queue::disk::cursor_file::read(cfg_.data_dir / "queue", s.name);
+      if (c && *c)
+        ss.committed = **c;
+    }
     ss.lag = st.durable > ss.committed ? st.durable - ss.committed : 0;
-    ss.receipt_to_delivered_p50_ns = c.receipt_to_delivered_ns.quantile(0.50);
-    ss.receipt_to_delivered_p99_ns = c.receipt_to_delivered_ns.quantile(0.99);
-    ss.last_error = d.last_error();
     st.subscriptions.push_back(std::move(ss));
   }
   return st;

@@ -15,6 +15,7 @@
 #include "pipeline/delivery.h"
 #include "queue/disk/disk_queue.h"
 #include "queue/queue.h"
+#include "sinks/sink.h"
 #include "sources/source.h"
 
 namespace sluice::pipeline {
@@ -40,6 +41,9 @@ struct subscription_status {
   std::uint64_t dead_lettered = 0;
   queue::position committed = 0;
   std::uint64_t lag = 0; ///< durable records past the cursor
+  /// false for a deliver = "drain" subscription: no delivery thread, `sluice drain` delivers it;
+  /// then only `committed` and `lag` are filled (the cursor read without its lock).
+  bool continuous = true;
   /// From an event's receipt by its source to its sink's confirmation, over every event the sink
   /// confirmed so far (delivery_counters::receipt_to_delivered_ns; within 12.5%); 0 when none.
   std::uint64_t receipt_to_delivered_p50_ns = 0;
@@ -60,15 +64,28 @@ struct pipeline_status {
 /// DATA_DIR/queue.
 queue::disk::options queue_options_of(const config::pipeline_config& cfg);
 
+/// Opens a subscription's sink as its configuration describes it.
+result<std::unique_ptr<sinks::sink>> open_sink(const config::subscription_config& s);
+/// The sink's target for messages: the event log's directory, "PATH table T" for sqlite.
+std::string sink_target(const config::subscription_config& s);
+/// A subscription's delivery options: batch, filter, retry and its dead-letter file
+/// DATA_DIR/dead-letter/sub-NAME.ndjson.
+delivery_options delivery_options_of(const config::pipeline_config& cfg,
+                                     const config::subscription_config& s);
+/// Where a subscription without a cursor starts, from its `start` setting.
+queue::start_at start_of(const config::subscription_config& s);
+
 /// A running pipeline: the disk queue, every source writing to it, and every subscription's
-/// delivery reading from it. The sources' I/O runs on two threads of the runner's own; each
+/// continuous delivery reading from it. A deliver = "drain" subscription gets no delivery: open()
+/// creates its cursor (so retention keeps its records) and lets go of it, for `sluice drain`
+/// (pipeline/drain.h) to take. The sources' I/O runs on two threads of the runner's own; each
 /// subscription delivers on a thread of its own (pipeline/delivery.h); the http and stdin
 /// sources keep a thread each.
 class runner {
 public:
-  /// Opens the queue, the sinks and the subscriptions' cursors, and makes the sources; nothing
-  /// runs yet. On failure, `error` says what failed, by name (the queue locked by another
-  /// process, a sink that cannot open).
+  /// Opens the queue, the continuous subscriptions' sinks and cursors (creating the drain ones'
+  /// cursors), and makes the sources; nothing runs yet. On failure, `error` says what failed, by
+  /// name (the queue locked by another process, a sink that cannot open).
   static result<std::unique_ptr<runner>> open(const config::pipeline_config& cfg,
                                               std::string& error);
   ~runner(); ///< stop() with the configuration's shutdown_timeout
@@ -88,15 +105,33 @@ public:
   /// The figures now; after stop(), those at the stop.
   pipeline_status status() const;
   queue::queue& queue() noexcept { return *queue_; }
+
+  /// Applies a new configuration to the running pipeline (HUP): sources and subscriptions whose
+  /// settings did not change keep running untouched; changed ones are stopped (a delivery
+  /// finishes its batch and commits) and started with their new settings; new ones start,
+  /// removed ones stop. A change of data_dir or [queue] is refused (it takes a restart): false,
+  /// nothing changed. Otherwise true, with `what` naming each change (and any that failed to
+  /// start, which are logged and left out). Call from the thread that calls stop().
+  bool reconfigure(const config::pipeline_config& next, std::string& what);
+  /// Stops every source and starts it again on a new connection (USR1); how many restarted.
+  std::size_t reconnect_sources();
   const config::pipeline_config& config() const noexcept { return cfg_; }
 
 private:
   explicit runner(config::pipeline_config cfg);
+  result<std::unique_ptr<delivery>> make_delivery(const config::pipeline_config& cfg,
+                                                  const config::subscription_config& s,
+                                                  std::string& error);
+  /// Stops sources_[i] and keeps it in retired_sources_ until the runner ends.
+  void retire_source(std::size_t i);
 
   config::pipeline_config cfg_;
   std::unique_ptr<queue::queue> queue_;
   std::vector<std::unique_ptr<delivery>> deliveries_;
   std::vector<std::unique_ptr<sources::source>> sources_;
+  /// Sources stopped by reconfigure() or reconnect_sources(): handlers of theirs may still be
+  /// queued on the I/O threads, so they are destroyed after those stopped.
+  std::vector<std::unique_ptr<sources::source>> retired_sources_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::vector<std::thread> io_threads_;

@@ -1,4 +1,6 @@
+#include <atomic>
 #include <fstream>
+#include <limits>
 #include <sqlite3.h>
 #include <thread>
 
@@ -227,6 +229,168 @@ TEST(delivery, stop_during_retries_does_not_commit_and_a_restart_redelivers) {
   ASSERT_TRUE(wait_committed(again, 100));
   again.stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
   EXPECT_EQ(count_rows(d / "db.sqlite"), 100);
+}
+
+// ---------------------------------------------------------------------------------------------
+// drain_until: the same delivery on the caller's thread, up to a target.
+
+/// A sink that always fails and, at its `n`th failure, sets `cancel` (as a signal would).
+class cancelling_sink final : public sinks::sink {
+public:
+  cancelling_sink(std::atomic<bool>& cancel, int n) : cancel_(cancel), n_(n) {}
+  result<void> write(std::span<const queue::event_view>) override {
+    if (++failures_ == n_)
+      cancel_.store(true);
+    return fail(std::error_code(EIO, std::system_category()));
+  }
+  std::string_view type() const noexcept override { return "cancelling"; }
+  int failures() const { return failures_; }
+
+private:
+  std::atomic<bool>& cancel_;
+  int n_;
+  int failures_ = 0;
+};
+
+constexpr std::uint64_t k_all = std::numeric_limits<std::uint64_t>::max();
+
+delivery_options drain_options_for(std::size_t batch) {
+  delivery_options o;
+  o.name = "archive";
+  o.batch = batch;
+  return o;
+}
+
+TEST(delivery, drain_until_delivers_everything_up_to_the_target_and_commits) {
+  test_dir d;
+  auto q = make_queue(d / "queue");
+  append_events(*q, 1, 1000);
+  delivery del(drain_options_for(128),
+               q->subscribe("archive", queue::start_at::beginning()).value(),
+               sqlite_sink_at(d / "db.sqlite"));
+  std::vector<std::uint64_t> progress;
+  auto to = del.drain_until(1000, k_all, nullptr, [&](std::uint64_t n) { progress.push_back(n); });
+  ASSERT_TRUE(to.has_value()) << to.error().message();
+  EXPECT_EQ(*to, 1000u);
+  EXPECT_EQ(count_rows(d / "db.sqlite"), 1000);
+  EXPECT_EQ(del.counters().delivered.load(), 1000u);
+  EXPECT_EQ(del.counters().committed.load(), 1000);
+  EXPECT_EQ(q->cursors().at(0).committed, 1000u);
+  // Batches of 128: 7 full ones and 104.
+  ASSERT_EQ(progress.size(), 8u);
+  EXPECT_EQ(progress.front(), 128u);
+  EXPECT_EQ(progress.back(), 1000u);
+}
+
+TEST(delivery, drain_until_leaves_what_lies_past_the_target_for_the_next_drain) {
+  test_dir d;
+  auto q = make_queue(d / "queue");
+  append_events(*q, 1, 1000);
+  {
+    // Batches of 500: the second is cut to 100 so as not to pass 600.
+    delivery del(drain_options_for(500),
+                 q->subscribe("archive", queue::start_at::beginning()).value(),
+                 sqlite_sink_at(d / "db.sqlite"));
+    EXPECT_EQ(del.drain_until(600, k_all, nullptr).value(), 600u);
+    EXPECT_EQ(del.counters().delivered.load(), 600u);
+  }
+  EXPECT_EQ(count_rows(d / "db.sqlite"), 600);
+  EXPECT_EQ(q->cursors().at(0).committed, 600u);
+  delivery again(drain_options_for(500),
+                 q->subscribe("archive", queue::start_at::beginning()).value(),
+                 sqlite_sink_at(d / "db.sqlite"));
+  EXPECT_EQ(again.drain_until(1000, k_all, nullptr).value(), 1000u);
+  EXPECT_EQ(again.counters().delivered.load(), 400u);
+  EXPECT_EQ(count_rows(d / "db.sqlite"), 1000);
+  EXPECT_EQ(count_rows(d / "db.sqlite", "id <= 600"), 600);
+}
+
+TEST(delivery, drain_until_delivers_at_most_max_records) {
+  test_dir d;
+  auto q = make_queue(d / "queue");
+  append_events(*q, 1, 1000);
+  delivery del(drain_options_for(30), q->subscribe("archive", queue::start_at::beginning()).value(),
+               sqlite_sink_at(d / "db.sqlite"));
+  EXPECT_EQ(del.drain_until(1000, 100, nullptr).value(), 100u);
+  EXPECT_EQ(del.counters().delivered.load(), 100u);
+  EXPECT_EQ(count_rows(d / "db.sqlite"), 100);
+  EXPECT_EQ(q->cursors().at(0).committed, 100u);
+}
+
+TEST(delivery, drain_until_counts_what_the_filter_passes_over) {
+  test_dir d;
+  auto q = make_queue(d / "queue");
+  append_events(*q, 1, 1000);
+  auto o = drain_options_for(64);
+  config::filter_config f;
+  f.types = {"tweet"};
+  f.field = "team";
+  f.any_of = {"Bears"};
+  o.filter = f;
+  delivery del(o, q->subscribe("archive", queue::start_at::beginning()).value(),
+               sqlite_sink_at(d / "db.sqlite"));
+  EXPECT_EQ(del.drain_until(1000, k_all, nullptr).value(), 1000u);
+  EXPECT_EQ(del.counters().delivered.load(), 500u);
+  EXPECT_EQ(del.counters().filtered.load(), 500u);
+  EXPECT_EQ(count_rows(d / "db.sqlite"), 500);
+}
+
+TEST(delivery, drain_until_dead_letters_a_batch_that_exhausts_max_attempts) {
+  test_dir d;
+  auto q = make_queue(d / "queue");
+  append_events(*q, 1, 25);
+  auto o = drain_options_for(10);
+  o.retry.initial = std::chrono::milliseconds(1);
+  o.retry.max_attempts = 2;
+  o.dead_letter_file = d / "dead-letter" / "sub-archive.ndjson";
+  // The first batch fails twice (dead-lettered), the others pass.
+  delivery del(o, q->subscribe("archive", queue::start_at::beginning()).value(),
+               std::make_unique<flaky_sink>(sqlite_sink_at(d / "db.sqlite"), 2,
+                                            std::error_code(EIO, std::system_category())));
+  EXPECT_EQ(del.drain_until(25, k_all, nullptr).value(), 25u);
+  EXPECT_EQ(del.counters().dead_lettered.load(), 10u);
+  EXPECT_EQ(del.counters().delivered.load(), 15u);
+  EXPECT_EQ(count_rows(d / "db.sqlite"), 15);
+  std::ifstream in(o.dead_letter_file);
+  int lines = 0;
+  for (std::string l; std::getline(in, l);)
+    ++lines;
+  EXPECT_EQ(lines, 10);
+}
+
+TEST(delivery, drain_until_stops_after_the_batch_in_flight_when_cancelled) {
+  test_dir d;
+  auto q = make_queue(d / "queue");
+  append_events(*q, 1, 100);
+  std::atomic<bool> cancel{false};
+  delivery del(drain_options_for(10), q->subscribe("archive", queue::start_at::beginning()).value(),
+               sqlite_sink_at(d / "db.sqlite"));
+  // Cancelled after the third batch: that one is delivered and committed, no fourth starts.
+  auto to = del.drain_until(100, k_all, &cancel, [&](std::uint64_t n) {
+    if (n == 30)
+      cancel.store(true);
+  });
+  EXPECT_EQ(to.value(), 30u);
+  EXPECT_EQ(count_rows(d / "db.sqlite"), 30);
+  EXPECT_EQ(q->cursors().at(0).committed, 30u);
+}
+
+TEST(delivery, drain_until_cancelled_during_retries_commits_nothing_of_that_batch) {
+  test_dir d;
+  auto q = make_queue(d / "queue");
+  append_events(*q, 1, 100);
+  std::atomic<bool> cancel{false};
+  auto o = drain_options_for(10);
+  o.retry.initial = std::chrono::milliseconds(1);
+  auto sink = std::make_unique<cancelling_sink>(cancel, 3);
+  const auto* failing = sink.get();
+  delivery del(o, q->subscribe("archive", queue::start_at::beginning()).value(), std::move(sink));
+  // Retried forever (no max_attempts) until the cancel: then the drain ends, nothing committed.
+  EXPECT_EQ(del.drain_until(100, k_all, &cancel).value(), 0u);
+  EXPECT_EQ(failing->failures(), 3);
+  EXPECT_EQ(del.counters().retries.load(), 3u);
+  EXPECT_EQ(del.counters().delivered.load(), 0u);
+  EXPECT_EQ(q->cursors().at(0).committed, 0u);
 }
 
 } // namespace

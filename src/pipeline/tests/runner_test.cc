@@ -1,4 +1,5 @@
 #include <sqlite3.h>
+#include <stdexcept>
 #include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -7,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include "pipeline/drain.h"
 #include "pipeline/runner.h"
+#include "queue/disk/cursor_file.h"
 #include "queue/tests/test_dir.h"
 
 namespace sluice::pipeline {
@@ -75,6 +78,20 @@ bool wait_all_committed(const runner& r, queue::position pos) {
     bool all = true;
     for (const auto& s : st.subscriptions)
       all = all && s.committed >= pos;
+    if (all)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+// Waits (bounded) until every subscription but `except` committed at least `pos`.
+bool wait_all_committed_but(const runner& r, const std::string& except, queue::position pos) {
+  for (int i = 0; i < 6000; ++i) {
+    auto st = r.status();
+    bool all = true;
+    for (const auto& s : st.subscriptions)
+      all = all && (s.name == except || s.committed >= pos);
     if (all)
       return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -228,6 +245,183 @@ TEST(runner, stop_ends_while_an_append_waits_at_the_cap) {
   ASSERT_TRUE(wait_all_committed(**r2, last));
   ASSERT_TRUE((*r2)->stop(std::chrono::steady_clock::now() + std::chrono::seconds(5)));
   EXPECT_EQ(row_count(d / "db.sqlite", "rows"), static_cast<std::int64_t>(last));
+}
+
+// ---------------------------------------------------------------------------------------------
+// deliver = "drain" subscriptions: the runner leaves them to drain_subscription.
+
+// make_config() plus a drain subscription "later" writing to the table "later".
+config::pipeline_config make_drain_config(const test_dir& d) {
+  auto cfg = make_config(d);
+  config::subscription_config s;
+  s.name = "later";
+  s.sink = config::sqlite_sink{d / "later.sqlite", "later"};
+  s.batch = 64;
+  s.continuous = false;
+  cfg.subscriptions.push_back(s);
+  return cfg;
+}
+
+// Waits (bounded) until the queue's durable watermark reaches `pos`.
+bool wait_durable(const runner& r, queue::position pos) {
+  for (int i = 0; i < 6000; ++i) {
+    if (r.status().durable >= pos)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+const subscription_status& status_of(const pipeline_status& st, const std::string& name) {
+  for (const auto& s : st.subscriptions)
+    if (s.name == name)
+      return s;
+  throw std::runtime_error("no subscription " + name);
+}
+
+// The runner creates a drain subscription's cursor and lets go of it; status() lists it.
+TEST(runner, a_drain_subscription_gets_a_cursor_and_no_delivery) {
+  test_dir d;
+  auto cfg = make_drain_config(d);
+  std::string error;
+  auto r = runner::open(cfg, error);
+  ASSERT_TRUE(r.has_value()) << error;
+  ASSERT_TRUE((*r)->start(error).has_value()) << error;
+  EXPECT_EQ(queue::disk::cursor_file::read(d / "data" / "queue", "later").value(), 0u);
+  push_lines(d / "push.sock", 1, 300);
+  ASSERT_TRUE(wait_all_committed_but(**r, "later", 300));
+  auto st = (*r)->status();
+  ASSERT_EQ(st.subscriptions.size(), 3u);
+  const auto& later = st.subscriptions[2];
+  EXPECT_EQ(later.name, "later");
+  EXPECT_EQ(later.sink, "sqlite");
+  EXPECT_FALSE(later.continuous);
+  EXPECT_TRUE(st.subscriptions[0].continuous);
+  EXPECT_EQ(later.delivered, 0u);
+  EXPECT_EQ(later.committed, 0u);
+  EXPECT_EQ(later.lag, 300u);
+  EXPECT_FALSE(std::filesystem::exists(d / "later.sqlite")); // its sink was never opened
+  // Nobody in this process holds it: another reader can take it.
+  auto sub = queue::disk::subscribe(d / "data" / "queue", "later", queue::start_at::beginning());
+  ASSERT_TRUE(sub.has_value()) << sub.error().message();
+  ASSERT_TRUE((*sub)->commit(120).has_value());
+  EXPECT_EQ(status_of((*r)->status(), "later").committed, 120u);
+  EXPECT_EQ(status_of((*r)->status(), "later").lag, 180u);
+}
+
+// A drain holding its subscription when the runner starts does not keep the runner from opening.
+TEST(runner, opens_while_a_drain_holds_a_drain_subscription) {
+  test_dir d;
+  auto cfg = make_drain_config(d);
+  std::string error;
+  ASSERT_TRUE(runner::open(cfg, error).has_value()) << error; // creates the queue and cursors
+  auto held = queue::disk::subscribe(d / "data" / "queue", "later", queue::start_at::beginning());
+  ASSERT_TRUE(held.has_value()) << held.error().message();
+  auto r = runner::open(cfg, error);
+  ASSERT_TRUE(r.has_value()) << error;
+  EXPECT_EQ((*r)->status().subscriptions.size(), 3u);
+}
+
+// While the runner runs: a drain delivers exactly what was durable, --max bounds it, a second
+// drain delivers the rest, and the runner's status sees the cursor move.
+TEST(runner, drain_subscription_delivers_the_backlog_while_the_runner_runs) {
+  test_dir d;
+  auto cfg = make_drain_config(d);
+  std::string error;
+  auto r = runner::open(cfg, error);
+  ASSERT_TRUE(r.has_value()) << error;
+  ASSERT_TRUE((*r)->start(error).has_value()) << error;
+  push_lines(d / "push.sock", 1, 1000);
+  ASSERT_TRUE(wait_durable(**r, 1000));
+
+  drain_options o;
+  o.max = 100;
+  std::uint64_t last_done = 0, last_total = 0;
+  o.progress = [&](std::uint64_t done, std::uint64_t total) {
+    last_done = done;
+    last_total = total;
+  };
+  auto first = drain_subscription(cfg, "later", o, error);
+  ASSERT_TRUE(first.has_value()) << error;
+  EXPECT_EQ(first->delivered, 100u);
+  EXPECT_EQ(first->filtered, 0u);
+  EXPECT_EQ(first->dead_lettered, 0u);
+  EXPECT_EQ(first->from, 0u);
+  EXPECT_EQ(first->to, 100u);
+  EXPECT_FALSE(first->cancelled);
+  EXPECT_EQ(last_done, 100u);
+  EXPECT_EQ(last_total, 100u);
+  EXPECT_EQ(row_count(d / "later.sqlite", "later"), 100);
+  EXPECT_EQ(status_of((*r)->status(), "later").committed, 100u);
+
+  auto rest = drain_subscription(cfg, "later", {}, error);
+  ASSERT_TRUE(rest.has_value()) << error;
+  EXPECT_EQ(rest->delivered, 900u);
+  EXPECT_EQ(rest->from, 100u);
+  EXPECT_EQ(rest->to, 1000u);
+  EXPECT_EQ(row_count(d / "later.sqlite", "later"), 1000);
+  EXPECT_EQ(status_of((*r)->status(), "later").lag, 0u);
+
+  // Nothing new: an empty drain.
+  auto none = drain_subscription(cfg, "later", {}, error);
+  ASSERT_TRUE(none.has_value()) << error;
+  EXPECT_EQ(none->delivered, 0u);
+  EXPECT_EQ(none->from, 1000u);
+  EXPECT_EQ(none->to, 1000u);
+}
+
+// A continuous subscription the runner delivers is busy, named with this process's pid; once
+// the runner stopped, it can be drained.
+TEST(runner, drain_subscription_of_a_continuous_subscription_needs_its_lock) {
+  test_dir d;
+  auto cfg = make_drain_config(d);
+  std::string error;
+  {
+    auto r = runner::open(cfg, error);
+    ASSERT_TRUE(r.has_value()) << error;
+    auto busy = drain_subscription(cfg, "db", {}, error);
+    ASSERT_FALSE(busy.has_value());
+    EXPECT_EQ(busy.error(), queue::errc::subscription_busy);
+    EXPECT_NE(error.find("held by pid " + std::to_string(::getpid())), std::string::npos) << error;
+  }
+  auto idle = drain_subscription(cfg, "db", {}, error);
+  ASSERT_TRUE(idle.has_value()) << error;
+  EXPECT_EQ(idle->delivered, 0u);
+}
+
+TEST(runner, drain_subscription_of_an_unknown_name_lists_the_known_ones) {
+  test_dir d;
+  auto cfg = make_drain_config(d);
+  std::string error;
+  auto r = drain_subscription(cfg, "nope", {}, error);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), queue::errc::invalid_argument);
+  EXPECT_EQ(error, "no subscription named 'nope' in the configuration; it has log, db, "
+                   "later (drain)");
+}
+
+// After the runner stopped (no process appends): the filter passes over every line, and the
+// cursor still moves past them.
+TEST(runner, drain_subscription_filters_and_counts) {
+  test_dir d;
+  auto cfg = make_drain_config(d);
+  // The listen source's lines all get the default type "event": none passes.
+  config::filter_config f;
+  f.types = {"tweet"};
+  cfg.subscriptions[2].filter = f;
+  std::string error;
+  {
+    auto r = runner::open(cfg, error);
+    ASSERT_TRUE(r.has_value()) << error;
+    ASSERT_TRUE((*r)->start(error).has_value()) << error;
+    push_lines(d / "push.sock", 1, 200);
+    ASSERT_TRUE(wait_durable(**r, 200));
+  }
+  auto rep = drain_subscription(cfg, "later", {}, error);
+  ASSERT_TRUE(rep.has_value()) << error;
+  EXPECT_EQ(rep->delivered, 0u);
+  EXPECT_EQ(rep->filtered, 200u);
+  EXPECT_EQ(rep->to, 200u);
 }
 
 } // namespace

@@ -1,3 +1,6 @@
+#include <string>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "queue/disk/cursor_file.h"
@@ -75,6 +78,23 @@ TEST(cursor, one_reader_per_subscription) {
   EXPECT_EQ(second.error(), errc::subscription_busy);
   EXPECT_NE(detail.find("held by pid"), std::string::npos) << detail;
   EXPECT_EQ(q->subscribe("../escape", start_at::beginning()).error(), errc::invalid_argument);
+}
+
+TEST(cursor, a_busy_subscription_names_the_holders_pid) {
+  test_dir d;
+  auto q = open(small_options(d.path())).value();
+  ASSERT_TRUE(q->close().has_value());
+  // Held by this process through the library as another process would: `sluice drain` says
+  // whose it is from this detail.
+  auto held = subscribe(d.path(), "drained", start_at::beginning()).value();
+  std::string detail;
+  auto second = subscribe(d.path(), "drained", start_at::beginning(), &detail);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error(), errc::subscription_busy);
+  EXPECT_EQ(detail, "subscription 'drained' is held by pid " + std::to_string(::getpid()));
+  held.reset();
+  // Let go: the next one takes it.
+  EXPECT_TRUE(subscribe(d.path(), "drained", start_at::beginning(), &detail).has_value());
 }
 
 TEST(cursor, damaged_cursor_file_is_reported_not_trusted) {

@@ -1,0 +1,99 @@
+#include "pipeline/drain.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "pipeline/delivery.h"
+#include "pipeline/runner.h"
+#include "queue/disk/disk_queue.h"
+#include "queue/disk/watermark_file.h"
+
+namespace sluice::pipeline {
+namespace {
+
+const config::subscription_config* find_subscription(const config::pipeline_config& cfg,
+                                                     std::string_view name) {
+  for (const auto& s : cfg.subscriptions)
+    if (s.name == name)
+      return &s;
+  return nullptr;
+}
+
+std::string known_names(const config::pipeline_config& cfg) {
+  if (cfg.subscriptions.empty())
+    return "it has none";
+  std::string names;
+  for (const auto& s : cfg.subscriptions)
+    names +=
+        fmt::format("{}{}{}", names.empty() ? "" : ", ", s.name, s.continuous ? "" : " (drain)");
+  return "it has " + names;
+}
+
+} // namespace
+
+result<drain_report> drain_subscription(const config::pipeline_config& cfg, std::string_view name,
+                                        const drain_options& o, std::string& error) {
+  const auto began = std::chrono::steady_clock::now();
+  const auto* s = find_subscription(cfg, name);
+  if (!s) {
+    error =
+        fmt::format("no subscription named '{}' in the configuration; {}", name, known_names(cfg));
+    return fail(queue::errc::invalid_argument);
+  }
+  const auto dir = queue_options_of(cfg).dir;
+  // The watermark file exists once an appending process opened the queue.
+  auto wm = queue::disk::watermark_file::open_for_reader(dir);
+  if (!wm) {
+    error = fmt::format("subscription {}: no queue in {} yet ({}); nothing to drain before "
+                        "`sluice run` has run with this configuration",
+                        s->name, dir.string(), wm.error().message());
+    return fail(wm.error());
+  }
+  std::string detail;
+  auto sub = queue::disk::subscribe(dir, s->name, start_of(*s), &detail);
+  if (!sub) {
+    if (sub.error() == queue::errc::subscription_busy)
+      error = fmt::format("subscription {}: {} (a running `sluice run` delivers it, or another "
+                          "drain runs)",
+                          s->name, detail);
+    else
+      error =
+          fmt::format("subscription {}: cannot open its cursor in {}: {}{}", s->name, dir.string(),
+                      sub.error().message(), detail.empty() ? "" : " (" + detail + ")");
+    return fail(sub.error());
+  }
+  // The target: what is durable now, with the lock held (the cursor cannot move any more).
+  const queue::position until = wm->load().pos;
+  auto sink = open_sink(*s);
+  if (!sink) {
+    error = fmt::format("subscription {} (line {}): cannot open its {} sink {}: {}", s->name,
+                        s->line, s->sink_type(), sink_target(*s), sink.error().message());
+    return fail(sink.error());
+  }
+  drain_report rep;
+  rep.from = (*sub)->committed();
+  const std::uint64_t max = o.max.value_or(std::numeric_limits<std::uint64_t>::max());
+  const std::uint64_t total = std::min(until > rep.from ? until - rep.from : 0, max);
+  delivery d(delivery_options_of(cfg, *s), std::move(*sub), std::move(*sink));
+  std::function<void(std::uint64_t)> progress;
+  if (o.progress)
+    progress = [&](std::uint64_t done) { o.progress(done, total); };
+  auto to = d.drain_until(until, max, o.cancel, progress);
+  const auto& c = d.counters();
+  rep.delivered = c.delivered.load();
+  rep.filtered = c.filtered.load();
+  rep.dead_lettered = c.dead_lettered.load();
+  rep.to = static_cast<queue::position>(c.committed.load());
+  rep.cancelled = o.cancel && o.cancel->load();
+  rep.took = std::chrono::steady_clock::now() - began;
+  if (!to) {
+    error = fmt::format("subscription {}: the drain failed at position {}: {}", s->name, rep.to,
+                        to.error().message());
+    return fail(to.error());
+  }
+  return rep;
+}
+
+} // namespace sluice::pipeline
