@@ -197,5 +197,97 @@ TEST(pipeline, invalid_file_throws_with_every_error) {
   }
 }
 
+TEST(pipeline, daemon_tasks_and_hooks_parse_to_structs) {
+  auto p = load_pipeline_string(R"([daemon]
+run_dir = "/run/x"
+memory_limit = "512MiB"
+memory_threshold = 80
+restart_max = "2m"
+
+[subscriptions.archive]
+deliver = "drain"
+sink = { type = "eventlog", dir = "a" }
+
+[subscriptions.live]
+sink = { type = "eventlog", dir = "l" }
+
+[tasks.drain_it]
+run = "drain:archive"
+sleep = "5m"
+min_sleep = "1m"
+timeout = "4m"
+
+[tasks.report]
+run = "exec:/usr/bin/report  --daily x"
+sleep = "1h"
+
+[hooks]
+on_crash = "echo crashed"
+timeout = "5s"
+)",
+                                "daemon.toml");
+  EXPECT_EQ(p.daemon.run_dir, "/run/x");
+  EXPECT_TRUE(p.daemon.log_dir.empty());
+  EXPECT_EQ(p.daemon.memory_limit, 512u << 20);
+  EXPECT_EQ(p.daemon.memory_threshold, 80);
+  EXPECT_EQ(p.daemon.restart_min, 1s);
+  EXPECT_EQ(p.daemon.restart_max, 120s);
+  EXPECT_EQ(p.daemon.healthy_after, 300s);
+  EXPECT_FALSE(p.subscriptions.at(0).continuous);
+  EXPECT_TRUE(p.subscriptions.at(1).continuous);
+  ASSERT_EQ(p.tasks.size(), 2u);
+  EXPECT_EQ(p.tasks[0].name, "drain_it");
+  EXPECT_EQ(p.tasks[0].what, task_config::kind::drain);
+  EXPECT_EQ(p.tasks[0].subscription, "archive");
+  EXPECT_EQ(p.tasks[0].sleep, 300s);
+  EXPECT_EQ(p.tasks[0].min_sleep, 60s);
+  EXPECT_EQ(p.tasks[0].timeout, std::optional<std::chrono::nanoseconds>(240s));
+  EXPECT_EQ(p.tasks[1].what, task_config::kind::exec);
+  EXPECT_EQ(p.tasks[1].argv, (std::vector<std::string>{"/usr/bin/report", "--daily", "x"}));
+  EXPECT_FALSE(p.tasks[1].timeout);
+  EXPECT_EQ(p.hooks.on_crash, "echo crashed");
+  EXPECT_TRUE(p.hooks.on_start.empty());
+  EXPECT_EQ(p.hooks.timeout, 5s);
+}
+
+TEST(pipeline, task_rules_name_the_key_and_line) {
+  try {
+    load_pipeline_string(R"([subscriptions.live]
+sink = { type = "eventlog", dir = "l" }
+
+[tasks.a]
+run = "drain:live"
+sleep = "1m"
+
+[tasks.b]
+run = "drain:nope"
+sleep = "1m"
+
+[tasks.c]
+run = "cron:x"
+sleep = "1m"
+
+[tasks.d]
+run = "exec:   "
+sleep = "1m"
+
+[daemon]
+restart_min = "2m"
+restart_max = "1m"
+)",
+                         "tasks.toml");
+    FAIL() << "no exception";
+  } catch (const config_exception& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "tasks.toml: tasks.a.run (line 5): subscription \"live\" is delivered "
+              "continuously; a drain task needs deliver = \"drain\" on it\n"
+              "tasks.toml: tasks.b.run (line 9): no subscription \"nope\" to drain\n"
+              "tasks.toml: tasks.c.run (line 13): expected \"drain:SUBSCRIPTION\" or "
+              "\"exec:COMMAND ...\", got \"cron:x\"\n"
+              "tasks.toml: tasks.d.run (line 17): expected a command after \"exec:\"\n"
+              "tasks.toml: daemon (line 20): \"restart_min\" (2m) is above \"restart_max\" (1m)");
+  }
+}
+
 } // namespace
 } // namespace sluice::config
