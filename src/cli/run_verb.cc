@@ -254,8 +254,10 @@ int run_pipeline(const run_args& args) {
   spdlog::info("running: {} source{}, {} subscription{}; queue in {}; TERM or INT stops",
                cfg.sources.size(), cfg.sources.size() == 1 ? "" : "s", cfg.subscriptions.size(),
                cfg.subscriptions.size() == 1 ? "" : "s", (cfg.data_dir / "queue").string());
-  daemon::hook_runner hooks(cfg.hooks, args.id, args.context);
-  auto tasks = std::make_unique<daemon::task_runner>(cfg.tasks, task_actions_for(cfg, hooks));
+  // Under `sluice start`, what hooks and exec tasks print goes to the daemon's log.
+  daemon::hook_runner hooks(cfg.hooks, args.id, args.context, args.log_file);
+  auto tasks = std::make_unique<daemon::task_runner>(
+      cfg.tasks, task_actions_for(cfg, hooks), daemon::monotonic_clock::real(), args.log_file);
   tasks->start();
   reporter.ready();
   notifier.ready();
@@ -296,8 +298,9 @@ int run_pipeline(const run_args& args) {
             spdlog::info("HUP: {}", why);
             if (!(next.tasks == cfg.tasks)) {
               tasks->stop(std::chrono::steady_clock::now() + next.shutdown_timeout);
-              tasks =
-                  std::make_unique<daemon::task_runner>(next.tasks, task_actions_for(next, hooks));
+              tasks = std::make_unique<daemon::task_runner>(
+                  next.tasks, task_actions_for(next, hooks), daemon::monotonic_clock::real(),
+                  args.log_file);
               tasks->start();
             }
             cfg = std::move(next);

@@ -236,7 +236,7 @@ int run_supervisor(const supervisor_options& o) {
     return k_exit_failure;
   }
 
-  hook_runner hooks(o.hooks, paths.id, paths.context);
+  hook_runner hooks(o.hooks, paths.id, paths.context, paths.log_file());
   common_log_line(paths.common_log, instance, "start", self,
                   fmt::format("config={}", paths.config_file.string()));
 
