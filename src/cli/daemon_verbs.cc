@@ -148,6 +148,8 @@ std::string duration_text(std::int64_t s) {
 [[noreturn]] void become_supervisor(const daemon::daemon_paths& paths,
                                     const config::pipeline_config& cfg, int start_fd) {
   ::umask(027);
+  // Its own process group (the pipeline joins it), so that `stop --kill` ends both at once.
+  ::setpgid(0, 0);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd >= 0) {
     ::dup2(null_fd, STDIN_FILENO);

@@ -477,6 +477,43 @@ TEST_F(daemon_test, a_second_start_of_the_same_instance_is_refused_with_its_pid)
   EXPECT_EQ(::kill(pid, 0), 0);
 }
 
+// A pipeline that does not stop (frozen with SIGSTOP): stop says so after its timeout and exits
+// 1; stop --kill then ends the whole process group.
+TEST_F(daemon_test, stop_reports_a_daemon_that_does_not_stop_and_kill_ends_it) {
+  auto d = daemon();
+  simple_config(d);
+  daemon_guard guard(d);
+  auto start = sluice(d.args("start"));
+  ASSERT_EQ(start.status, 0) << start.out << start.err << tail_of(d.log());
+  int pid = pid_in(d.pid_file());
+  int child = child_in(d.info_file());
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::kill(child, SIGSTOP), 0);
+
+  auto stop = sluice(d.args("stop", {"--timeout", "1"}));
+  EXPECT_EQ(stop.status, 1) << stop.out << stop.err;
+  EXPECT_NE(stop.err.find("sluice stop: t-default (pid " + std::to_string(pid) +
+                          ") is still running after 1 s"),
+            std::string::npos)
+      << stop.err;
+  EXPECT_EQ(::kill(pid, 0), 0);
+
+  auto kill = sluice(d.args("stop", {"--timeout", "1", "--kill"}));
+  EXPECT_EQ(kill.status, 0) << kill.out << kill.err;
+  EXPECT_EQ(kill.out, "sluice stop: t-default killed (pid " + std::to_string(pid) + ")\n");
+  // Gone, or a zombie nobody reaps (its parent, the supervisor, was killed with it).
+  auto dead = [](int p) {
+    if (::kill(p, 0) != 0)
+      return true;
+    auto stat = file_text("/proc/" + std::to_string(p) + "/stat");
+    auto close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+  };
+  EXPECT_TRUE(eventually(std::chrono::seconds(30), [&] { return dead(child) && dead(pid); }));
+  auto status = sluice(d.args("status"));
+  EXPECT_NE(status.status, 0) << status.out;
+}
+
 TEST_F(daemon_test, a_stale_pid_file_is_taken_over) {
   auto d = daemon();
   simple_config(d);
