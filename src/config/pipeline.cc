@@ -49,6 +49,17 @@ http_source read_http(const section& s) {
     else
       h.basic_auth.emplace(auth.string("user"), auth.string("password"));
   }
+  if (s.has("user_agent"))
+    h.user_agent = s.string("user_agent");
+  h.gzip = s.boolean("gzip");
+  if (s.has("ca_file"))
+    h.ca_file = s.string("ca_file");
+  if (s.has("client_cert"))
+    h.client_cert = s.string("client_cert");
+  if (s.has("client_key"))
+    h.client_key = s.string("client_key");
+  h.insecure = s.boolean("insecure");
+  h.stall_timeout = s.duration("stall_timeout");
   h.reconnect = read_backoff(s.table("reconnect"));
   return h;
 }

@@ -56,6 +56,13 @@ struct http_source {
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<std::pair<std::string, std::string>> basic_auth; ///< user, password
   std::optional<std::string> bearer;
+  std::string user_agent; ///< empty: "sluice/VERSION"
+  bool gzip = true;
+  std::filesystem::path ca_file;     ///< empty: the system's trust store
+  std::filesystem::path client_cert; ///< with client_key
+  std::filesystem::path client_key;
+  bool insecure = false;
+  nanoseconds stall_timeout = std::chrono::seconds(90);
   backoff_config reconnect;
   bool operator==(const http_source&) const = default;
 };

@@ -74,6 +74,11 @@ void check_source(validator& v, const toml::table& source, const std::string& pa
     check_auth(v, *auth, join(path, "auth"));
   if (const auto* reconnect = table_at(source, "reconnect"))
     check_bounds(v, *reconnect, join(path, "reconnect"), reconnect_options, "min", "max");
+  if (source.contains("client_cert") != source.contains("client_key"))
+    v.add(path, source.source(),
+          source.contains("client_cert")
+              ? "missing required key \"client_key\" (\"client_cert\" needs it)"
+              : "missing required key \"client_cert\" (\"client_key\" needs it)");
   if (const auto* listen = source.get("listen");
       listen != nullptr && listen->is_array() && listen->as_array()->empty())
     v.add(join(path, "listen"), listen->source(), "expected at least one endpoint");

@@ -88,6 +88,33 @@ constexpr option http_list[] = {
      .default_doc = "none",
      .help = "Basic or bearer authentication; see [sources.NAME.auth].",
      .fields = &auth_options},
+    {.name = "user_agent",
+     .default_doc = "sluice/VERSION",
+     .help = "The User-Agent header (a `User-Agent` in `headers` wins)."},
+    {.name = "gzip",
+     .type = option_type::boolean,
+     .default_value = "true",
+     .help = "Ask for `Accept-Encoding: gzip` and decode a gzip body on the fly."},
+    {.name = "ca_file",
+     .default_doc = "the system's trust store",
+     .help = "https: PEM file of the certificate authorities the server's certificate must "
+             "chain to."},
+    {.name = "client_cert",
+     .default_doc = "none",
+     .help = "https: PEM client certificate to present (with `client_key`)."},
+    {.name = "client_key",
+     .default_doc = "none",
+     .help = "https: PEM private key of `client_cert`."},
+    {.name = "insecure",
+     .type = option_type::boolean,
+     .default_value = "false",
+     .help = "https: accept any certificate, without verification (logged as a warning at "
+             "each connect). For tests only."},
+    {.name = "stall_timeout",
+     .type = option_type::duration,
+     .default_value = "90s",
+     .help = "No byte at all (not even a keep-alive newline) for this long: the connection is "
+             "dropped and reconnected, as a network error."},
     reconnect_option,
 };
 

@@ -15,7 +15,8 @@ result<std::unique_ptr<source>> make_source(const config::source_config& cfg, qu
     return std::make_unique<listen_source>(cfg, q, data_dir);
   if (std::holds_alternative<config::stdin_source>(cfg.settings))
     return std::make_unique<fd_source>(cfg, q, data_dir, 0);
-  return std::make_unique<http_source>(cfg, q, data_dir);
+  return std::make_unique<http_source>(cfg, q, data_dir,
+                                       std::get<config::http_source>(cfg.settings).stall_timeout);
 }
 
 } // namespace sluice::sources
