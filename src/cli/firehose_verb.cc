@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unistd.h>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -34,6 +35,7 @@ struct firehose_args {
   std::string follow;
   double keep_alive_s = 30;
   unsigned threads = 1;
+  std::vector<std::string> tls; // CERT KEY
   firehose::server_options server;
 };
 
@@ -113,6 +115,10 @@ int run_firehose(firehose_args a) {
     return fail_with("firehose", "--follow takes comma-separated numeric user ids");
   a.server.keep_alive = std::chrono::milliseconds(static_cast<long long>(a.keep_alive_s * 1000));
   a.server.raw_filter = *filter;
+  if (a.tls.size() == 2) {
+    a.server.tls_cert = a.tls[0];
+    a.server.tls_key = a.tls[1];
+  }
   if (a.to_stdout)
     return run_stdout(a, *filter);
   return run_servers(a);
@@ -143,6 +149,20 @@ void add_firehose_commands(CLI::App& root, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--limit-every", s.stream.limit_every, "A limit notice every N events (0: none)")
       ->capture_default_str();
+  cmd->add_option("--limit-skipped", s.stream.limit_skipped,
+                  "Each limit notice adds this many skipped tweets to a count cumulative per "
+                  "connection (0: the stream-wide count)")
+      ->capture_default_str();
+  cmd->add_option("--tls", args->tls, "Serve HTTPS with this PEM certificate and private key")
+      ->expected(2)
+      ->type_name("CERT KEY");
+  cmd->add_flag("--gzip", s.gzip,
+                "gzip the stream for clients that accept it (flushed at each batch)");
+  auto* basic = cmd->add_option("--require-auth", s.require_basic,
+                                "Stream requests need this basic auth (user:pass), else 401");
+  cmd->add_option("--require-bearer", s.require_bearer,
+                  "Stream requests need this bearer token, else 401")
+      ->excludes(basic);
   cmd->add_option("--track", args->track,
                   "Comma-separated terms filtering --tcp, --unix and --stdout (HTTP clients send "
                   "their own)");
@@ -166,6 +186,10 @@ void add_firehose_commands(CLI::App& root, int& exit_code) {
   faults
       ->add_option("--status-first", s.status_first,
                    "Only the first K stream requests get --status (default: all)")
+      ->needs(status);
+  faults
+      ->add_option("--retry-after", s.retry_after,
+                   "Add Retry-After: S (seconds) to the --status answers")
       ->needs(status);
   faults->add_option("--garbage-every", s.stream.garbage_every,
                      "Every Nth event is a bad line: truncated JSON, invalid UTF-8, over 1 MiB");

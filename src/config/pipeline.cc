@@ -11,8 +11,20 @@
 namespace sluice::config {
 namespace {
 
-backoff_config read_backoff(const section& s) {
-  return {s.duration("min"), s.duration("max")};
+reconnect_config read_backoff(const section& s) {
+  reconnect_config r;
+  r.network_initial = s.duration("network_initial");
+  r.network_step = s.duration("network_step");
+  r.network_max = s.duration("network_max");
+  r.http_initial = s.duration("http_initial");
+  r.http_max = s.duration("http_max");
+  r.rate_limit_initial = s.duration("rate_limit_initial");
+  r.rate_limit_max = s.duration("rate_limit_max");
+  r.jitter = static_cast<unsigned>(s.integer("jitter"));
+  r.stable_after = s.duration("stable_after");
+  if (s.has("max_retries"))
+    r.max_retries = static_cast<std::uint64_t>(s.integer("max_retries"));
+  return r;
 }
 
 queue_config read_queue(const section& s) {

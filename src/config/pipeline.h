@@ -41,11 +41,21 @@ struct queue_config {
   bool operator==(const queue_config&) const = default;
 };
 
-/// Capped exponential backoff: `min`, doubled after each failure, at most `max`.
-struct backoff_config {
-  nanoseconds min{0};
-  nanoseconds max{0};
-  bool operator==(const backoff_config&) const = default;
+/// The reconnection policy of a client source ([sources.NAME.reconnect]; io::reconnect_policy):
+/// network errors and stalls linear from `network_initial` by `network_step` up to
+/// `network_max`; HTTP errors and rate limiting exponential (doubling) up to their maximum.
+struct reconnect_config {
+  nanoseconds network_initial = std::chrono::milliseconds(250);
+  nanoseconds network_step = std::chrono::milliseconds(250);
+  nanoseconds network_max = std::chrono::seconds(16);
+  nanoseconds http_initial = std::chrono::seconds(5);
+  nanoseconds http_max = std::chrono::seconds(320);
+  nanoseconds rate_limit_initial = std::chrono::seconds(60);
+  nanoseconds rate_limit_max = std::chrono::seconds(960);
+  unsigned jitter = 20; ///< percent taken off each delay at most
+  nanoseconds stable_after = std::chrono::seconds(30);
+  std::optional<std::uint64_t> max_retries; ///< nullopt: never give up
+  bool operator==(const reconnect_config&) const = default;
 };
 
 struct http_source {
@@ -63,19 +73,19 @@ struct http_source {
   std::filesystem::path client_key;
   bool insecure = false;
   nanoseconds stall_timeout = std::chrono::seconds(90);
-  backoff_config reconnect;
+  reconnect_config reconnect;
   bool operator==(const http_source&) const = default;
 };
 
 struct tcp_source {
   std::string address; ///< HOST:PORT
-  backoff_config reconnect;
+  reconnect_config reconnect;
   bool operator==(const tcp_source&) const = default;
 };
 
 struct unix_source {
   std::string path;
-  backoff_config reconnect;
+  reconnect_config reconnect;
   bool operator==(const unix_source&) const = default;
 };
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -72,8 +73,12 @@ void check_auth(validator& v, const toml::table& auth, const std::string& path) 
 void check_source(validator& v, const toml::table& source, const std::string& path) {
   if (const auto* auth = table_at(source, "auth"))
     check_auth(v, *auth, join(path, "auth"));
-  if (const auto* reconnect = table_at(source, "reconnect"))
-    check_bounds(v, *reconnect, join(path, "reconnect"), reconnect_options, "min", "max");
+  if (const auto* reconnect = table_at(source, "reconnect")) {
+    for (auto [low, high] :
+         {std::pair{"network_initial", "network_max"}, std::pair{"http_initial", "http_max"},
+          std::pair{"rate_limit_initial", "rate_limit_max"}})
+      check_bounds(v, *reconnect, join(path, "reconnect"), reconnect_options, low, high);
+  }
   if (source.contains("client_cert") != source.contains("client_key"))
     v.add(path, source.source(),
           source.contains("client_cert")

@@ -154,14 +154,57 @@ constexpr option auth_list[] = {
 };
 
 constexpr option reconnect_list[] = {
-    {.name = "min",
+    {.name = "network_initial",
      .type = option_type::duration,
-     .default_value = "1s",
-     .help = "Delay before the first reconnect; each further failure doubles it."},
-    {.name = "max",
+     .default_value = "250ms",
+     .help = "Network errors (refused, reset, timeout, TLS failure, a stall, an ended "
+             "response): the delay after the first."},
+    {.name = "network_step",
+     .type = option_type::duration,
+     .default_value = "250ms",
+     .help = "Network errors: added to the delay for each further attempt (linear)."},
+    {.name = "network_max",
+     .type = option_type::duration,
+     .default_value = "16s",
+     .help = "Network errors: cap on the delay."},
+    {.name = "http_initial",
+     .type = option_type::duration,
+     .default_value = "5s",
+     .help = "http: an error status (5xx, any status neither fatal nor rate limiting): the "
+             "delay after the first; doubled for each further attempt."},
+    {.name = "http_max",
+     .type = option_type::duration,
+     .default_value = "320s",
+     .help = "http: cap on the delay after an error status."},
+    {.name = "rate_limit_initial",
      .type = option_type::duration,
      .default_value = "60s",
-     .help = "Cap on the delay between reconnects."},
+     .help = "http: rate limiting (420, 429): the delay after the first; doubled for each "
+             "further attempt. A larger `Retry-After` from the server wins."},
+    {.name = "rate_limit_max",
+     .type = option_type::duration,
+     .default_value = "960s",
+     .help = "http: cap on the delay after rate limiting."},
+    {.name = "jitter",
+     .type = option_type::integer,
+     .default_value = "20",
+     .unit = "percent",
+     .help = "Each delay is shortened by a random share of up to this much of itself, so that "
+             "many clients do not reconnect in step.",
+     .min = 0,
+     .max = 100},
+    {.name = "stable_after",
+     .type = option_type::duration,
+     .default_value = "30s",
+     .help = "A connection that has delivered data for this long resets every attempt "
+             "counter."},
+    {.name = "max_retries",
+     .type = option_type::integer,
+     .default_doc = "unlimited",
+     .unit = "attempts",
+     .help = "After this many failed attempts in a row (since the last reset) the source "
+             "gives up: its state becomes `failed` with the last reason.",
+     .min = 1},
 };
 
 constexpr const option_table* kinds[] = {&http_source_options, &tcp_source_options,
@@ -223,7 +266,11 @@ const option_table auth_options{
 
 const option_table reconnect_options{
     .title = "[sources.NAME.reconnect]",
-    .help = "Capped exponential backoff between connection attempts (http, tcp, unix).",
+    .help = "The reconnection policy (http, tcp, unix), per class of failure: network errors "
+            "back off linearly, HTTP error statuses and rate limiting exponentially. Fatal "
+            "statuses (401, 403, 404, 406, 413, 416) are not retried: the source fails. tcp "
+            "and unix sources use the network class only. Each `*_initial` must not be above "
+            "its `*_max`.",
     .options = reconnect_list,
 };
 

@@ -294,10 +294,15 @@ void generator::write_delete(std::string& out, std::uint64_t rank) const {
   out += "}}}\n";
 }
 
-void generator::write_limit(std::string& out, std::uint64_t rank) const {
-  draw d(options_.seed, rank, 3);
+void generator::write_limit(std::string& out, std::uint64_t rank) {
   out += "{\"limit\":{\"track\":";
-  append_uint(out, rank / options_.limit_every * 7 + d.below(7));
+  ++limits_written_;
+  if (options_.limit_skipped != 0) {
+    append_uint(out, limits_written_ * options_.limit_skipped);
+  } else {
+    draw d(options_.seed, rank, 3);
+    append_uint(out, rank / options_.limit_every * 7 + d.below(7));
+  }
   out += "}}\n";
 }
 

@@ -24,6 +24,12 @@ struct stream_options {
   std::uint64_t delete_every = 50;
   std::uint64_t limit_every = 1000;
   std::uint64_t garbage_every = 0;
+  /// 0: a limit notice at rank r says `track` = r / limit_every * 7 + a seeded draw below 7
+  /// (increasing along the stream). S > 0: the n-th notice this generator (one connection)
+  /// writes says n * S, a count of skipped tweets cumulative for the connection as real streams
+  /// report it; with limit_every L a client starting at a notice boundary sees coverage
+  /// (L - 1) / (L - 1 + S) of what the stream had (ignoring the notices themselves).
+  std::uint64_t limit_skipped = 0;
 };
 
 /// Which tweets a stream carries (Twitter's `track` and `follow`). Empty: every tweet. Otherwise a
@@ -107,7 +113,7 @@ private:
   bool find_match(std::uint64_t& scan_budget);
   void write_tweet(std::string& out) const;
   void write_delete(std::string& out, std::uint64_t rank) const;
-  void write_limit(std::string& out, std::uint64_t rank) const;
+  void write_limit(std::string& out, std::uint64_t rank);
   void write_garbage(std::string& out, std::uint64_t rank);
 
   stream_options options_;
@@ -115,8 +121,9 @@ private:
   std::vector<std::string> track_lower_;
   stream_position pos_;
   tweet tweet_{};
-  std::string text_;       // the composed tweet's text, raw (not JSON-escaped)
-  std::string text_lower_; // lower-cased copy, for track
+  std::string text_;                 // the composed tweet's text, raw (not JSON-escaped)
+  std::string text_lower_;           // lower-cased copy, for track
+  std::uint64_t limits_written_ = 0; // for limit_skipped: notices appended so far
 };
 
 } // namespace sluice::firehose

@@ -94,6 +94,19 @@ result<http_request> parse_request_head(std::string_view head) {
     } else if (iequals(name, "content-type")) {
       req.form_body =
           iequals(trim(value.substr(0, value.find(';'))), "application/x-www-form-urlencoded");
+    } else if (iequals(name, "authorization")) {
+      req.authorization = std::string(value);
+    } else if (iequals(name, "accept-encoding")) {
+      for_each_item(value, [&](std::string_view item) {
+        auto semi = item.find(';');
+        auto coding = trim(item.substr(0, semi));
+        auto weight =
+            semi == std::string_view::npos ? std::string_view{} : trim(item.substr(semi + 1));
+        bool refused =
+            weight == "q=0" || weight == "q=0.0" || weight == "q=0.00" || weight == "q=0.000";
+        if ((iequals(coding, "gzip") || coding == "*") && !refused)
+          req.accepts_gzip = true;
+      });
     } else if (iequals(name, "transfer-encoding")) {
       return bad(); // a chunked request body is more than the firehose reads
     }

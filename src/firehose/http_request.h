@@ -17,7 +17,9 @@ struct http_request {
   std::string path;  ///< the target without its query
   std::string query; ///< after '?', still encoded
   std::size_t content_length = 0;
-  bool form_body = false; ///< Content-Type is application/x-www-form-urlencoded
+  bool form_body = false;    ///< Content-Type is application/x-www-form-urlencoded
+  std::string authorization; ///< the Authorization header's value, as sent
+  bool accepts_gzip = false; ///< Accept-Encoding lists gzip (with a q-value other than 0)
 };
 
 /// Parses a request head (request line and headers, through the blank line). Fails with

@@ -18,6 +18,9 @@
 #include "base/log.h"
 #include "firehose/http_request.h"
 #include "io/asio.h"
+#include "io/errc.h"
+#include "io/gzip.h"
+#include "io/tls.h"
 
 namespace sluice::firehose {
 namespace {
@@ -27,6 +30,7 @@ using asio::awaitable;
 using asio::ip::tcp;
 using boost::system::error_code;
 using stream_socket = asio::generic::stream_protocol::socket;
+using tls_stream = asio::ssl::stream<stream_socket>;
 using clock = std::chrono::steady_clock;
 
 constexpr std::string_view k_stream_path = "/1.1/statuses/filter.json";
@@ -87,6 +91,48 @@ template <class Socket> stream_socket to_generic(Socket s, int family, int proto
   return stream_socket(exec, asio::generic::stream_protocol(family, protocol), s.release());
 }
 
+// Half-closes a connection after its last bytes. TLS: without close_notify, whose exchange could
+// wait on the client; a client that read the whole response does not need it.
+void shutdown_send(stream_socket& s) {
+  error_code ec;
+  s.shutdown(asio::socket_base::shutdown_send, ec);
+}
+void shutdown_send(tls_stream& s) {
+  error_code ec;
+  s.lowest_layer().shutdown(asio::socket_base::shutdown_send, ec);
+}
+
+std::string base64(std::string_view in) {
+  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned bits = 0;
+  int n = 0;
+  for (unsigned char c : in) {
+    bits = (bits << 8) | c;
+    n += 8;
+    while (n >= 6) {
+      n -= 6;
+      out += k[(bits >> n) & 63];
+    }
+  }
+  if (n > 0)
+    out += k[(bits << (6 - n)) & 63];
+  while (out.size() % 4 != 0)
+    out += '=';
+  return out;
+}
+
+// "track=a,b count=-5": the decoded parameters, for the request log.
+std::string describe(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string out;
+  for (const auto& [k, v] : params) {
+    if (!out.empty())
+      out += ' ';
+    out += k + '=' + v;
+  }
+  return out.empty() ? "(no parameters)" : out;
+}
+
 result<asio::ip::address> parse_host(const std::string& host) {
   error_code ec;
   auto addr = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
@@ -111,13 +157,16 @@ struct server::impl {
   result<std::uint16_t> listen_ip(const std::string& host, std::uint16_t port, bool http);
   awaitable<void> accept_ip(tcp::acceptor& a, bool http);
   awaitable<void> accept_unix(asio::local::stream_protocol::acceptor& a);
-  awaitable<void> serve_http(stream_socket sock);
+  awaitable<void> serve_https(stream_socket sock);
+  template <class Stream> awaitable<void> serve_http(Stream& sock);
   awaitable<void> serve_raw(stream_socket sock) {
-    co_await stream_events(sock, false, opts.raw_filter, 0);
+    co_await stream_events(sock, false, nullptr, opts.raw_filter, 0);
   }
-  awaitable<void> stream_events(stream_socket& sock, bool chunked, const stream_filter& filter,
-                                std::uint64_t backfill);
-  awaitable<void> respond_error(stream_socket& sock, unsigned status);
+  template <class Stream>
+  awaitable<void> stream_events(Stream& sock, bool chunked, io::gzip_encoder* gzip,
+                                const stream_filter& filter, std::uint64_t backfill);
+  template <class Stream> awaitable<void> respond_error(Stream& sock, unsigned status);
+  bool authorized(const http_request& req) const;
 
   // The first rank of a new connection, and where its generator may start scanning from.
   std::uint64_t first_rank(generator& gen, const std::string& key, std::uint64_t backfill);
@@ -130,6 +179,7 @@ struct server::impl {
   std::list<asio::local::stream_protocol::acceptor> unix_acceptors;
   std::vector<std::string> unix_paths;
   std::vector<std::thread> threads;
+  std::shared_ptr<asio::ssl::context> tls; // set: the HTTP listeners speak HTTPS
   mutable std::mutex mu;
   shared_state shared; // guarded by mu
 };
@@ -139,6 +189,15 @@ result<std::uint16_t> server::impl::listen_ip(const std::string& host, std::uint
   auto addr = parse_host(host);
   if (!addr)
     return fail(addr.error());
+  if (http && !opts.tls_cert.empty() && !tls) {
+    std::string why;
+    auto made = io::make_server_context(opts.tls_cert, opts.tls_key, why);
+    if (!made) {
+      spdlog::error("firehose: TLS: {}", why);
+      return fail(made.error());
+    }
+    tls = std::move(*made);
+  }
   tcp::endpoint ep(*addr, port);
   tcp::acceptor a(*ctx);
   error_code ec;
@@ -175,8 +234,13 @@ awaitable<void> server::impl::accept_ip(tcp::acceptor& a, bool http) {
       std::lock_guard lock(mu);
       ++shared.stats.connections;
     }
-    if (http) {
-      asio::co_spawn(a.get_executor(), serve_http(std::move(g)), asio::detached);
+    if (http && tls) {
+      asio::co_spawn(a.get_executor(), serve_https(std::move(g)), asio::detached);
+    } else if (http) {
+      asio::co_spawn(
+          a.get_executor(),
+          [this, s = std::move(g)]() mutable -> awaitable<void> { co_await serve_http(s); },
+          asio::detached);
     } else {
       asio::co_spawn(a.get_executor(), serve_raw(std::move(g)), asio::detached);
     }
@@ -204,18 +268,44 @@ awaitable<void> server::impl::accept_unix(asio::local::stream_protocol::acceptor
   }
 }
 
-awaitable<void> server::impl::respond_error(stream_socket& sock, unsigned status) {
+template <class Stream> awaitable<void> server::impl::respond_error(Stream& sock, unsigned status) {
   auto reason = reason_phrase(status);
   auto body = fmt::format(R"({{"errors":[{{"code":{},"message":"{}"}}]}})", status, reason);
+  std::string extra;
+  if (status == 401)
+    extra += opts.require_bearer.empty() ? "WWW-Authenticate: Basic realm=\"firehose\"\r\n"
+                                         : "WWW-Authenticate: Bearer\r\n";
+  if (status == opts.status && opts.retry_after)
+    extra += fmt::format("Retry-After: {}\r\n", *opts.retry_after);
   auto msg = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json\r\n"
-                         "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-                         status, reason, body.size(), body);
+                         "Content-Length: {}\r\n{}Connection: close\r\n\r\n{}",
+                         status, reason, body.size(), extra, body);
   error_code ec;
   co_await asio::async_write(sock, asio::buffer(msg), on_error(ec));
-  sock.shutdown(asio::socket_base::shutdown_send, ec);
+  shutdown_send(sock);
 }
 
-awaitable<void> server::impl::serve_http(stream_socket sock) {
+bool server::impl::authorized(const http_request& req) const {
+  if (!opts.require_bearer.empty() && req.authorization != "Bearer " + opts.require_bearer)
+    return false;
+  if (!opts.require_basic.empty() && req.authorization != "Basic " + base64(opts.require_basic))
+    return false;
+  return true;
+}
+
+awaitable<void> server::impl::serve_https(stream_socket sock) {
+  tls_stream s(std::move(sock), *tls);
+  error_code ec;
+  co_await s.async_handshake(asio::ssl::stream_base::server, on_error(ec));
+  if (ec) {
+    // A client that rejects the certificate ends here: expected in tests, so not a warning.
+    spdlog::info("firehose: TLS handshake: {}", ec.message());
+    co_return;
+  }
+  co_await serve_http(s);
+}
+
+template <class Stream> awaitable<void> server::impl::serve_http(Stream& sock) {
   std::string in;
   error_code ec;
   std::size_t head_end = co_await asio::async_read_until(
@@ -227,23 +317,28 @@ awaitable<void> server::impl::serve_http(stream_socket sock) {
   }
   auto req = parse_request_head(std::string_view(in).substr(0, head_end));
   if (!req) {
+    spdlog::info("firehose: malformed request: 400");
     co_await respond_error(sock, 400);
-    co_return;
-  }
-  if (req->path != k_stream_path) {
-    co_await respond_error(sock, 404);
-    co_return;
-  }
-  if (req->method != "GET" && req->method != "POST") {
-    co_await respond_error(sock, 405);
-    co_return;
-  }
-  if (req->content_length > k_max_body) {
-    co_await respond_error(sock, 413);
     co_return;
   }
   std::vector<std::pair<std::string, std::string>> params;
   parse_form(req->query, params);
+  auto early = [&](unsigned status) {
+    spdlog::info("firehose: {} {} {} -> {}", req->method, req->path, describe(params), status);
+    return respond_error(sock, status);
+  };
+  if (req->path != k_stream_path) {
+    co_await early(404);
+    co_return;
+  }
+  if (req->method != "GET" && req->method != "POST") {
+    co_await early(405);
+    co_return;
+  }
+  if (req->content_length > k_max_body) {
+    co_await early(413);
+    co_return;
+  }
   if (req->content_length > 0) {
     std::size_t have = in.size() - head_end;
     if (have < req->content_length) {
@@ -254,9 +349,13 @@ awaitable<void> server::impl::serve_http(stream_socket sock) {
     }
     parse_form(std::string_view(in).substr(head_end, req->content_length), params);
   }
+  if (!authorized(*req)) {
+    co_await early(401);
+    co_return;
+  }
   auto sr = parse_stream_request(params);
   if (!sr) {
-    co_await respond_error(sock, 406);
+    co_await early(406);
     co_return;
   }
   bool refuse = false;
@@ -267,16 +366,22 @@ awaitable<void> server::impl::serve_http(stream_socket sock) {
         opts.status != 0 && (opts.status_first == 0 || shared.stream_requests <= opts.status_first);
   }
   if (refuse) {
-    co_await respond_error(sock, opts.status);
+    co_await early(opts.status);
     co_return;
   }
-  static constexpr std::string_view k_head =
-      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-  co_await asio::async_write(sock, asio::buffer(k_head), on_error(ec));
+  bool gzip = opts.gzip && req->accepts_gzip;
+  spdlog::info("firehose: {} {} {} -> 200{}", req->method, req->path, describe(params),
+               gzip ? " gzip" : "");
+  auto head = fmt::format("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{}"
+                          "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                          gzip ? "Content-Encoding: gzip\r\n" : "");
+  co_await asio::async_write(sock, asio::buffer(head), on_error(ec));
   if (ec)
     co_return;
-  co_await stream_events(sock, true, sr->filter, sr->backfill);
+  std::optional<io::gzip_encoder> encoder;
+  if (gzip)
+    encoder.emplace();
+  co_await stream_events(sock, true, encoder ? &*encoder : nullptr, sr->filter, sr->backfill);
 }
 
 std::uint64_t server::impl::first_rank(generator& gen, const std::string& key,
@@ -304,7 +409,9 @@ void server::impl::note_sent(const generator& gen, const std::string& key, std::
 // One connection's stream, HTTP (chunked) or plain. Ends the connection by returning: at the
 // end of the stream (--count, gracefully), after --disconnect-every ranks (abruptly), when the
 // client goes away, or never for a stalled connection until the client closes it.
-awaitable<void> server::impl::stream_events(stream_socket& sock, bool chunked,
+// With `gzip`, every batch and keep-alive is compressed and flushed before it is framed.
+template <class Stream>
+awaitable<void> server::impl::stream_events(Stream& sock, bool chunked, io::gzip_encoder* gzip,
                                             const stream_filter& filter, std::uint64_t backfill) {
   error_code ec;
   generator gen(opts.stream, filter);
@@ -317,10 +424,39 @@ awaitable<void> server::impl::stream_events(stream_socket& sock, bool chunked,
     co_await asio::post(sock.get_executor(), asio::use_awaitable);
   }
 
-  const std::string_view keep_alive = chunked ? "2\r\n\r\n\r\n" : "\n";
   asio::steady_timer timer(sock.get_executor());
   std::string buf;
   buf.reserve(k_batch_bytes + (2u << 20));
+  std::string zbuf; // gzip: the compressed batch
+
+  // Frames buf (a batch after k_chunk_room bytes of room when chunked) and returns what to write:
+  // compressed first with gzip, then in one chunk.
+  auto frame = [&]() -> std::string_view {
+    if (gzip) {
+      zbuf.assign(k_chunk_room, ' ');
+      gzip->compress(std::string_view(buf).substr(k_chunk_room), zbuf);
+      buf.swap(zbuf);
+    }
+    if (!chunked)
+      return buf;
+    char head[k_chunk_room];
+    auto len = fmt::format_to_n(head, sizeof head, "{:x}\r\n", buf.size() - k_chunk_room).size;
+    std::copy(head, head + len, buf.data() + k_chunk_room - len);
+    buf += "\r\n";
+    return std::string_view(buf).substr(k_chunk_room - len);
+  };
+  std::string ka_buf; // the keep-alive line, framed (and compressed) once per write
+  auto keep_alive = [&]() -> std::string_view {
+    if (!chunked)
+      return "\n";
+    if (!gzip)
+      return "2\r\n\r\n\r\n";
+    buf.assign(k_chunk_room, ' ');
+    buf += "\r\n";
+    auto out = frame();
+    ka_buf.assign(out);
+    return ka_buf;
+  };
   std::uint64_t sent = 0; // ranks on this connection
   const auto start = clock::now();
   auto last_write = start;
@@ -331,7 +467,7 @@ awaitable<void> server::impl::stream_events(stream_socket& sock, bool chunked,
     timer.expires_at(std::min(until, ka));
     co_await timer.async_wait(on_error(ec));
     if (clock::now() >= ka) {
-      co_await asio::async_write(sock, asio::buffer(keep_alive), on_error(ec));
+      co_await asio::async_write(sock, asio::buffer(keep_alive()), on_error(ec));
       if (ec)
         co_return false;
       last_write = clock::now();
@@ -342,9 +478,17 @@ awaitable<void> server::impl::stream_events(stream_socket& sock, bool chunked,
   for (;;) {
     const std::uint64_t rank = gen.next_rank();
     if (opts.count != 0 && rank > opts.count) {
-      if (chunked)
-        co_await asio::async_write(sock, asio::buffer(std::string_view("0\r\n\r\n")), on_error(ec));
-      sock.shutdown(asio::socket_base::shutdown_send, ec);
+      std::string end;
+      if (gzip) {
+        std::string tail;
+        gzip->finish(tail);
+        end = fmt::format("{:x}\r\n{}\r\n", tail.size(), tail);
+      }
+      if (chunked) {
+        end += "0\r\n\r\n";
+        co_await asio::async_write(sock, asio::buffer(end), on_error(ec));
+      }
+      shutdown_send(sock);
       co_return;
     }
     if (opts.disconnect_every != 0 && sent >= opts.disconnect_every)
@@ -386,14 +530,7 @@ awaitable<void> server::impl::stream_events(stream_socket& sock, bool chunked,
         co_return;
       continue;
     }
-    std::string_view out = buf;
-    if (chunked) {
-      char head[k_chunk_room];
-      auto len = fmt::format_to_n(head, sizeof head, "{:x}\r\n", buf.size() - k_chunk_room).size;
-      std::copy(head, head + len, buf.data() + k_chunk_room - len);
-      buf += "\r\n";
-      out = std::string_view(buf).substr(k_chunk_room - len);
-    }
+    std::string_view out = frame();
     co_await asio::async_write(sock, asio::buffer(out), on_error(ec));
     if (ec) {
       // The client went away, maybe with part of this batch: it counts as sent, so --resume

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -23,6 +24,17 @@ struct server_options {
   bool resume = false; ///< a new connection starts after the highest rank any connection sent
   std::chrono::milliseconds keep_alive{30000}; ///< a bare "\r\n" after this much silence
   stream_filter raw_filter; ///< the filter of --tcp and --unix connections (HTTP has its own)
+  /// PEM certificate (chain) and private key: the HTTP listeners serve HTTPS only. Loaded by the
+  /// first listen_http(), which fails (io::errc::tls_config, logged with the reason) when they
+  /// do not load.
+  std::string tls_cert;
+  std::string tls_key;
+  /// Streams are gzip-encoded for requests whose Accept-Encoding takes gzip, each batch and
+  /// keep-alive flushed (Z_SYNC_FLUSH) so that the client can inflate it at once.
+  bool gzip = false;
+  std::string require_basic;  ///< "user:pass": stream requests without this basic auth get 401
+  std::string require_bearer; ///< a token: stream requests without "Bearer TOKEN" get 401
+  std::optional<std::uint32_t> retry_after; ///< seconds, sent as Retry-After with `status`
 };
 
 /// What the server did so far. Any thread.
@@ -35,6 +47,7 @@ struct server_stats {
 /// The fictional firehose: an HTTP streaming endpoint (`/1.1/statuses/filter.json`), plain NDJSON
 /// TCP and Unix listeners, all on one Asio io_context run by a fixed number of threads; no thread
 /// per client. Listen first (from one thread), then start(); stop() ends every connection.
+/// Each HTTP request is logged (info) on one line: method, path and decoded parameters.
 class server {
 public:
   explicit server(server_options options);

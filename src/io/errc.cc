@@ -15,7 +15,7 @@ public:
     case errc::bad_url:
       return "malformed URL";
     case errc::unsupported_scheme:
-      return "unsupported URL scheme (only http:// so far)";
+      return "unsupported URL scheme (http:// or https://)";
     case errc::http_status:
       return "HTTP status other than 200";
     case errc::protocol:
@@ -24,6 +24,12 @@ public:
       return "stream stalled (no data within the stall timeout)";
     case errc::ended:
       return "the server ended the stream";
+    case errc::tls:
+      return "TLS failure";
+    case errc::tls_config:
+      return "TLS configuration cannot be loaded";
+    case errc::gzip:
+      return "corrupt gzip stream";
     }
     return "unknown io error";
   }

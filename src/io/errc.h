@@ -8,11 +8,15 @@ namespace sluice::io {
 enum class errc {
   ok = 0,
   bad_url = 1,        ///< the URL does not parse
-  unsupported_scheme, ///< not http:// (https:// comes with the stream connections issue)
+  unsupported_scheme, ///< neither http:// nor https://
   http_status,        ///< the server answered with a status other than 200
   protocol,           ///< a malformed response head or chunked body
   stalled,            ///< no byte, not even a keep-alive, within the stall timeout
   ended,              ///< the server ended the response
+  tls,                ///< TLS handshake or record failure, certificate verification included
+                      ///< (network class; response_head::failure names the host and reason)
+  tls_config,         ///< ca_file, client_cert or client_key cannot be loaded (a setup error)
+  gzip,               ///< a corrupt gzip body (network class)
 };
 
 const std::error_category& error_category() noexcept;

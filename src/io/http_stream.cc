@@ -7,7 +7,10 @@
 #include <memory>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "io/chunked.h"
+#include "io/gzip.h"
+#include "io/tls.h"
 
 // GCC 12 reports a false -Wmismatched-new-delete on coroutine frames whose promise type has its
 // own operator new/delete (Asio's awaitable_frame_base); the frame is allocated and freed by the
@@ -60,11 +63,17 @@ std::string base64(std::string_view in) {
 
 result<url_parts> parse_url(std::string_view url) {
   url_parts u;
-  if (url.starts_with("https://"))
-    return fail(errc::unsupported_scheme);
-  if (!url.starts_with("http://"))
-    return fail(errc::bad_url);
-  url.remove_prefix(7);
+  if (url.starts_with("https://")) {
+    u.tls = true;
+    u.port = 443;
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    auto scheme = url.find("://");
+    return fail(scheme != std::string_view::npos && scheme > 0 ? errc::unsupported_scheme
+                                                               : errc::bad_url);
+  }
   auto slash = url.find_first_of("/?");
   std::string_view authority = url.substr(0, slash);
   if (slash != std::string_view::npos) {
@@ -117,6 +126,14 @@ std::string url_encode(std::string_view s) {
   return out;
 }
 
+std::string default_user_agent() {
+#ifdef SLUICE_VERSION
+  return "sluice/" SLUICE_VERSION;
+#else
+  return "sluice";
+#endif
+}
+
 std::string build_request(const url_parts& url, const stream_request& req) {
   std::string params;
   for (const auto& [name, values] : req.params) {
@@ -134,9 +151,20 @@ std::string build_request(const url_parts& url, const stream_request& req) {
   if (!req.post && !params.empty())
     target += (target.find('?') == std::string::npos ? '?' : '&') + params;
   std::string out = (req.post ? "POST " : "GET ") + target + " HTTP/1.1\r\n";
-  out += "Host: " + url.host + (url.port == 80 ? "" : ":" + std::to_string(url.port)) + "\r\n";
-  out += "User-Agent: " + req.user_agent + "\r\n";
+  bool default_port = url.port == (url.tls ? 443 : 80);
+  bool v6 = url.host.find(':') != std::string::npos;
+  out += "Host: " + (v6 ? "[" + url.host + "]" : url.host) +
+         (default_port ? "" : ":" + std::to_string(url.port)) + "\r\n";
+  auto has_header = [&](std::string_view name) {
+    return std::any_of(req.headers.begin(), req.headers.end(),
+                       [&](const auto& h) { return lower(h.first) == name; });
+  };
+  if (!has_header("user-agent"))
+    out +=
+        "User-Agent: " + (req.user_agent.empty() ? default_user_agent() : req.user_agent) + "\r\n";
   out += "Accept: */*\r\n";
+  if (req.gzip && !has_header("accept-encoding"))
+    out += "Accept-Encoding: gzip\r\n";
   if (req.bearer)
     out += "Authorization: Bearer " + *req.bearer + "\r\n";
   else if (req.basic_auth)
@@ -189,6 +217,14 @@ result<response_head> parse_response_head(std::string_view head) {
   }
   if (auto te = r.header("transfer-encoding"))
     r.chunked = lower(*te).find("chunked") != std::string::npos;
+  if (auto ce = r.header("content-encoding"))
+    r.gzip = lower(*ce) == "gzip" || lower(*ce) == "x-gzip";
+  if (auto ra = r.header("retry-after")) {
+    std::uint32_t secs = 0;
+    auto [q, e] = std::from_chars(ra->data(), ra->data() + ra->size(), secs);
+    if (e == std::errc() && q == ra->data() + ra->size())
+      r.retry_after = std::chrono::seconds(secs);
+  }
   if (auto cl = r.header("content-length")) {
     std::uint64_t n = 0;
     auto [q, e] = std::from_chars(cl->data(), cl->data() + cl->size(), n);
@@ -199,81 +235,54 @@ result<response_head> parse_response_head(std::string_view head) {
   return r;
 }
 
-asio::awaitable<result<void>> stream_once(const stream_request& req,
-                                          std::chrono::nanoseconds stall_timeout,
-                                          response_head& head,
-                                          std::function<void(std::string_view)> on_data) {
-  auto url = parse_url(req.url);
-  if (!url)
-    co_return fail(url.error());
-  auto ex = co_await asio::this_coro::executor;
-  tcp::resolver resolver(ex);
-  boost::system::error_code ec;
-  auto endpoints = co_await resolver.async_resolve(url->host, std::to_string(url->port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (ec)
-    co_return fail(std::error_code(ec.value(), std::system_category()));
-  auto socket = std::make_shared<tcp::socket>(ex);
-  // A watchdog closes the socket when no byte arrived for stall_timeout.
-  auto last_byte = std::make_shared<std::int64_t>(now_mono_ns());
-  auto stalled = std::make_shared<bool>(false);
-  auto done = std::make_shared<bool>(false);
-  auto timer = std::make_shared<asio::steady_timer>(ex);
-  asio::co_spawn(
-      ex,
-      [=]() -> asio::awaitable<void> {
-        auto slice =
-            std::max<std::chrono::nanoseconds>(stall_timeout / 4, std::chrono::milliseconds(10));
-        while (!*done) {
-          timer->expires_after(slice);
-          boost::system::error_code tec;
-          co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, tec));
-          if (*done)
-            break;
-          if (now_mono_ns() - *last_byte > stall_timeout.count()) {
-            *stalled = true;
-            boost::system::error_code ignored;
-            socket->close(ignored);
-            break;
-          }
-        }
-      },
-      asio::detached);
-  struct finish {
-    std::shared_ptr<bool> done;
-    std::shared_ptr<asio::steady_timer> timer;
-    ~finish() {
-      *done = true;
-      timer->cancel();
-    }
-  } guard{done, timer};
-  auto net_error = [&](const boost::system::error_code& e) -> result<void> {
-    if (*stalled)
-      return fail(errc::stalled);
-    if (e == asio::error::eof)
-      return fail(errc::ended);
-    return fail(std::error_code(e.value(), std::system_category()));
-  };
+namespace {
 
-  co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec)
-    co_return net_error(ec);
-  *last_byte = now_mono_ns();
-  auto request = build_request(*url, req);
-  co_await asio::async_write(*socket, asio::buffer(request),
+namespace ssl = asio::ssl;
+
+// What the stall watchdog and the reading side share.
+struct watch {
+  std::int64_t last_byte = now_mono_ns();
+  bool stalled = false;
+  bool done = false;
+};
+
+// The error a failed read or write stands for.
+result<void> read_error(const boost::system::error_code& e, const watch& w, bool tls,
+                        const url_parts& url, response_head& head) {
+  if (w.stalled)
+    return fail(errc::stalled);
+  // A TLS peer that closes without close_notify ended the stream as a plain one does with EOF.
+  if (e == asio::error::eof || e == ssl::error::stream_truncated)
+    return fail(errc::ended);
+  if (tls && e.category() == asio::error::get_ssl_category()) {
+    head.failure = "TLS with " + url.host + ": " + e.message();
+    return fail(errc::tls);
+  }
+  return fail(std::error_code(e.value(), std::system_category()));
+}
+
+// Sends the request on `s` (a TCP socket or a TLS stream over one), reads the head and streams
+// the body through the chunked and gzip decoders to on_data.
+template <class Stream>
+asio::awaitable<result<void>> exchange(Stream& s, const url_parts& url, const stream_request& req,
+                                       watch& w, response_head& head,
+                                       const std::function<void(std::string_view)>& on_data) {
+  boost::system::error_code ec;
+  auto request = build_request(url, req);
+  co_await asio::async_write(s, asio::buffer(request),
                              asio::redirect_error(asio::use_awaitable, ec));
   if (ec)
-    co_return net_error(ec);
+    co_return read_error(ec, w, url.tls, url, head);
 
   std::string buf;
   std::size_t head_end = std::string::npos;
   std::array<char, 64 * 1024> chunk{};
   while (head_end == std::string::npos) {
-    auto n = co_await socket->async_read_some(asio::buffer(chunk),
-                                              asio::redirect_error(asio::use_awaitable, ec));
+    auto n = co_await s.async_read_some(asio::buffer(chunk),
+                                        asio::redirect_error(asio::use_awaitable, ec));
     if (ec)
-      co_return net_error(ec);
-    *last_byte = now_mono_ns();
+      co_return read_error(ec, w, url.tls, url, head);
+    w.last_byte = now_mono_ns();
     buf.append(chunk.data(), n);
     head_end = buf.find("\r\n\r\n");
     if (head_end == std::string::npos && buf.size() > 64 * 1024)
@@ -286,33 +295,136 @@ asio::awaitable<result<void>> stream_once(const stream_request& req,
   if (head.status != 200)
     co_return fail(errc::http_status);
 
+  std::optional<gzip_decoder> inflater;
+  if (head.gzip)
+    inflater.emplace();
+  bool gzip_failed = false;
+  auto decoded = [&](std::string_view bytes) {
+    if (!inflater) {
+      on_data(bytes);
+    } else if (!gzip_failed && !inflater->feed(bytes, on_data)) {
+      gzip_failed = true;
+      head.failure = inflater->error();
+    }
+  };
   chunked_decoder decoder;
   std::uint64_t body_left = head.content_length.value_or(~0ull);
-  auto deliver = [&](std::string_view bytes) -> bool {
-    if (head.chunked)
-      return decoder.feed(bytes, on_data);
-    bytes =
-        bytes.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), body_left)));
-    body_left -= bytes.size();
-    if (!bytes.empty())
-      on_data(bytes);
-    return true;
+  auto deliver = [&](std::string_view bytes) -> result<void> {
+    if (head.chunked) {
+      if (!decoder.feed(bytes, decoded))
+        return fail(errc::protocol);
+    } else {
+      bytes = bytes.substr(
+          0, static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), body_left)));
+      body_left -= bytes.size();
+      if (!bytes.empty())
+        decoded(bytes);
+    }
+    if (gzip_failed)
+      return fail(errc::gzip);
+    return {};
   };
-  if (!deliver(std::string_view(buf).substr(head_end + 4)))
-    co_return fail(errc::protocol);
+  if (auto r = deliver(std::string_view(buf).substr(head_end + 4)); !r)
+    co_return r;
   buf.clear();
   buf.shrink_to_fit();
   for (;;) {
     if (decoder.done() || body_left == 0)
       co_return fail(errc::ended);
-    auto n = co_await socket->async_read_some(asio::buffer(chunk),
-                                              asio::redirect_error(asio::use_awaitable, ec));
+    auto n = co_await s.async_read_some(asio::buffer(chunk),
+                                        asio::redirect_error(asio::use_awaitable, ec));
     if (ec)
-      co_return net_error(ec);
-    *last_byte = now_mono_ns();
-    if (!deliver(std::string_view(chunk.data(), n)))
-      co_return fail(errc::protocol);
+      co_return read_error(ec, w, url.tls, url, head);
+    w.last_byte = now_mono_ns();
+    if (auto r = deliver(std::string_view(chunk.data(), n)); !r)
+      co_return r;
   }
+}
+
+} // namespace
+
+asio::awaitable<result<void>> stream_once(const stream_request& req,
+                                          std::chrono::nanoseconds stall_timeout,
+                                          response_head& head,
+                                          std::function<void(std::string_view)> on_data) {
+  head = response_head{};
+  auto url = parse_url(req.url);
+  if (!url)
+    co_return fail(url.error());
+  std::shared_ptr<ssl::context> tls_ctx;
+  if (url->tls) {
+    tls_client_options o{req.ca_file, req.client_cert, req.client_key, req.insecure};
+    auto ctx = make_client_context(o, head.failure);
+    if (!ctx)
+      co_return fail(ctx.error());
+    tls_ctx = std::move(*ctx);
+  }
+  auto ex = co_await asio::this_coro::executor;
+  tcp::resolver resolver(ex);
+  boost::system::error_code ec;
+  auto endpoints = co_await resolver.async_resolve(url->host, std::to_string(url->port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (ec)
+    co_return fail(std::error_code(ec.value(), std::system_category()));
+  auto socket = std::make_shared<tcp::socket>(ex);
+  // A watchdog closes the socket when no byte arrived for stall_timeout.
+  auto w = std::make_shared<watch>();
+  auto timer = std::make_shared<asio::steady_timer>(ex);
+  asio::co_spawn(
+      ex,
+      [=]() -> asio::awaitable<void> {
+        auto slice =
+            std::max<std::chrono::nanoseconds>(stall_timeout / 4, std::chrono::milliseconds(10));
+        while (!w->done) {
+          timer->expires_after(slice);
+          boost::system::error_code tec;
+          co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, tec));
+          if (w->done)
+            break;
+          if (now_mono_ns() - w->last_byte > stall_timeout.count()) {
+            w->stalled = true;
+            boost::system::error_code ignored;
+            socket->close(ignored);
+            break;
+          }
+        }
+      },
+      asio::detached);
+  struct finish {
+    std::shared_ptr<watch> w;
+    std::shared_ptr<asio::steady_timer> timer;
+    ~finish() {
+      w->done = true;
+      timer->cancel();
+    }
+  } guard{w, timer};
+
+  co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec)
+    co_return read_error(ec, *w, false, *url, head);
+  w->last_byte = now_mono_ns();
+  if (!url->tls)
+    co_return co_await exchange(*socket, *url, req, *w, head, on_data);
+
+  if (req.insecure)
+    SLUICE_WARN_LIMITED("http: connecting to {} with TLS verification off (insecure = true): "
+                        "anyone on the path can read and alter the stream",
+                        url->host);
+  ssl::stream<tcp::socket&> tls(*socket, *tls_ctx);
+  if (!prepare_client_ssl(tls.native_handle(), url->host, !req.insecure, head.failure))
+    co_return fail(errc::tls_config);
+  co_await tls.async_handshake(ssl::stream_base::client,
+                               asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    if (w->stalled)
+      co_return fail(errc::stalled);
+    if (ec.category() != asio::error::get_ssl_category() && ec != asio::error::eof)
+      co_return fail(std::error_code(ec.value(), std::system_category()));
+    head.failure = describe_handshake_error(ec, tls.native_handle(), url->host);
+    co_return fail(errc::tls);
+  }
+  w->last_byte = now_mono_ns();
+  co_return co_await exchange(tls, *url, req, *w, head, on_data);
 }
 
 } // namespace sluice::io

@@ -16,12 +16,13 @@
 namespace sluice::io {
 
 struct url_parts {
+  bool tls = false; ///< https://
   std::string host;
-  std::uint16_t port = 80;
+  std::uint16_t port = 80;  ///< 443 by default for https://
   std::string target = "/"; ///< path and query
 };
 
-/// Parses "http://host[:port][/path][?query]". https:// is errc::unsupported_scheme for now.
+/// Parses "http[s]://host[:port][/path][?query]"; another scheme is errc::unsupported_scheme.
 result<url_parts> parse_url(std::string_view url);
 
 /// A long-lived streaming request (Twitter-style filter streams).
@@ -33,8 +34,19 @@ struct stream_request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<std::pair<std::string, std::string>> basic_auth; ///< user, password
   std::optional<std::string> bearer;
-  std::string user_agent = "sluice/0.1";
+  /// The User-Agent header unless `headers` has one; empty: "sluice/VERSION".
+  std::string user_agent;
+  /// Sends `Accept-Encoding: gzip`. A `Content-Encoding: gzip` body is inflated whatever this says.
+  bool gzip = true;
+  // https:// only:
+  std::string ca_file;     ///< PEM trust anchors; empty: the system's trust store
+  std::string client_cert; ///< PEM client certificate, with client_key
+  std::string client_key;
+  bool insecure = false; ///< no certificate or host name check (warned about at each connect)
 };
+
+/// The User-Agent stream requests send when stream_request::user_agent is empty.
+std::string default_user_agent();
 
 /// The request's bytes (request line, headers, body).
 std::string build_request(const url_parts& url, const stream_request& req);
@@ -43,7 +55,13 @@ struct response_head {
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers; ///< names lower-cased
   bool chunked = false;
+  bool gzip = false; ///< Content-Encoding: gzip
   std::optional<std::uint64_t> content_length;
+  /// `Retry-After` in its delta-seconds form (an HTTP-date is ignored).
+  std::optional<std::chrono::seconds> retry_after;
+  /// Set by stream_once for errc::tls, errc::tls_config and errc::gzip: what failed, for the log,
+  /// e.g. "TLS handshake with example.com: certificate verify failed: self-signed certificate".
+  std::string failure;
   std::optional<std::string> header(std::string_view name) const;
 };
 
@@ -53,11 +71,16 @@ result<response_head> parse_response_head(std::string_view head);
 /// Percent-encodes for a query string or form body.
 std::string url_encode(std::string_view s);
 
-/// Connects, sends `req`, reads the response head into `head` and then streams the body to
-/// `on_data` (body bytes, chunked encoding removed) until the server ends it or something fails.
+/// Connects (over TLS for https://: SNI, the certificate verified against ca_file or the system
+/// store and checked against the URL's host, unless insecure), sends `req`, reads the response
+/// head into `head` and then streams the body to `on_data` (body bytes, chunked encoding removed,
+/// a gzip body inflated) until the server ends it or something fails.
 /// Returns errc::http_status for a status other than 200 (with `head` filled), errc::stalled when
-/// no byte came within `stall_timeout`, errc::ended when the server ended the stream, or the
-/// network error. Runs on the caller's executor; `on_data` runs there too.
+/// no byte came within `stall_timeout`, errc::ended when the server ended the stream, errc::tls
+/// for a failed handshake (an untrusted certificate included) or TLS error, errc::tls_config
+/// when the certificates cannot be loaded, errc::gzip for a corrupt gzip body (`head.failure`
+/// says more for these three), or the network error. Runs on the caller's executor; `on_data`
+/// runs there too.
 boost::asio::awaitable<result<void>> stream_once(const stream_request& req,
                                                  std::chrono::nanoseconds stall_timeout,
                                                  response_head& head,

@@ -237,6 +237,14 @@ pipeline_status runner::status() const {
     ss.bytes = c.bytes.load(std::memory_order_relaxed);
     ss.rejected = c.rejected_total();
     ss.reconnects = c.reconnects.load(std::memory_order_relaxed);
+    ss.connects = c.connects.load(std::memory_order_relaxed);
+    ss.disconnects_network = c.disconnects_by(io::disconnect_reason::network);
+    ss.disconnects_http_error = c.disconnects_by(io::disconnect_reason::http_error);
+    ss.disconnects_rate_limited = c.disconnects_by(io::disconnect_reason::rate_limited);
+    ss.disconnects_fatal = c.disconnects_by(io::disconnect_reason::fatal);
+    ss.disconnects_stall = c.disconnects_by(io::disconnect_reason::stall);
+    ss.backoff_ns = c.backoff_ns.load(std::memory_order_relaxed);
+    ss.last_error = c.last_error();
     st.sources.push_back(std::move(ss));
   }
   const auto& qs = queue_->stats();

@@ -29,6 +29,18 @@ struct source_status {
   std::uint64_t bytes = 0;    ///< payload bytes appended
   std::uint64_t rejected = 0; ///< set aside in the dead-letter file
   std::uint64_t reconnects = 0;
+  // http, tcp, unix (zero for the others): the reconnection policy's figures.
+  std::uint64_t connects = 0; ///< connections made
+  /// Failed attempts and lost connections by reason (io::disconnect_reason).
+  std::uint64_t disconnects_network = 0;
+  std::uint64_t disconnects_http_error = 0;
+  std::uint64_t disconnects_rate_limited = 0;
+  std::uint64_t disconnects_fatal = 0;
+  std::uint64_t disconnects_stall = 0;
+  std::int64_t backoff_ns = 0; ///< the delay being waited before the next attempt; 0: none
+  /// The last failure ("HTTP 401 from URL: check auth", "gave up after 3 attempts: ..."); with
+  /// state failed, why the source stopped.
+  std::string last_error;
 };
 
 /// One subscription's figures at a moment.

@@ -12,7 +12,7 @@ namespace {
 // the append thread per event when the server sends faster than the source appends.
 constexpr std::size_t k_read_bytes = 256 * 1024;
 
-const config::backoff_config& reconnect_of(const config::source_config& c) {
+const config::reconnect_config& reconnect_of(const config::source_config& c) {
   if (const auto* t = std::get_if<config::tcp_source>(&c.settings))
     return t->reconnect;
   return std::get<config::unix_source>(c.settings).reconnect;
@@ -20,9 +20,13 @@ const config::backoff_config& reconnect_of(const config::source_config& c) {
 
 } // namespace
 
+std::uint64_t client_source::framed_so_far() const noexcept {
+  return ctx_.stats.records.load(std::memory_order_relaxed) + ctx_.stats.rejected_total();
+}
+
 client_source::client_source(config::source_config cfg, queue::queue& q,
                              const std::filesystem::path& data_dir)
-    : source(std::move(cfg), q, data_dir), backoff_(make_backoff(reconnect_of(ctx_.cfg))) {
+    : source(std::move(cfg), q, data_dir), policy_(reconnect_settings_of(reconnect_of(ctx_.cfg))) {
   if (const auto* t = std::get_if<config::tcp_source>(&ctx_.cfg.settings))
     target_ = "tcp://" + t->address;
   else
@@ -61,7 +65,8 @@ void client_source::stop() {
     });
   }
   blocking_.join();
-  set_state(source_state::stopped);
+  if (state() != source_state::failed)
+    set_state(source_state::stopped);
 }
 
 void client_source::connect() {
@@ -115,12 +120,8 @@ void client_source::connect() {
 void client_source::connected(stream_conn::socket_t sock) {
   if (ctx_.stopping.load())
     return;
-  ctx_.stats.connects.fetch_add(1, std::memory_order_relaxed);
-  if (ever_connected_)
-    ctx_.stats.reconnects.fetch_add(1, std::memory_order_relaxed);
-  ever_connected_ = true;
-  backoff_.reset();
-  set_state(source_state::connected);
+  framed_at_connect_ = framed_so_far();
+  note_connected(policy_);
   conn_ = std::make_shared<stream_conn>(
       std::move(sock), ctx_, blocking_, false, [this](stream_conn*) { connection_ended(); },
       k_read_bytes);
@@ -133,23 +134,26 @@ void client_source::attempt_failed(const boost::system::error_code& ec) {
   if (ctx_.stopping.load())
     return;
   ctx_.stats.connect_failures.fetch_add(1, std::memory_order_relaxed);
-  SLUICE_WARN_LIMITED("source {}: cannot connect to {}: {}", name(), target_, ec.message());
-  retry();
+  retry("cannot connect to " + target_ + ": " + ec.message());
 }
 
 void client_source::connection_ended() {
   conn_.reset();
   if (ctx_.stopping.load())
     return;
-  SLUICE_WARN_LIMITED("source {}: connection to {} ended, reconnecting", name(), target_);
-  retry();
+  // The connection delivered data: stable once it was up for stable_after.
+  if (framed_so_far() != framed_at_connect_)
+    policy_.delivering();
+  retry("connection to " + target_ + " ended");
 }
 
-void client_source::retry() {
+void client_source::retry(const std::string& what) {
   if (ctx_.stopping.load())
     return;
-  set_state(source_state::backing_off);
-  timer_->expires_after(backoff_.next());
+  auto delay = note_disconnect(policy_, io::disconnect_reason::network, what);
+  if (!delay)
+    return; // failed: gave up after max_retries
+  timer_->expires_after(*delay);
   timer_->async_wait([this](const boost::system::error_code& ec) {
     if (!ec && !ctx_.stopping.load())
       connect();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,9 +11,11 @@
 namespace sluice::sources {
 
 /// The `tcp` and `unix` sources: connect to a server and read lines. When the connection fails
-/// or ends, reconnect after a capped exponential backoff (backoff_config, up to 20% jitter);
-/// each failed attempt and lost connection is warned about (rate-limited) and counted
-/// (connect_failures, reconnects). A partial line lost with a connection is dropped and counted
+/// or ends, reconnect after the delay of the network class of its io::reconnect_policy (linear,
+/// capped, jittered); each failed attempt and lost connection is warned about (rate-limited)
+/// and counted (disconnects[network], connect_failures for attempts; reconnects). With
+/// `max_retries`, that many failures in a row end in state failed ("gave up after N attempts:
+/// ..." in counters::last_error). A partial line lost with a connection is dropped and counted
 /// (truncated), so a server that resends that line whole delivers each record once.
 /// Connection handling runs on one strand of the caller's io_context; appends on one thread of
 /// the source's own.
@@ -29,7 +32,8 @@ private:
   void connected(stream_conn::socket_t sock);
   void attempt_failed(const boost::system::error_code& ec);
   void connection_ended();
-  void retry();
+  void retry(const std::string& what);
+  std::uint64_t framed_so_far() const noexcept;
 
   std::string target_; ///< for messages
   std::optional<asio::strand<asio::io_context::executor_type>> strand_;
@@ -39,8 +43,8 @@ private:
   std::optional<asio::steady_timer> timer_;
   std::shared_ptr<stream_conn> conn_;
   asio::thread_pool blocking_{1};
-  io::backoff backoff_;
-  bool ever_connected_ = false;
+  io::reconnect_policy policy_;
+  std::uint64_t framed_at_connect_ = 0; ///< records + rejected when the connection came up
   bool stopped_ = false;
 };
 

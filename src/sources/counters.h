@@ -3,7 +3,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <string>
 #include <string_view>
+
+#include "io/reconnect_policy.h"
 
 namespace sluice::sources {
 
@@ -32,6 +36,28 @@ struct counters {
   std::atomic<std::uint64_t> connect_failures{0};     ///< connection attempts that failed
   std::atomic<std::uint64_t> open_connections{0};     ///< listen: pushers connected now
   std::atomic<std::uint64_t> acks{0};                 ///< listen: ack lines written
+  /// http, tcp, unix: failed attempts and lost connections, by reason (io::disconnect_reason).
+  std::array<std::atomic<std::uint64_t>, io::k_disconnect_reason_count> disconnects{};
+  /// http, tcp, unix: the delay being waited before the next attempt, in ns (a gauge; 0 while
+  /// connecting or connected).
+  std::atomic<std::int64_t> backoff_ns{0};
+
+  std::uint64_t disconnects_by(io::disconnect_reason r) const noexcept {
+    return disconnects[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);
+  }
+  void count_disconnect(io::disconnect_reason r) noexcept {
+    disconnects[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
+  /// The last failure's description ("HTTP 503 from URL", "connection refused"); empty before
+  /// any. Any thread; takes a lock.
+  std::string last_error() const {
+    std::lock_guard lock(error_mutex_);
+    return last_error_;
+  }
+  void set_last_error(std::string e) {
+    std::lock_guard lock(error_mutex_);
+    last_error_ = std::move(e);
+  }
 
   std::uint64_t rejected_by(reason r) const noexcept {
     return rejected[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);
@@ -42,6 +68,10 @@ struct counters {
       n += c.load(std::memory_order_relaxed);
     return n;
   }
+
+private:
+  mutable std::mutex error_mutex_;
+  std::string last_error_;
 };
 
 } // namespace sluice::sources

@@ -1,5 +1,7 @@
 #include "sources/http_source.h"
 
+#include <fmt/format.h>
+
 #include "base/log.h"
 #include "io/errc.h"
 
@@ -17,6 +19,12 @@ io::stream_request request_of(const config::http_source& h) {
   r.headers = h.headers;
   r.basic_auth = h.basic_auth;
   r.bearer = h.bearer;
+  r.user_agent = h.user_agent;
+  r.gzip = h.gzip;
+  r.ca_file = h.ca_file.string();
+  r.client_cert = h.client_cert.string();
+  r.client_key = h.client_key.string();
+  r.insecure = h.insecure;
   return r;
 }
 
@@ -28,7 +36,7 @@ http_source::http_source(config::source_config cfg, queue::queue& q,
     : source(std::move(cfg), q, data_dir),
       request_(request_of(std::get<config::http_source>(ctx_.cfg.settings))),
       stall_timeout_(stall_timeout),
-      backoff_(make_backoff(std::get<config::http_source>(ctx_.cfg.settings).reconnect)) {}
+      policy_(reconnect_settings_of(std::get<config::http_source>(ctx_.cfg.settings).reconnect)) {}
 
 http_source::~http_source() {
   stop();
@@ -36,6 +44,7 @@ http_source::~http_source() {
 
 result<void> http_source::start(asio::io_context& /*io*/) {
   if (auto url = io::parse_url(request_.url); !url) {
+    ctx_.stats.set_last_error(fmt::format("bad URL {}: {}", request_.url, url.error().message()));
     set_state(source_state::failed);
     return fail(url.error());
   }
@@ -52,14 +61,13 @@ void http_source::stop() {
   io_.stop();
   if (thread_.joinable())
     thread_.join();
-  if (started_)
+  if (started_ && state() != source_state::failed)
     set_state(source_state::stopped);
 }
 
 asio::awaitable<void> http_source::run() {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
-  bool ever_connected = false;
   while (!ctx_.stopping.load()) {
     set_state(source_state::connecting);
     intake in(ctx_);
@@ -69,13 +77,9 @@ asio::awaitable<void> http_source::run() {
       if (!delivered) {
         delivered = true;
         last_status_.store(head.status);
-        set_state(source_state::connected);
-        ctx_.stats.connects.fetch_add(1, std::memory_order_relaxed);
-        if (ever_connected)
-          ctx_.stats.reconnects.fetch_add(1, std::memory_order_relaxed);
-        ever_connected = true;
-        backoff_.reset();
+        note_connected(policy_);
       }
+      policy_.delivering();
       in.feed(data);
       // On this source's own thread: blocking here at the queue's cap stops the reads.
       if (in.framed() > 0)
@@ -88,23 +92,45 @@ asio::awaitable<void> http_source::run() {
       (void)in.commit();
     if (ctx_.stopping.load())
       break;
-    auto why = r ? std::error_code(io::errc::ended) : r.error();
     if (!delivered)
       ctx_.stats.connect_failures.fetch_add(1, std::memory_order_relaxed);
-    auto delay = backoff_.next();
-    if (why == io::errc::http_status)
-      SLUICE_WARN_LIMITED("source {}: {} answered HTTP {}, reconnecting in {} ms", name(),
-                          request_.url, head.status,
-                          std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
-    else
-      SLUICE_WARN_LIMITED("source {}: stream {} ended: {}, reconnecting in {} ms", name(),
-                          request_.url, why.message(),
-                          std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
-    set_state(source_state::backing_off);
-    timer.expires_after(delay);
+    auto [reason, what] = failure_of(r ? std::error_code(io::errc::ended) : r.error(), head);
+    std::optional<std::chrono::nanoseconds> retry_after;
+    if (head.retry_after)
+      retry_after = *head.retry_after;
+    auto delay = note_disconnect(policy_, reason, what, retry_after);
+    if (!delay)
+      co_return;
+    timer.expires_after(*delay);
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+}
+
+std::pair<io::disconnect_reason, std::string>
+http_source::failure_of(const std::error_code& why, const io::response_head& head) const {
+  using io::disconnect_reason;
+  const auto& url = request_.url;
+  if (why == io::errc::http_status) {
+    auto reason = io::reason_of_status(head.status);
+    if (reason == disconnect_reason::fatal)
+      return {reason, fmt::format("HTTP {} from {}: {}", head.status, url,
+                                  io::fatal_status_hint(head.status))};
+    return {reason, fmt::format("HTTP {} from {}", head.status, url)};
+  }
+  if (why == io::errc::stalled)
+    return {
+        disconnect_reason::stall,
+        fmt::format("stream {} stalled: no byte for {} ms", url,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(stall_timeout_).count())};
+  if (why == io::errc::tls_config)
+    return {disconnect_reason::fatal,
+            fmt::format("cannot set up TLS for {}: {}: check ca_file, client_cert and client_key",
+                        url, head.failure.empty() ? why.message() : head.failure)};
+  if (why == io::errc::ended)
+    return {disconnect_reason::network, fmt::format("stream {} ended", url)};
+  return {disconnect_reason::network,
+          fmt::format("stream {}: {}", url, head.failure.empty() ? why.message() : head.failure)};
 }
 
 } // namespace sluice::sources

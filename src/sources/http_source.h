@@ -3,7 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "io/http_stream.h"
 #include "sources/source.h"
@@ -12,10 +14,12 @@ namespace sluice::sources {
 
 /// The `http` source: a long-lived streaming GET or POST (Twitter-style filter streams) whose
 /// body is newline-delimited records. When the response ends, fails, stalls (no byte for
-/// `stall_timeout`) or answers with a status other than 200, it reconnects after a capped
-/// exponential backoff (backoff_config, up to 20% jitter); each failure is warned about
-/// (rate-limited) and counted (connect_failures, reconnects). The backoff restarts from its
-/// minimum once a connection delivered data.
+/// `stall_timeout`) or answers with a status other than 200, it reconnects after the delay its
+/// io::reconnect_policy gives for the class of the failure (network and stall linear, error
+/// statuses and rate limiting exponential, a larger Retry-After honoured); each failure is
+/// warned about (rate-limited) and counted by reason (counters::disconnects). A fatal status
+/// (401, 403, 404, 406, 413, 416), unloadable TLS certificates, or `max_retries` failures in a
+/// row end in state failed with counters::last_error saying why; nothing is retried after that.
 ///
 /// Runs on a thread and io_context of its own (the io_context given to start() is not used):
 /// the queue append happens on that thread after each read, so while the queue blocks at its
@@ -36,10 +40,13 @@ public:
 
 private:
   asio::awaitable<void> run();
+  /// The reason and the description of a failed attempt or ended connection.
+  std::pair<io::disconnect_reason, std::string> failure_of(const std::error_code& why,
+                                                           const io::response_head& head) const;
 
   io::stream_request request_;
   std::chrono::nanoseconds stall_timeout_;
-  io::backoff backoff_;
+  io::reconnect_policy policy_;
   asio::io_context io_{1};
   std::thread thread_;
   std::atomic<int> last_status_{0};

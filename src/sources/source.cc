@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/log.h"
+
 namespace sluice::sources {
 
 std::string_view state_name(source_state s) noexcept {
@@ -20,11 +22,56 @@ std::string_view state_name(source_state s) noexcept {
   return "unknown";
 }
 
-io::backoff make_backoff(const config::backoff_config& cfg) {
-  std::chrono::nanoseconds min = cfg.min.count() > 0 ? cfg.min : std::chrono::milliseconds(100);
-  std::chrono::nanoseconds max = std::max(
-      min, cfg.max.count() > 0 ? cfg.max : std::chrono::nanoseconds(std::chrono::seconds(30)));
-  return io::backoff(min, max);
+io::reconnect_settings reconnect_settings_of(const config::reconnect_config& cfg) {
+  io::reconnect_settings s;
+  s.network_initial = cfg.network_initial;
+  s.network_step = cfg.network_step;
+  s.network_max = cfg.network_max;
+  s.http_initial = cfg.http_initial;
+  s.http_max = cfg.http_max;
+  s.rate_limit_initial = cfg.rate_limit_initial;
+  s.rate_limit_max = cfg.rate_limit_max;
+  s.jitter_percent = std::min(cfg.jitter, 100u);
+  s.stable_after = cfg.stable_after;
+  s.max_retries = cfg.max_retries;
+  return s;
+}
+
+void source::note_connected(io::reconnect_policy& policy) {
+  if (ctx_.stats.connects.fetch_add(1, std::memory_order_relaxed) > 0)
+    ctx_.stats.reconnects.fetch_add(1, std::memory_order_relaxed);
+  ctx_.stats.backoff_ns.store(0, std::memory_order_relaxed);
+  policy.connected();
+  set_state(source_state::connected);
+}
+
+std::optional<std::chrono::nanoseconds>
+source::note_disconnect(io::reconnect_policy& policy, io::disconnect_reason reason,
+                        const std::string& what,
+                        std::optional<std::chrono::nanoseconds> retry_after) {
+  ctx_.stats.count_disconnect(reason);
+  ctx_.stats.backoff_ns.store(0, std::memory_order_relaxed);
+  auto d = policy.failed(reason, retry_after);
+  if (reason == io::disconnect_reason::fatal) {
+    ctx_.stats.set_last_error(what);
+    spdlog::error("source {}: {}; not retried, the source stopped", name(), what);
+    set_state(source_state::failed);
+    return std::nullopt;
+  }
+  if (d.give_up) {
+    auto message = fmt::format("gave up after {} attempts: {}", d.failures, what);
+    spdlog::error("source {}: {}", name(), message);
+    ctx_.stats.set_last_error(std::move(message));
+    set_state(source_state::failed);
+    return std::nullopt;
+  }
+  ctx_.stats.set_last_error(what);
+  ctx_.stats.backoff_ns.store(d.delay.count(), std::memory_order_relaxed);
+  set_state(source_state::backing_off);
+  SLUICE_WARN_LIMITED("source {}: {} ({}, attempt {}), reconnecting in {} ms", name(), what,
+                      io::disconnect_reason_name(reason), d.attempt,
+                      std::chrono::duration<double, std::milli>(d.delay).count());
+  return d.delay;
 }
 
 } // namespace sluice::sources

@@ -4,13 +4,14 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "base/result.h"
 #include "config/pipeline.h"
 #include "io/asio.h"
-#include "io/backoff.h"
+#include "io/reconnect_policy.h"
 #include "queue/queue.h"
 #include "sources/counters.h"
 #include "sources/intake.h"
@@ -56,13 +57,28 @@ protected:
       : ctx_(std::move(cfg), q, data_dir) {}
   void set_state(source_state s) noexcept { state_.store(s); }
 
+  /// A connection is up: counts it (`connects`; `reconnects` after the first), clears the
+  /// back-off gauge, tells `policy` and sets the state to connected.
+  void note_connected(io::reconnect_policy& policy);
+
+  /// An attempt failed or a connection ended for `reason`; `what` describes it ("HTTP 503 from
+  /// URL", "cannot connect to tcp://HOST:PORT: Connection refused"). Counts it by reason, keeps
+  /// `what` as the last error and asks `policy` for the next delay: logs a rate-limited warning
+  /// with the reason and that delay, sets the state to backing_off and the gauge, and returns the
+  /// delay. When the reason is fatal (`what` should then say what to fix) or the policy gives up
+  /// (max_retries), logs an error, sets the state to failed and returns nullopt: the caller
+  /// makes no further attempt. Call from the source's connection thread or strand.
+  std::optional<std::chrono::nanoseconds>
+  note_disconnect(io::reconnect_policy& policy, io::disconnect_reason reason,
+                  const std::string& what,
+                  std::optional<std::chrono::nanoseconds> retry_after = std::nullopt);
+
   source_context ctx_;
   std::atomic<source_state> state_{source_state::stopped};
 };
 
-/// The reconnect backoff a backoff_config describes (io::backoff, up to 20% jitter taken off
-/// each delay); a zero min or max falls back to 100 ms and 30 s.
-io::backoff make_backoff(const config::backoff_config& cfg);
+/// The policy settings a [sources.NAME.reconnect] table describes.
+io::reconnect_settings reconnect_settings_of(const config::reconnect_config& cfg);
 
 /// Makes the source `cfg` describes: http, tcp, unix, listen or stdin.
 result<std::unique_ptr<source>> make_source(const config::source_config& cfg, queue::queue& q,

@@ -370,7 +370,8 @@ protected:
   /// A `tcp` source connecting to the firehose on `port`.
   static std::string tcp_source(int port) {
     return "[sources.firehose]\ntype = \"tcp\"\naddress = \"127.0.0.1:" + std::to_string(port) +
-           "\"\nreconnect = { min = \"100ms\", max = \"1s\" }\n";
+           "\"\nreconnect = { network_initial = \"100ms\", network_step = \"100ms\", network_max = "
+           "\"1s\" }\n";
   }
 
   /// The simplest pipeline: a listen source into one eventlog subscription, data in ROOT/DATA.

@@ -158,7 +158,8 @@ protected:
     if (port != 0)
       f << "[sources.firehose]\ntype = \"http\"\n"
         << "url = \"http://127.0.0.1:" << port << "/1.1/statuses/filter.json\"\n"
-        << "default_type = \"tweet\"\nreconnect = { min = \"10ms\", max = \"200ms\" }\n\n";
+        << "default_type = \"tweet\"\nreconnect = { network_initial = \"10ms\", network_step = "
+           "\"10ms\", network_max = \"200ms\" }\n\n";
     f << "[subscriptions.live]\nsink = { type = \"eventlog\", dir = \""
       << (dir_ / "events").string() << "\" }\n\n"
       << "[subscriptions.later]\ndeliver = \"drain\"\nbatch = 100\n"

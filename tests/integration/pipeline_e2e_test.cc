@@ -153,7 +153,8 @@ struct pipeline_paths {
       << "type = \"http\"\n"
       << "url = \"http://127.0.0.1:" << port << "/1.1/statuses/filter.json\"\n"
       << "default_type = \"tweet\"\n"
-      << "reconnect = { min = \"10ms\", max = \"200ms\" }\n\n"
+      << "reconnect = { network_initial = \"10ms\", network_step = \"10ms\", network_max = "
+         "\"200ms\" }\n\n"
       << "[subscriptions.eventlog]\n"
       << "sink = { type = \"eventlog\", dir = " << toml_string(events().string())
       << ", rotate_bytes = \"16MiB\" }\n\n"

@@ -35,13 +35,14 @@ TEST(config_errors, wrong_type) {
 }
 
 TEST(config_errors, bad_duration) {
-  EXPECT_EQ(only_error(R"([sources.firehose]
+  EXPECT_EQ(
+      only_error(R"([sources.firehose]
 type = "tcp"
 address = "127.0.0.1:4713"
-reconnect = { min = "fast" }
+reconnect = { network_initial = "fast" }
 )"),
-            "sources.firehose.reconnect.min (line 4): expected a duration such as \"250ms\", "
-            "got \"fast\"");
+      "sources.firehose.reconnect.network_initial (line 4): expected a duration such as \"250ms\", "
+      "got \"fast\"");
   EXPECT_EQ(only_error("[queue]\nfsync = \"sometimes\"\n"),
             "queue.fsync (line 2): expected \"always\" or \"never\" or a duration such as "
             "\"250ms\", got \"sometimes\"");

@@ -25,7 +25,7 @@ method = "POST"
 params = { track = ["Bears", "Packers"], follow = "12" }
 headers = { "User-Agent" = "sluice" }
 auth = { user = "u", password = "p" }
-reconnect = { min = "250ms", max = "16s" }
+reconnect = { network_initial = "100ms", max_retries = 5 }
 default_type = "tweet"
 
 [sources.feed]
@@ -81,8 +81,8 @@ TEST(pipeline, full_file_parses_to_structs) {
   EXPECT_EQ(feed.default_type, "event");
   const auto& tcp = std::get<tcp_source>(feed.settings);
   EXPECT_EQ(tcp.address, "127.0.0.1:4713");
-  EXPECT_EQ(tcp.reconnect.min, 1s);
-  EXPECT_EQ(tcp.reconnect.max, 60s);
+  EXPECT_EQ(tcp.reconnect, reconnect_config{});
+  EXPECT_FALSE(tcp.reconnect.max_retries);
 
   const auto& firehose = p.sources[1];
   EXPECT_EQ(firehose.name, "firehose");
@@ -101,8 +101,8 @@ TEST(pipeline, full_file_parses_to_structs) {
   EXPECT_EQ(http.basic_auth->first, "u");
   EXPECT_EQ(http.basic_auth->second, "p");
   EXPECT_FALSE(http.bearer);
-  EXPECT_EQ(http.reconnect.min, 250ms);
-  EXPECT_EQ(http.reconnect.max, 16s);
+  EXPECT_EQ(http.reconnect.network_initial, 100ms);
+  EXPECT_EQ(http.reconnect.max_retries, 5u);
 
   EXPECT_EQ(p.sources[2].type(), "stdin");
   const auto& push = std::get<listen_source>(p.sources[3].settings);

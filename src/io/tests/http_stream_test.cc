@@ -15,8 +15,15 @@ TEST(http_stream, parses_urls) {
   EXPECT_EQ(u.target, "/1.1/statuses/filter.json?x=1");
   EXPECT_EQ(parse_url("http://[::1]:80/").value().host, "::1");
   EXPECT_EQ(parse_url("http://example").value().target, "/");
-  EXPECT_EQ(parse_url("https://x/").error(), errc::unsupported_scheme);
-  EXPECT_EQ(parse_url("ftp://x/").error(), errc::bad_url);
+  auto https = parse_url("https://stream.example.com/s?x=1").value();
+  EXPECT_TRUE(https.tls);
+  EXPECT_EQ(https.host, "stream.example.com");
+  EXPECT_EQ(https.port, 443);
+  EXPECT_EQ(https.target, "/s?x=1");
+  EXPECT_EQ(parse_url("https://[::1]:8443").value().port, 8443);
+  EXPECT_FALSE(parse_url("http://x/").value().tls);
+  EXPECT_EQ(parse_url("ftp://x/").error(), errc::unsupported_scheme);
+  EXPECT_EQ(parse_url("x/y").error(), errc::bad_url);
   EXPECT_EQ(parse_url("http://x:99999/").error(), errc::bad_url);
 }
 
@@ -30,6 +37,16 @@ TEST(http_stream, builds_get_and_post_requests) {
   EXPECT_TRUE(get.starts_with("GET /s.json?track=Bears%2CGreen%20Bay HTTP/1.1\r\nHost: h:81\r\n"))
       << get;
   EXPECT_NE(get.find("Authorization: Basic YW5uOnNlY3JldA==\r\n"), std::string::npos);
+  EXPECT_NE(get.find("\r\nUser-Agent: " + default_user_agent() + "\r\n"), std::string::npos);
+  EXPECT_NE(get.find("\r\nAccept-Encoding: gzip\r\n"), std::string::npos);
+  r.gzip = false;
+  r.headers = {{"user-agent", "mine/1"}};
+  auto own = build_request(u, r);
+  EXPECT_EQ(own.find("Accept-Encoding"), std::string::npos) << own;
+  EXPECT_EQ(own.find("User-Agent: sluice"), std::string::npos) << own;
+  EXPECT_NE(own.find("\r\nuser-agent: mine/1\r\n"), std::string::npos) << own;
+  auto tls_default = parse_url("https://h/s").value();
+  EXPECT_NE(build_request(tls_default, r).find("\r\nHost: h\r\n"), std::string::npos);
   r.post = true;
   auto post = build_request(u, r);
   EXPECT_TRUE(post.starts_with("POST /s.json HTTP/1.1\r\n"));

@@ -45,7 +45,7 @@ TEST(client_source, tcp_reconnects_after_a_disconnect_mid_line) {
   auto cfg = source_cfg("up", config::record_format::json);
   config::tcp_source t;
   t.address = "127.0.0.1:" + std::to_string(port);
-  t.reconnect = {std::chrono::milliseconds(1), std::chrono::milliseconds(20)};
+  t.reconnect = fast_reconnect();
   cfg.settings = t;
   {
     io_runner io;
@@ -58,6 +58,9 @@ TEST(client_source, tcp_reconnects_after_a_disconnect_mid_line) {
     EXPECT_EQ(src.stats().reconnects.load(), 1u);
     EXPECT_EQ(src.stats().connects.load(), 2u);
     EXPECT_EQ(src.stats().truncated.load(), 1u);
+    EXPECT_EQ(src.stats().disconnects_by(io::disconnect_reason::network), 1u);
+    EXPECT_EQ(src.stats().last_error(),
+              "connection to tcp://127.0.0.1:" + std::to_string(port) + " ended");
     EXPECT_EQ(src.state(), source_state::connected);
     src.stop();
     EXPECT_EQ(src.state(), source_state::stopped);
@@ -76,7 +79,7 @@ TEST(client_source, unix_backs_off_until_the_server_appears) {
   auto cfg = source_cfg("u", config::record_format::lines);
   config::unix_source u;
   u.path = path;
-  u.reconnect = {std::chrono::milliseconds(1), std::chrono::milliseconds(5)};
+  u.reconnect = fast_reconnect();
   cfg.settings = u;
   io_runner io;
   client_source src(cfg, *q, d.path());
@@ -96,6 +99,53 @@ TEST(client_source, unix_backs_off_until_the_server_appears) {
   EXPECT_EQ(events[2].payload, "three");
   EXPECT_EQ(events[2].type, "event");
   src.stop();
+  io.stop();
+}
+
+// A tcp source to a closed port: every refused attempt is of the network class (the only one
+// of tcp and unix sources), with the configured delays; max_retries = 2 ends it in failed.
+TEST(client_source, tcp_to_a_closed_port_is_a_network_error) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  auto port = closed_port();
+  auto cfg = source_cfg("closed", config::record_format::lines);
+  config::tcp_source t;
+  t.address = "127.0.0.1:" + std::to_string(port);
+  t.reconnect = fast_reconnect();
+  // 1 ms, then 1 h + 1 ms: exactly two attempts, then the source waits (the gauge says how long).
+  t.reconnect.network_step = std::chrono::hours(1);
+  t.reconnect.network_max = std::chrono::hours(2);
+  cfg.settings = t;
+  io_runner io;
+  {
+    client_source src(cfg, *q, d.path());
+    ASSERT_TRUE(src.start(io.io).has_value());
+    const auto second =
+        std::chrono::nanoseconds(std::chrono::hours(1) + std::chrono::milliseconds(1));
+    ASSERT_TRUE(wait_until([&] { return src.stats().backoff_ns.load() == second.count(); }));
+    EXPECT_EQ(src.stats().disconnects_by(io::disconnect_reason::network), 2u);
+    EXPECT_EQ(src.stats().connect_failures.load(), 2u);
+    EXPECT_EQ(src.state(), source_state::backing_off);
+    src.stop();
+    EXPECT_EQ(src.state(), source_state::stopped);
+  }
+  // max_retries = 2: two attempts, then failed, never a silent stop.
+  t.reconnect = fast_reconnect();
+  t.reconnect.max_retries = 2;
+  cfg.settings = t;
+  client_source src(cfg, *q, d.path());
+  ASSERT_TRUE(src.start(io.io).has_value());
+  ASSERT_TRUE(wait_until([&] { return src.state() == source_state::failed; }));
+  auto err = src.stats().last_error();
+  EXPECT_TRUE(err.starts_with(
+      "gave up after 2 attempts: cannot connect to tcp://127.0.0.1:" + std::to_string(port) + ": "))
+      << err;
+  EXPECT_EQ(src.stats().disconnects_by(io::disconnect_reason::network), 2u);
+  for (auto r : {io::disconnect_reason::http_error, io::disconnect_reason::rate_limited,
+                 io::disconnect_reason::fatal, io::disconnect_reason::stall})
+    EXPECT_EQ(src.stats().disconnects_by(r), 0u);
+  src.stop();
+  EXPECT_EQ(src.state(), source_state::failed);
   io.stop();
 }
 

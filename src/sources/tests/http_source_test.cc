@@ -20,7 +20,7 @@ config::source_config http_cfg(std::uint16_t port, bool post) {
   h.url = "http://127.0.0.1:" + std::to_string(port) + "/1.1/statuses/filter.json";
   h.method = post ? config::http_method::post : config::http_method::get;
   h.params = {{"track", {"Bears", "Packers"}}};
-  h.reconnect = {std::chrono::milliseconds(1), std::chrono::milliseconds(20)};
+  h.reconnect = fast_reconnect();
   cfg.settings = h;
   return cfg;
 }
@@ -96,8 +96,14 @@ TEST(http_source, backs_off_on_an_error_status) {
   auto events = wait_for_events(*q, 100);
   EXPECT_GE(events.size(), 100u);
   EXPECT_EQ(src.stats().connect_failures.load(), 2u);
+  EXPECT_EQ(src.stats().disconnects_by(io::disconnect_reason::http_error), 2u);
+  EXPECT_EQ(src.stats().disconnects_by(io::disconnect_reason::network), 0u);
+  EXPECT_EQ(src.stats().last_error(), "HTTP 503 from http://127.0.0.1:" + std::to_string(*port) +
+                                          "/1.1/statuses/filter.json");
   EXPECT_EQ(src.last_status(), 200);
   EXPECT_EQ(src.stats().connects.load(), 1u);
+  EXPECT_EQ(src.stats().backoff_ns.load(), 0);
+  EXPECT_EQ(src.state(), source_state::connected);
   src.stop();
   fh.stop();
   ASSERT_TRUE(q->close().has_value());
@@ -120,6 +126,7 @@ TEST(http_source, a_silent_server_is_a_stall) {
   int c2 = ::accept(lfd, nullptr, nullptr);
   ASSERT_GE(c2, 0);
   EXPECT_GE(src.stats().connect_failures.load(), 1u);
+  EXPECT_GE(src.stats().disconnects_by(io::disconnect_reason::stall), 1u);
   src.stop();
   EXPECT_EQ(src.state(), source_state::stopped);
   ::close(c1);
@@ -137,7 +144,208 @@ TEST(http_source, a_bad_url_fails_at_start) {
   http_source src(cfg, *q, d.path());
   EXPECT_FALSE(src.start(io.io).has_value());
   EXPECT_EQ(src.state(), source_state::failed);
+  EXPECT_TRUE(src.stats().last_error().starts_with("bad URL ftp://example.com/: "))
+      << src.stats().last_error();
   ASSERT_TRUE(q->close().has_value());
+}
+
+std::uint64_t disconnects(const source& s, io::disconnect_reason r) {
+  return s.stats().disconnects_by(r);
+}
+
+// Each fatal status ends the source after exactly one attempt, in state failed, with an error
+// that names the status and what to fix; the firehose would have streamed on a second request.
+TEST(http_source, a_fatal_status_fails_after_one_attempt) {
+  const std::pair<int, std::string> fatal[] = {
+      {401, "check auth"},           {403, "the account may not use this endpoint"},
+      {404, "check the URL"},        {406, "check params / Accept"},
+      {413, "too many track terms"}, {416, "check params"}};
+  for (const auto& [status, hint] : fatal) {
+    SCOPED_TRACE(status);
+    test_dir d;
+    auto q = open_queue(d / "q");
+    firehose::server_options so;
+    so.status = static_cast<unsigned>(status);
+    so.status_first = 1;
+    firehose::server fh(so);
+    auto port = fh.listen_http("127.0.0.1", 0);
+    ASSERT_TRUE(port.has_value());
+    fh.start();
+    io_runner io(1);
+    http_source src(http_cfg(*port, false), *q, d.path());
+    ASSERT_TRUE(src.start(io.io).has_value());
+    ASSERT_TRUE(wait_until([&] { return src.state() == source_state::failed; }));
+    EXPECT_EQ(src.stats().last_error(), "HTTP " + std::to_string(status) +
+                                            " from http://127.0.0.1:" + std::to_string(*port) +
+                                            "/1.1/statuses/filter.json: " + hint);
+    EXPECT_EQ(disconnects(src, io::disconnect_reason::fatal), 1u);
+    EXPECT_EQ(src.stats().connect_failures.load(), 1u);
+    EXPECT_EQ(src.stats().connects.load(), 0u);
+    EXPECT_EQ(src.last_status(), status);
+    EXPECT_EQ(fh.stats().connections, 1u);
+    src.stop();
+    EXPECT_EQ(src.state(), source_state::failed); // stop() keeps the reason visible
+    EXPECT_EQ(fh.stats().connections, 1u);
+    fh.stop();
+    ASSERT_TRUE(q->close().has_value());
+  }
+}
+
+// 420 and 429 are rate limiting, counted apart from error statuses; then the stream flows.
+TEST(http_source, rate_limiting_is_counted_as_such) {
+  for (unsigned status : {420u, 429u}) {
+    SCOPED_TRACE(status);
+    test_dir d;
+    auto q = open_queue(d / "q");
+    firehose::server_options so;
+    so.rate = 10000;
+    so.status = status;
+    so.status_first = 2;
+    firehose::server fh(so);
+    auto port = fh.listen_http("127.0.0.1", 0);
+    ASSERT_TRUE(port.has_value());
+    fh.start();
+    io_runner io(1);
+    http_source src(http_cfg(*port, false), *q, d.path());
+    ASSERT_TRUE(src.start(io.io).has_value());
+    EXPECT_GE(wait_for_events(*q, 10).size(), 10u);
+    EXPECT_EQ(disconnects(src, io::disconnect_reason::rate_limited), 2u);
+    EXPECT_EQ(disconnects(src, io::disconnect_reason::http_error), 0u);
+    EXPECT_EQ(src.stats().connects.load(), 1u);
+    src.stop();
+    fh.stop();
+    ASSERT_TRUE(q->close().has_value());
+  }
+}
+
+// A closed port: each refused attempt is a network disconnect, and the delays are those
+// configured. With 1 ms then +1 h, exactly two attempts are made and the source then waits
+// 1 h + 1 ms (the gauge, without jitter); stop() does not wait for it.
+TEST(http_source, a_refused_connection_backs_off_linearly) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  auto cfg = http_cfg(closed_port(), false);
+  auto& r = std::get<config::http_source>(cfg.settings).reconnect;
+  r.network_initial = std::chrono::milliseconds(1);
+  r.network_step = std::chrono::hours(1);
+  r.network_max = std::chrono::hours(2);
+  io_runner io(1);
+  http_source src(cfg, *q, d.path());
+  ASSERT_TRUE(src.start(io.io).has_value());
+  const auto second =
+      std::chrono::nanoseconds(std::chrono::hours(1) + std::chrono::milliseconds(1));
+  ASSERT_TRUE(wait_until([&] { return src.stats().backoff_ns.load() == second.count(); }));
+  EXPECT_EQ(disconnects(src, io::disconnect_reason::network), 2u);
+  EXPECT_EQ(src.stats().connect_failures.load(), 2u);
+  EXPECT_EQ(src.state(), source_state::backing_off);
+  EXPECT_NE(src.stats().last_error().find("refused"), std::string::npos)
+      << src.stats().last_error();
+  src.stop();
+  EXPECT_EQ(src.state(), source_state::stopped);
+  EXPECT_EQ(disconnects(src, io::disconnect_reason::network), 2u);
+
+  // With the test's 1 ms delays the attempts go on, all of the network class.
+  http_source fast(http_cfg(closed_port(), false), *q, d.path());
+  ASSERT_TRUE(fast.start(io.io).has_value());
+  ASSERT_TRUE(wait_until([&] { return disconnects(fast, io::disconnect_reason::network) >= 10; }));
+  fast.stop();
+  EXPECT_EQ(disconnects(fast, io::disconnect_reason::http_error), 0u);
+  EXPECT_EQ(disconnects(fast, io::disconnect_reason::stall), 0u);
+  EXPECT_EQ(fast.stats().connects.load(), 0u);
+  ASSERT_TRUE(q->close().has_value());
+}
+
+// The firehose stops sending (and keeps the connection open) after 50 ranks: the stall timeout
+// ends the connection, counted as a stall, and the source reconnects and resumes.
+TEST(http_source, a_stall_is_counted_and_reconnected) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  firehose::server_options so;
+  so.stream.seed = 5;
+  so.stall_after = 50;
+  so.resume = true;
+  firehose::server fh(so);
+  auto port = fh.listen_http("127.0.0.1", 0);
+  ASSERT_TRUE(port.has_value());
+  fh.start();
+  io_runner io(1);
+  http_source src(http_cfg(*port, false), *q, d.path(), std::chrono::milliseconds(100));
+  ASSERT_TRUE(src.start(io.io).has_value());
+  EXPECT_EQ(wait_for_events(*q, 100).size(), 100u);
+  EXPECT_GE(disconnects(src, io::disconnect_reason::stall), 1u);
+  EXPECT_GE(src.stats().connects.load(), 2u);
+  EXPECT_GE(src.stats().reconnects.load(), 1u);
+  EXPECT_EQ(disconnects(src, io::disconnect_reason::network), 0u);
+  src.stop();
+  fh.stop();
+  ASSERT_TRUE(q->close().has_value());
+}
+
+// max_retries = 3 against a closed port: three attempts, then failed with the reason.
+TEST(http_source, gives_up_after_max_retries) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  auto port = closed_port();
+  auto cfg = http_cfg(port, false);
+  std::get<config::http_source>(cfg.settings).reconnect.max_retries = 3;
+  io_runner io(1);
+  http_source src(cfg, *q, d.path());
+  ASSERT_TRUE(src.start(io.io).has_value());
+  ASSERT_TRUE(wait_until([&] { return src.state() == source_state::failed; }));
+  auto err = src.stats().last_error();
+  EXPECT_TRUE(err.starts_with("gave up after 3 attempts: stream http://127.0.0.1:" +
+                              std::to_string(port) + "/1.1/statuses/filter.json: "))
+      << err;
+  EXPECT_NE(err.find("refused"), std::string::npos) << err;
+  EXPECT_EQ(disconnects(src, io::disconnect_reason::network), 3u);
+  EXPECT_EQ(src.stats().connect_failures.load(), 3u);
+  EXPECT_EQ(src.stats().backoff_ns.load(), 0);
+  src.stop();
+  EXPECT_EQ(src.state(), source_state::failed);
+  ASSERT_TRUE(q->close().has_value());
+}
+
+// A 429 with Retry-After: the larger of it and the class's delay is waited, exactly (no jitter
+// on Retry-After). The gauge shows it; stop() does not wait for it.
+TEST(http_source, retry_after_is_honoured_when_larger) {
+  using std::chrono::hours;
+  using std::chrono::seconds;
+  struct scenario {
+    std::uint32_t retry_after;
+    std::chrono::nanoseconds rate_limit_initial;
+    std::chrono::nanoseconds waited;
+  };
+  const scenario cases[] = {
+      {3600, std::chrono::milliseconds(1), seconds(3600)}, // Retry-After larger: it wins
+      {1, hours(2), hours(2)},                             // smaller: the class's delay
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.retry_after);
+    test_dir d;
+    auto q = open_queue(d / "q");
+    firehose::server_options so;
+    so.status = 429;
+    so.status_first = 1;
+    so.retry_after = c.retry_after;
+    firehose::server fh(so);
+    auto port = fh.listen_http("127.0.0.1", 0);
+    ASSERT_TRUE(port.has_value());
+    fh.start();
+    io_runner io(1);
+    auto cfg = http_cfg(*port, false);
+    auto& r = std::get<config::http_source>(cfg.settings).reconnect;
+    r.rate_limit_initial = c.rate_limit_initial;
+    r.rate_limit_max = hours(3);
+    http_source src(cfg, *q, d.path());
+    ASSERT_TRUE(src.start(io.io).has_value());
+    ASSERT_TRUE(wait_until([&] { return src.stats().backoff_ns.load() == c.waited.count(); }));
+    EXPECT_EQ(disconnects(src, io::disconnect_reason::rate_limited), 1u);
+    EXPECT_EQ(src.state(), source_state::backing_off);
+    EXPECT_EQ(fh.stats().connections, 1u);
+    src.stop();
+    fh.stop();
+    ASSERT_TRUE(q->close().has_value());
+  }
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -86,6 +87,33 @@ wait_for_events(queue::queue& q, std::size_t n,
   return out;
 }
 
+/// A reconnection policy for tests: every delay 1 ms (network: 1 ms, +1 ms, at most 5 ms), no
+/// jitter, so the sequence is exact and no test waits for real delays.
+inline config::reconnect_config fast_reconnect() {
+  using std::chrono::milliseconds;
+  config::reconnect_config r;
+  r.network_initial = milliseconds(1);
+  r.network_step = milliseconds(1);
+  r.network_max = milliseconds(5);
+  r.http_initial = milliseconds(1);
+  r.http_max = milliseconds(5);
+  r.rate_limit_initial = milliseconds(1);
+  r.rate_limit_max = milliseconds(5);
+  r.jitter = 0;
+  return r;
+}
+
+/// Polls `done` every 2 ms until it holds or `limit` passed; returns whether it held.
+template <class F> bool wait_until(F done, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
 /// An io_context run by `threads` threads until the object goes.
 class io_runner {
 public:
@@ -114,5 +142,12 @@ int tcp_connect(std::uint16_t port);
 int unix_connect(const std::string& path);
 void write_all(int fd, std::string_view data);
 std::string read_all_fd(int fd);
+
+/// A TCP port on 127.0.0.1 nothing listens on (bound, then closed): connecting is refused.
+inline std::uint16_t closed_port() {
+  std::uint16_t port = 0;
+  ::close(tcp_listen_any(port));
+  return port;
+}
 
 } // namespace sluice::sources::testing
