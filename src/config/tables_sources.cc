@@ -224,22 +224,26 @@ const option_table source_common_options{
 const option_table http_source_options{
     .title = "source type \"http\"",
     .kind = "http",
-    .help = "A long-lived streaming HTTP request (chunked transfer), reconnected with capped "
-            "exponential backoff.",
+    .help = "A long-lived streaming HTTP or HTTPS request (chunked or plain, gzip decoded), "
+            "reconnected by the reconnection policy of [sources.NAME.reconnect] (network "
+            "errors, HTTP errors and rate limiting each with their own delays; fatal statuses "
+            "stop the source).",
     .options = http_list,
 };
 
 const option_table tcp_source_options{
     .title = "source type \"tcp\"",
     .kind = "tcp",
-    .help = "Connects to a TCP server and reads lines; reconnects with backoff.",
+    .help = "Connects to a TCP server and reads lines; reconnects by the network class of "
+            "[sources.NAME.reconnect].",
     .options = tcp_list,
 };
 
 const option_table unix_source_options{
     .title = "source type \"unix\"",
     .kind = "unix",
-    .help = "Connects to a Unix socket and reads lines; reconnects with backoff.",
+    .help = "Connects to a Unix socket and reads lines; reconnects by the network class of "
+            "[sources.NAME.reconnect].",
     .options = unix_list,
 };
 
