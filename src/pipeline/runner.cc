@@ -238,6 +238,10 @@ pipeline_status runner::status() const {
     ss.rejected = c.rejected_total();
     ss.reconnects = c.reconnects.load(std::memory_order_relaxed);
     ss.connects = c.connects.load(std::memory_order_relaxed);
+    ss.limit_notices = c.limit_notices.load(std::memory_order_relaxed);
+    ss.limit_skipped = c.limit_skipped.load(std::memory_order_relaxed);
+    ss.limit_last_ns = c.limit_last_ns.load(std::memory_order_relaxed);
+    ss.coverage = c.coverage();
     ss.disconnects_network = c.disconnects_by(io::disconnect_reason::network);
     ss.disconnects_http_error = c.disconnects_by(io::disconnect_reason::http_error);
     ss.disconnects_rate_limited = c.disconnects_by(io::disconnect_reason::rate_limited);

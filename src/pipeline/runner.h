@@ -38,6 +38,10 @@ struct source_status {
   std::uint64_t disconnects_fatal = 0;
   std::uint64_t disconnects_stall = 0;
   std::int64_t backoff_ns = 0; ///< the delay being waited before the next attempt; 0: none
+  std::uint64_t limit_notices = 0;
+  std::uint64_t limit_skipped = 0; ///< on the current connection, as the last notice said
+  std::int64_t limit_last_ns = 0;  ///< unix ns of the last notice; 0: none
+  double coverage = 100;           ///< received / (received + skipped) x 100, this connection
   /// The last failure ("HTTP 401 from URL: check auth", "gave up after 3 attempts: ..."); with
   /// state failed, why the source stopped.
   std::string last_error;

@@ -41,6 +41,26 @@ struct counters {
   /// http, tcp, unix: the delay being waited before the next attempt, in ns (a gauge; 0 while
   /// connecting or connected).
   std::atomic<std::int64_t> backoff_ns{0};
+  /// Limit notices ({"limit":{"track":N}}, N cumulative for the connection): how many came, the
+  /// events the API reported skipped on the current connection (the last N), and when the last
+  /// one came (unix ns; 0: never).
+  std::atomic<std::uint64_t> limit_notices{0};
+  std::atomic<std::uint64_t> limit_skipped{0};
+  std::atomic<std::int64_t> limit_last_ns{0};
+  /// Events (not limit notices) received on the current connection: coverage's numerator.
+  std::atomic<std::uint64_t> connection_events{0};
+
+  /// received / (received + skipped) x 100 since the connection began; 100 with neither.
+  double coverage() const noexcept {
+    auto got = static_cast<double>(connection_events.load(std::memory_order_relaxed));
+    auto skipped = static_cast<double>(limit_skipped.load(std::memory_order_relaxed));
+    return got + skipped == 0 ? 100.0 : got * 100.0 / (got + skipped);
+  }
+  /// A new connection: coverage starts again at 100.
+  void connection_began() noexcept {
+    connection_events.store(0, std::memory_order_relaxed);
+    limit_skipped.store(0, std::memory_order_relaxed);
+  }
 
   std::uint64_t disconnects_by(io::disconnect_reason r) const noexcept {
     return disconnects[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);

@@ -32,9 +32,17 @@ result<queue::append_result> intake::commit() {
 void intake::on_record(std::string_view record) {
   ++framed_;
   verdict v = check_.check(record);
-  if (v.accepted)
+  if (v.accepted) {
+    if (v.limit_track >= 0) {
+      ctx_.stats.limit_notices.fetch_add(1, std::memory_order_relaxed);
+      ctx_.stats.limit_skipped.store(static_cast<std::uint64_t>(v.limit_track),
+                                     std::memory_order_relaxed);
+      ctx_.stats.limit_last_ns.store(now_unix_ns(), std::memory_order_relaxed);
+    } else {
+      ctx_.stats.connection_events.fetch_add(1, std::memory_order_relaxed);
+    }
     appender_.add(v.type, record);
-  else
+  } else
     ctx_.dead.reject(v.why, record, record.size());
 }
 

@@ -36,8 +36,14 @@ verdict record_check::check(std::string_view record) {
   simdjson::dom::object obj;
   if (doc.get_object().get(obj) == simdjson::SUCCESS && obj.size() == 1) {
     for (auto field : obj) {
-      if (field.value.is_object() && !field.key.empty())
-        return {true, reason::invalid_json, field.key};
+      if (field.value.is_object() && !field.key.empty()) {
+        verdict v{true, reason::invalid_json, field.key};
+        std::int64_t track = 0;
+        if (field.key == "limit" &&
+            field.value["track"].get_int64().get(track) == simdjson::SUCCESS)
+          v.limit_track = track;
+        return v;
+      }
     }
   }
   return {true, reason::invalid_json, default_type_};

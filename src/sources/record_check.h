@@ -16,6 +16,9 @@ struct verdict {
   /// When accepted: the event type. Points into the record or into the checker, valid until the
   /// next check().
   std::string_view type;
+  /// A limit notice ({"limit":{"track":N}}): N, the events the API skipped so far on this
+  /// connection (cumulative); -1 otherwise.
+  std::int64_t limit_track = -1;
 };
 
 /// Validates records and gives them their event type. Every record must be valid UTF-8; with

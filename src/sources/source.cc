@@ -41,6 +41,7 @@ void source::note_connected(io::reconnect_policy& policy) {
   if (ctx_.stats.connects.fetch_add(1, std::memory_order_relaxed) > 0)
     ctx_.stats.reconnects.fetch_add(1, std::memory_order_relaxed);
   ctx_.stats.backoff_ns.store(0, std::memory_order_relaxed);
+  ctx_.stats.connection_began();
   policy.connected();
   set_state(source_state::connected);
 }

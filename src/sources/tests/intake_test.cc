@@ -96,5 +96,36 @@ TEST(intake, too_long_stores_only_the_first_kib) {
   ASSERT_TRUE(q->close().has_value());
 }
 
+// Coverage = received / (received + skipped) x 100 since the connection began, the skipped count
+// being the last limit notice's (cumulative for the connection).
+TEST(intake, limit_notices_give_coverage_worked_examples) {
+  test_dir d;
+  auto q = open_queue(d / "q");
+  source_context ctx(source_cfg("feed", config::record_format::json), *q, d.path());
+  intake in(ctx);
+  EXPECT_EQ(ctx.stats.coverage(), 100.0); // nothing yet
+  // 80%: 8 events, and the API skipped 2 of them.
+  in.feed("{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n{\"id\":4}\n{\"limit\":{\"track\":1}}\n");
+  in.feed("{\"id\":5}\n{\"id\":6}\n{\"id\":7}\n{\"id\":8}\n{\"limit\":{\"track\":2}}\n");
+  ASSERT_EQ(in.commit()->appended, 10u); // limit notices are events too (type "limit")
+  EXPECT_EQ(ctx.stats.connection_events.load(), 8u);
+  EXPECT_EQ(ctx.stats.limit_notices.load(), 2u);
+  EXPECT_EQ(ctx.stats.limit_skipped.load(), 2u);
+  EXPECT_GT(ctx.stats.limit_last_ns.load(), 0);
+  EXPECT_EQ(ctx.stats.coverage(), 80.0);
+  // A new connection starts again at 100; then 25%: 1 event, 3 skipped.
+  ctx.stats.connection_began();
+  EXPECT_EQ(ctx.stats.coverage(), 100.0);
+  in.feed("{\"id\":9}\n{\"limit\":{\"track\":3}}\n");
+  ASSERT_EQ(in.commit()->appended, 2u);
+  EXPECT_EQ(ctx.stats.coverage(), 25.0);
+  EXPECT_EQ(ctx.stats.limit_notices.load(), 3u); // over the source's life
+  // Not limit notices: a "limit" that is not an object, a notice without a number.
+  in.feed("{\"limit\":5}\n{\"limit\":{\"track\":\"x\"}}\n");
+  ASSERT_EQ(in.commit()->appended, 2u);
+  EXPECT_EQ(ctx.stats.limit_notices.load(), 3u);
+  ASSERT_TRUE(q->close().has_value());
+}
+
 } // namespace
 } // namespace sluice::sources
