@@ -124,14 +124,6 @@ std::string read_text(const fs::path& p) {
   return s.str();
 }
 
-std::string print_config_errors(const config::config_exception& e) {
-  auto text = config::format_errors(e.errors(), e.name());
-  if (!text.empty() && text.back() != '\n')
-    text += '\n';
-  return fmt::format("{}{}: {} error{}", text, e.name(), e.errors().size(),
-                     e.errors().size() == 1 ? "" : "s");
-}
-
 std::string duration_text(std::int64_t s) {
   if (s < 60)
     return fmt::format("{}s", s);
@@ -208,7 +200,7 @@ int start_daemon(const daemon_args& a) {
   try {
     cfg = config::load_pipeline_file(*file);
   } catch (const config::config_exception& e) {
-    fmt::print(stderr, "{}; nothing started\n", print_config_errors(e));
+    fmt::print(stderr, "{}; nothing started\n", config::format_report(e.errors(), e.name()));
     return k_exit_config;
   }
   auto paths = paths_of(a, &cfg, *file);
@@ -416,7 +408,7 @@ int reload_daemon(const daemon_args& a) {
       (void)config::load_pipeline_file(paths.config_file);
     } catch (const config::config_exception& e) {
       fmt::print(stderr, "{}; {} keeps running on its previous configuration\n",
-                 print_config_errors(e), paths.instance());
+                 config::format_report(e.errors(), e.name()), paths.instance());
       return k_exit_config;
     }
   }

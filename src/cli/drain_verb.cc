@@ -121,11 +121,7 @@ int drain(const drain_args& args) {
   try {
     cfg = config::load_pipeline_file(args.file);
   } catch (const config::config_exception& e) {
-    auto text = config::format_errors(e.errors(), e.name());
-    if (!text.empty() && text.back() != '\n')
-      text += '\n';
-    fmt::print(stderr, "{}{}: {} error{}; nothing drained\n", text, e.name(), e.errors().size(),
-               e.errors().size() == 1 ? "" : "s");
+    fmt::print(stderr, "{}; nothing drained\n", config::format_report(e.errors(), e.name()));
     return k_exit_config;
   }
 

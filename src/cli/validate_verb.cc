@@ -23,11 +23,7 @@ void add_validate_commands(CLI::App& root, int& exit_code) {
       exit_code = 0;
       return;
     }
-    auto text = config::format_errors(errors, *file);
-    if (!text.empty() && text.back() != '\n')
-      text += '\n';
-    fmt::print(stderr, "{}", text);
-    fmt::print(stderr, "{}: {} error{}\n", *file, errors.size(), errors.size() == 1 ? "" : "s");
+    fmt::print(stderr, "{}\n", config::format_report(errors, *file));
     exit_code = 1;
   });
 }

@@ -29,6 +29,14 @@ std::string format_errors(const std::vector<config_error>& errors, const std::st
   return out;
 }
 
+std::string format_report(const std::vector<config_error>& errors, const std::string& name) {
+  auto text = format_errors(errors, name);
+  if (!text.empty())
+    text += '\n';
+  return text + name + ": " + std::to_string(errors.size()) +
+         (errors.size() == 1 ? " error" : " errors");
+}
+
 config_exception::config_exception(std::string name, std::vector<config_error> errors)
     : std::runtime_error(format_errors(errors, name)), name_(std::move(name)),
       errors_(std::move(errors)) {}

@@ -22,6 +22,10 @@ struct config_error {
 /// Every error, one per line, each prefixed with `name: ` (the file's name) when not empty.
 std::string format_errors(const std::vector<config_error>& errors, const std::string& name);
 
+/// What the verbs print for an invalid file: format_errors(), then a count line
+/// `NAME: N error(s)`, without a final newline.
+std::string format_report(const std::vector<config_error>& errors, const std::string& name);
+
 /// Thrown by configuration loading (exceptions are allowed there, STYLE habit 3): carries every
 /// error found, not only the first. what() is format_errors(errors(), name()).
 class config_exception : public std::runtime_error {
