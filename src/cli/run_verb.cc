@@ -75,20 +75,6 @@ private:
   int fd_;
 };
 
-void reopen_log(const std::string& path) {
-  if (path.empty())
-    return;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    spdlog::warn("USR2: cannot reopen the log {}: {}", path, std::strerror(errno));
-    return;
-  }
-  ::dup2(fd, STDOUT_FILENO);
-  ::dup2(fd, STDERR_FILENO);
-  ::close(fd);
-  spdlog::info("USR2: log reopened");
-}
-
 /// The daemon's periodic tasks run drains through the same code as `sluice drain`.
 daemon::task_actions task_actions_for(const config::pipeline_config& cfg,
                                       daemon::hook_runner& hooks) {
@@ -220,11 +206,7 @@ int run_pipeline(const run_args& args) {
       cfg = config::load_pipeline_file(args.file);
     }
   } catch (const config::config_exception& e) {
-    auto text = config::format_errors(e.errors(), e.name());
-    if (!text.empty() && text.back() != '\n')
-      text += '\n';
-    fmt::print(stderr, "{}{}: {} error{}; nothing started\n", text, e.name(), e.errors().size(),
-               e.errors().size() == 1 ? "" : "s");
+    fmt::print(stderr, "{}; nothing started\n", config::format_report(e.errors(), e.name()));
     reporter.fail(k_exit_config, fmt::format("{}: {} error{} in the configuration", e.name(),
                                              e.errors().size(), e.errors().size() == 1 ? "" : "s"));
     return k_exit_config;
@@ -278,7 +260,8 @@ int run_pipeline(const run_args& args) {
     if (sig == SIGINT || sig == SIGTERM || sig == SIGQUIT)
       break;
     if (sig == SIGUSR2) {
-      reopen_log(args.log_file);
+      if (!args.log_file.empty() && daemon::reopen_log(args.log_file))
+        spdlog::info("USR2: log reopened");
     } else if (sig == SIGUSR1) {
       spdlog::info("USR1: reconnecting every source");
       run->reconnect_sources();

@@ -53,18 +53,6 @@ void write_line(int fd, const std::string& line) {
   }
 }
 
-/// stdout and stderr onto the log file again (logrotate moved the old one away).
-void reopen_log(const fs::path& log) {
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    spdlog::warn("cannot reopen the log {}: {}", log.string(), std::strerror(errno));
-    return;
-  }
-  ::dup2(fd, STDOUT_FILENO);
-  ::dup2(fd, STDERR_FILENO);
-  ::close(fd);
-}
-
 struct child_proc {
   pid_t pid = -1;
   int ready_fd = -1; ///< read end of the child's readiness pipe; -1 once read to the end
@@ -169,6 +157,18 @@ void write_info(const supervisor_options& o, pid_t child) {
 
 } // namespace
 
+bool reopen_log(const fs::path& log) {
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    spdlog::warn("cannot reopen the log {}: {}", log.string(), std::strerror(errno));
+    return false;
+  }
+  ::dup2(fd, STDOUT_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  ::close(fd);
+  return true;
+}
+
 fs::path default_conf_dir() {
   if (::geteuid() == 0)
     return "/etc/sluice";
@@ -258,6 +258,19 @@ int run_supervisor(const supervisor_options& o) {
     }
   };
 
+  // "ready" from the pipeline, or "fail STATUS MESSAGE" before it exits with that status; the
+  // first start's outcome goes to `sluice start`.
+  auto take_ready_line = [&](const std::string& line) {
+    if (line == "ready") {
+      child->ready = true;
+      if (first)
+        report_start(fmt::format("ready {}", self));
+      first = false;
+    } else if (line.starts_with("fail ") && first) {
+      report_start(line);
+    }
+  };
+
   for (;;) {
     if (!child && respawn && steady::now() >= respawn_at && !stopping) {
       respawn = false;
@@ -289,16 +302,8 @@ int run_supervisor(const supervisor_options& o) {
       break;
 
     if (child && child->ready_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
-      if (auto line = read_ready(*child, ready_buf)) {
-        if (*line == "ready") {
-          child->ready = true;
-          if (first)
-            report_start(fmt::format("ready {}", self));
-          first = false;
-        } else if (line->starts_with("fail ") && first) {
-          report_start(*line); // the child exits with that status next
-        }
-      }
+      if (auto line = read_ready(*child, ready_buf))
+        take_ready_line(*line);
     }
 
     if ((fds[0].revents & POLLIN) != 0) {
@@ -329,16 +334,8 @@ int run_supervisor(const supervisor_options& o) {
       continue;
     if (child->ready_fd >= 0) {
       // What the child wrote before it died.
-      while (auto line = read_ready(*child, ready_buf)) {
-        if (*line == "ready") {
-          child->ready = true;
-          if (first)
-            report_start(fmt::format("ready {}", self));
-          first = false;
-        } else if (line->starts_with("fail ") && first) {
-          report_start(*line);
-        }
-      }
+      while (auto line = read_ready(*child, ready_buf))
+        take_ready_line(*line);
     }
     auto ran = steady::now() - child->started;
     bool was_ready = child->ready;

@@ -47,6 +47,10 @@ std::filesystem::path default_log_dir();
 void common_log_line(const std::filesystem::path& path, std::string_view instance,
                      std::string_view event, int pid, std::string_view detail);
 
+/// Points stdout and stderr at `log` again (USR2, after logrotate moved the old file away),
+/// creating it 0640. A failure is logged, leaves them as they were, and returns false.
+bool reopen_log(const std::filesystem::path& log);
+
 /// The restart delay after the n-th crash in a row (n from 1): min doubled n-1 times, capped.
 std::chrono::nanoseconds restart_delay(const config::daemon_config& d, unsigned crashes_in_row);
 
