@@ -129,20 +129,10 @@ result<std::unique_ptr<runner>> runner::open(const config::pipeline_config& cfg,
       }
       continue;
     }
-    auto sink = open_sink(s);
-    if (!sink) {
-      error = fmt::format("subscription {} (line {}): cannot open its {} sink {}: {}", s.name,
-                          s.line, s.sink_type(), sink_target(s), sink.error().message());
-      return fail(sink.error());
-    }
-    auto sub = r->queue_->subscribe(s.name, start_of(s));
-    if (!sub) {
-      error = fmt::format("subscription {} (line {}): cannot open its cursor: {}", s.name, s.line,
-                          sub.error().message());
-      return fail(sub.error());
-    }
-    r->deliveries_.push_back(
-        std::make_unique<delivery>(delivery_options_of(cfg, s), std::move(*sub), std::move(*sink)));
+    auto d = r->make_delivery(cfg, s, error);
+    if (!d)
+      return fail(d.error());
+    r->deliveries_.push_back(std::move(*d));
   }
   for (const auto& s : cfg.sources) {
     auto src = sources::make_source(s, *r->queue_, cfg.data_dir);
@@ -153,6 +143,24 @@ result<std::unique_ptr<runner>> runner::open(const config::pipeline_config& cfg,
     r->sources_.push_back(std::move(*src));
   }
   return r;
+}
+
+result<std::unique_ptr<delivery>> runner::make_delivery(const config::pipeline_config& cfg,
+                                                        const config::subscription_config& s,
+                                                        std::string& error) {
+  auto sink = open_sink(s);
+  if (!sink) {
+    error = fmt::format("subscription {} (line {}): cannot open its {} sink {}: {}", s.name, s.line,
+                        s.sink_type(), sink_target(s), sink.error().message());
+    return fail(sink.error());
+  }
+  auto sub = queue_->subscribe(s.name, start_of(s));
+  if (!sub) {
+    error = fmt::format("subscription {} (line {}): cannot open its cursor: {}", s.name, s.line,
+                        sub.error().message());
+    return fail(sub.error());
+  }
+  return std::make_unique<delivery>(delivery_options_of(cfg, s), std::move(*sub), std::move(*sink));
 }
 
 runner::~runner() {

@@ -135,6 +135,8 @@ public:
 
 private:
   explicit runner(config::pipeline_config cfg);
+  /// A continuous subscription's sink, cursor and delivery (not started); `error` names what
+  /// failed. For open() and reconfigure().
   result<std::unique_ptr<delivery>> make_delivery(const config::pipeline_config& cfg,
                                                   const config::subscription_config& s,
                                                   std::string& error);

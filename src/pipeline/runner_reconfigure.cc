@@ -25,24 +25,6 @@ std::string join(const std::vector<std::string>& parts) {
 
 } // namespace
 
-result<std::unique_ptr<delivery>> runner::make_delivery(const config::pipeline_config& cfg,
-                                                        const config::subscription_config& s,
-                                                        std::string& error) {
-  auto sink = open_sink(s);
-  if (!sink) {
-    error = fmt::format("subscription {} (line {}): cannot open its {} sink {}: {}", s.name, s.line,
-                        s.sink_type(), sink_target(s), sink.error().message());
-    return fail(sink.error());
-  }
-  auto sub = queue_->subscribe(s.name, start_of(s));
-  if (!sub) {
-    error = fmt::format("subscription {} (line {}): cannot open its cursor: {}", s.name, s.line,
-                        sub.error().message());
-    return fail(sub.error());
-  }
-  return std::make_unique<delivery>(delivery_options_of(cfg, s), std::move(*sub), std::move(*sink));
-}
-
 void runner::retire_source(std::size_t i) {
   sources_[i]->stop();
   // Handlers of a stopped source may still be queued on the I/O threads: it is destroyed with
