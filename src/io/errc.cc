@@ -30,6 +30,8 @@ public:
       return "TLS configuration cannot be loaded";
     case errc::gzip:
       return "corrupt gzip stream";
+    case errc::closed:
+      return "closed by its owner";
     }
     return "unknown io error";
   }

@@ -17,6 +17,7 @@ enum class errc {
                       ///< (network class; response_head::failure names the host and reason)
   tls_config,         ///< ca_file, client_cert or client_key cannot be loaded (a setup error)
   gzip,               ///< a corrupt gzip body (network class)
+  closed,             ///< closed by its owner through a stream_stop
 };
 
 const std::error_category& error_category() noexcept;

@@ -244,6 +244,7 @@ struct watch {
   std::int64_t last_byte = now_mono_ns();
   bool stalled = false;
   bool done = false;
+  const stream_stop* stop = nullptr;
 };
 
 // The error a failed read or write stands for.
@@ -251,6 +252,8 @@ result<void> read_error(const boost::system::error_code& e, const watch& w, bool
                         const url_parts& url, response_head& head) {
   if (w.stalled)
     return fail(errc::stalled);
+  if (w.stop != nullptr && w.stop->closed())
+    return fail(errc::closed);
   // A TLS peer that closes without close_notify ended the stream as a plain one does with EOF.
   if (e == asio::error::eof || e == ssl::error::stream_truncated)
     return fail(errc::ended);
@@ -343,11 +346,18 @@ asio::awaitable<result<void>> exchange(Stream& s, const url_parts& url, const st
 
 } // namespace
 
-asio::awaitable<result<void>> stream_once(const stream_request& req,
-                                          std::chrono::nanoseconds stall_timeout,
-                                          response_head& head,
-                                          std::function<void(std::string_view)> on_data) {
+void stream_stop::close() {
+  closed_ = true;
+  if (closer_)
+    closer_();
+}
+
+asio::awaitable<result<void>>
+stream_once(const stream_request& req, std::chrono::nanoseconds stall_timeout, response_head& head,
+            std::function<void(std::string_view)> on_data, std::shared_ptr<stream_stop> stop) {
   head = response_head{};
+  if (stop && stop->closed())
+    co_return fail(errc::closed);
   auto url = parse_url(req.url);
   if (!url)
     co_return fail(url.error());
@@ -364,11 +374,19 @@ asio::awaitable<result<void>> stream_once(const stream_request& req,
   boost::system::error_code ec;
   auto endpoints = co_await resolver.async_resolve(url->host, std::to_string(url->port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
+  if (stop && stop->closed())
+    co_return fail(errc::closed);
   if (ec)
     co_return fail(std::error_code(ec.value(), std::system_category()));
   auto socket = std::make_shared<tcp::socket>(ex);
+  if (stop)
+    stop->set_closer([socket] {
+      boost::system::error_code ignored;
+      socket->close(ignored);
+    });
   // A watchdog closes the socket when no byte arrived for stall_timeout.
   auto w = std::make_shared<watch>();
+  w->stop = stop.get();
   auto timer = std::make_shared<asio::steady_timer>(ex);
   asio::co_spawn(
       ex,
@@ -393,11 +411,14 @@ asio::awaitable<result<void>> stream_once(const stream_request& req,
   struct finish {
     std::shared_ptr<watch> w;
     std::shared_ptr<asio::steady_timer> timer;
+    std::shared_ptr<stream_stop> stop;
     ~finish() {
       w->done = true;
       timer->cancel();
+      if (stop)
+        stop->set_closer(nullptr);
     }
-  } guard{w, timer};
+  } guard{w, timer, stop};
 
   co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
   if (ec)
@@ -418,6 +439,8 @@ asio::awaitable<result<void>> stream_once(const stream_request& req,
   if (ec) {
     if (w->stalled)
       co_return fail(errc::stalled);
+    if (stop && stop->closed())
+      co_return fail(errc::closed);
     if (ec.category() != asio::error::get_ssl_category() && ec != asio::error::eof)
       co_return fail(std::error_code(ec.value(), std::system_category()));
     head.failure = describe_handshake_error(ec, tls.native_handle(), url->host);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +72,22 @@ result<response_head> parse_response_head(std::string_view head);
 /// Percent-encodes for a query string or form body.
 std::string url_encode(std::string_view s);
 
+/// Lets the owner of a stream_once close it from outside (a source switching to a connection with
+/// new parameters closes the old one). Use on the stream's executor only.
+class stream_stop {
+public:
+  /// Closes the stream's socket; stream_once then returns errc::closed. Before the socket
+  /// exists, stream_once returns errc::closed as soon as it checks.
+  void close();
+  bool closed() const noexcept { return closed_; }
+  /// For stream_once: what close() does while the stream is open.
+  void set_closer(std::function<void()> closer) { closer_ = std::move(closer); }
+
+private:
+  std::function<void()> closer_;
+  bool closed_ = false;
+};
+
 /// Connects (over TLS for https://: SNI, the certificate verified against ca_file or the system
 /// store and checked against the URL's host, unless insecure), sends `req`, reads the response
 /// head into `head` and then streams the body to `on_data` (body bytes, chunked encoding removed,
@@ -79,11 +96,12 @@ std::string url_encode(std::string_view s);
 /// no byte came within `stall_timeout`, errc::ended when the server ended the stream, errc::tls
 /// for a failed handshake (an untrusted certificate included) or TLS error, errc::tls_config
 /// when the certificates cannot be loaded, errc::gzip for a corrupt gzip body (`head.failure`
-/// says more for these three), or the network error. Runs on the caller's executor; `on_data`
-/// runs there too.
+/// says more for these three), errc::closed after `stop->close()`, or the network error. Runs on
+/// the caller's executor; `on_data` runs there too.
 boost::asio::awaitable<result<void>> stream_once(const stream_request& req,
                                                  std::chrono::nanoseconds stall_timeout,
                                                  response_head& head,
-                                                 std::function<void(std::string_view)> on_data);
+                                                 std::function<void(std::string_view)> on_data,
+                                                 std::shared_ptr<stream_stop> stop = nullptr);
 
 } // namespace sluice::io

@@ -128,7 +128,15 @@ struct gzip_stream : ::testing::Test {
 };
 
 TEST_F(gzip_stream, a_gzip_firehose_delivers_the_same_bytes_as_a_plain_one) {
-  auto reference = plain_body(opts);
+  // Keep-alive lines ("\r\n") may sit between records in both; compare the records.
+  auto records = [](std::string s) {
+    std::string kept;
+    for (std::size_t at = 0, nl; (nl = s.find('\n', at)) != std::string::npos; at = nl + 1)
+      if (nl > at && !(nl == at + 1 && s[at] == '\r'))
+        kept += s.substr(at, nl - at + 1);
+    return kept;
+  };
+  auto reference = records(plain_body(opts));
   ASSERT_EQ(std::count(reference.begin(), reference.end(), '\n'), 1000);
   opts.gzip = true;
   firehose_on_loopback f(opts);
@@ -138,20 +146,12 @@ TEST_F(gzip_stream, a_gzip_firehose_delivers_the_same_bytes_as_a_plain_one) {
   EXPECT_EQ(out.res.error(), errc::ended) << out.head.failure;
   EXPECT_EQ(out.head.header("content-encoding").value_or(""), "gzip");
   EXPECT_TRUE(out.head.gzip);
-  // Keep-alive lines ("\r\n") may sit between records in both; compare the records.
-  auto records = [](std::string s) {
-    std::string kept;
-    for (std::size_t at = 0, nl; (nl = s.find('\n', at)) != std::string::npos; at = nl + 1)
-      if (nl > at && !(nl == at + 1 && s[at] == '\r'))
-        kept += s.substr(at, nl - at + 1);
-    return kept;
-  };
-  EXPECT_EQ(records(out.body), records(reference));
+  EXPECT_EQ(records(out.body), reference);
 
   r.gzip = false; // the same server, a client that does not ask for gzip
   auto identity = stream_to_end(r);
   EXPECT_FALSE(identity.head.gzip);
-  EXPECT_EQ(records(identity.body), records(reference));
+  EXPECT_EQ(records(identity.body), reference);
 }
 
 // A one-shot HTTP server on a thread: reads one request head, answers `response`, closes.
