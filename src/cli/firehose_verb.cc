@@ -153,9 +153,15 @@ void add_firehose_commands(CLI::App& root, int& exit_code) {
                   "Each limit notice adds this many skipped tweets to a count cumulative per "
                   "connection (0: the stream-wide count)")
       ->capture_default_str();
-  cmd->add_option("--tls", args->tls, "Serve HTTPS with this PEM certificate and private key")
-      ->expected(2)
-      ->type_name("CERT KEY");
+  auto* tls =
+      cmd->add_option("--tls", args->tls, "Serve HTTPS with this PEM certificate and private key")
+          ->expected(2)
+          ->type_name("CERT KEY");
+  cmd->add_option("--tls-client-ca", s.tls_client_ca,
+                  "Require a client certificate that verifies against the CA certificates in "
+                  "this PEM file")
+      ->type_name("FILE")
+      ->needs(tls);
   cmd->add_flag("--gzip", s.gzip,
                 "gzip the stream for clients that accept it (flushed at each batch)");
   auto* basic = cmd->add_option("--require-auth", s.require_basic,

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <list>
 #include <mutex>
+#include <openssl/ssl.h>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -133,6 +134,37 @@ std::string describe(const std::vector<std::pair<std::string, std::string>>& par
   return out.empty() ? "(no parameters)" : out;
 }
 
+// Makes `ctx` ask every client for a certificate and fail the handshake unless one comes that
+// verifies against the PEM CA certificates in `ca_file`.
+result<void> require_client_cert(asio::ssl::context& ctx, const std::string& ca_file,
+                                 std::string& why) {
+  error_code ec;
+  ctx.load_verify_file(ca_file, ec);
+  if (ec) {
+    why = "client CA " + ca_file + ": " + ec.message();
+    return fail(io::errc::tls_config);
+  }
+  ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+  // The CertificateRequest names the trusted CAs, so a client holding several certificates can
+  // choose the right one.
+  if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str()))
+    SSL_CTX_set_client_CA_list(ctx.native_handle(), names);
+  // With peer verification on, OpenSSL refuses to resume a session (a client reconnecting with a
+  // ticket) unless the context has a session id context.
+  static constexpr unsigned char k_session_context[] = "sluice-firehose";
+  SSL_CTX_set_session_id_context(ctx.native_handle(), k_session_context,
+                                 sizeof k_session_context - 1);
+  return {};
+}
+
+// "127.0.0.1:40312", "[::1]:40312": a client, for the log.
+std::string peer_name(const tcp::endpoint& ep) {
+  auto addr = ep.address();
+  if (addr.is_v6())
+    return fmt::format("[{}]:{}", addr.to_string(), ep.port());
+  return fmt::format("{}:{}", addr.to_string(), ep.port());
+}
+
 result<asio::ip::address> parse_host(const std::string& host) {
   error_code ec;
   auto addr = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
@@ -157,7 +189,7 @@ struct server::impl {
   result<std::uint16_t> listen_ip(const std::string& host, std::uint16_t port, bool http);
   awaitable<void> accept_ip(tcp::acceptor& a, bool http);
   awaitable<void> accept_unix(asio::local::stream_protocol::acceptor& a);
-  awaitable<void> serve_https(stream_socket sock);
+  awaitable<void> serve_https(stream_socket sock, std::string peer);
   template <class Stream> awaitable<void> serve_http(Stream& sock);
   awaitable<void> serve_raw(stream_socket sock) {
     co_await stream_events(sock, false, nullptr, opts.raw_filter, 0);
@@ -192,6 +224,10 @@ result<std::uint16_t> server::impl::listen_ip(const std::string& host, std::uint
   if (http && !opts.tls_cert.empty() && !tls) {
     std::string why;
     auto made = io::make_server_context(opts.tls_cert, opts.tls_key, why);
+    if (made && !opts.tls_client_ca.empty()) {
+      if (auto required = require_client_cert(**made, opts.tls_client_ca, why); !required)
+        made = fail(required.error());
+    }
     if (!made) {
       spdlog::error("firehose: TLS: {}", why);
       return fail(made.error());
@@ -228,6 +264,7 @@ awaitable<void> server::impl::accept_ip(tcp::acceptor& a, bool http) {
       continue;
     }
     s.set_option(tcp::no_delay(true), ec);
+    std::string peer = http && tls ? peer_name(s.remote_endpoint(ec)) : std::string();
     auto proto = s.local_endpoint(ec).protocol();
     auto g = to_generic(std::move(s), proto.family(), proto.protocol());
     {
@@ -235,7 +272,7 @@ awaitable<void> server::impl::accept_ip(tcp::acceptor& a, bool http) {
       ++shared.stats.connections;
     }
     if (http && tls) {
-      asio::co_spawn(a.get_executor(), serve_https(std::move(g)), asio::detached);
+      asio::co_spawn(a.get_executor(), serve_https(std::move(g), std::move(peer)), asio::detached);
     } else if (http) {
       asio::co_spawn(
           a.get_executor(),
@@ -293,13 +330,15 @@ bool server::impl::authorized(const http_request& req) const {
   return true;
 }
 
-awaitable<void> server::impl::serve_https(stream_socket sock) {
+awaitable<void> server::impl::serve_https(stream_socket sock, std::string peer) {
   tls_stream s(std::move(sock), *tls);
   error_code ec;
   co_await s.async_handshake(asio::ssl::stream_base::server, on_error(ec));
   if (ec) {
-    // A client that rejects the certificate ends here: expected in tests, so not a warning.
-    spdlog::info("firehose: TLS handshake: {}", ec.message());
+    // A client that rejects the certificate, or (tls_client_ca) has none or an untrusted one,
+    // ends here: expected in tests, so not a warning. E.g. "TLS handshake with 127.0.0.1:40312:
+    // certificate verify failed: self-signed certificate". Returning closes the connection.
+    spdlog::info("firehose: {}", io::describe_handshake_error(ec, s.native_handle(), peer));
     co_return;
   }
   co_await serve_http(s);

@@ -29,6 +29,11 @@ struct server_options {
   /// do not load.
   std::string tls_cert;
   std::string tls_key;
+  /// PEM file of the CA certificates trusted for client certificates (with tls_cert only). Set:
+  /// the TLS handshake requires a client certificate that verifies against it, and a handshake
+  /// without one or with another fails (logged, the connection closed). Empty: no client
+  /// certificate is asked for. A file that does not load fails listen_http() as tls_cert does.
+  std::string tls_client_ca;
   /// Streams are gzip-encoded for requests whose Accept-Encoding takes gzip, each batch and
   /// keep-alive flushed (Z_SYNC_FLUSH) so that the client can inflate it at once.
   bool gzip = false;

@@ -19,6 +19,20 @@ struct tls_stream : ::testing::Test {
     opts.tls_cert = c.cert.string();
     opts.tls_key = c.key.string();
   }
+  // The firehose requires a client certificate issued by (here: equal to) a CA of its own,
+  // which this returns: the certificate and key a trusted client presents.
+  cert_files require_client_cert() {
+    auto ca = make_self_signed(dir.path, "client", {"DNS:client.invalid"});
+    opts.tls_client_ca = ca.cert.string();
+    return ca;
+  }
+  // A request to `f` that trusts the firehose's certificate.
+  stream_request verified_request(const firehose_on_loopback& f) const {
+    stream_request r;
+    r.url = f.url("https");
+    r.ca_file = cert;
+    return r;
+  }
   temp_dir dir;
   std::string cert;
   firehose::server_options opts;
@@ -92,6 +106,70 @@ TEST_F(tls_stream, a_missing_ca_file_is_a_configuration_error) {
   auto out = stream_to_end(r);
   EXPECT_EQ(out.res.error(), errc::tls_config);
   EXPECT_TRUE(out.head.failure.starts_with("ca_file " + r.ca_file + ": ")) << out.head.failure;
+}
+
+TEST_F(tls_stream, a_missing_client_cert_is_a_configuration_error) {
+  auto key = make_self_signed(dir.path, "client", {"DNS:client.invalid"}).key;
+  stream_request r;
+  r.url = "https://127.0.0.1:1/";
+  r.client_cert = (dir.path / "nowhere.crt").string();
+  r.client_key = key.string();
+  auto out = stream_to_end(r);
+  EXPECT_EQ(out.res.error(), errc::tls_config);
+  EXPECT_TRUE(out.head.failure.starts_with("client_cert " + r.client_cert + ": "))
+      << out.head.failure;
+}
+
+TEST_F(tls_stream, a_trusted_client_certificate_delivers_the_same_bytes) {
+  auto reference = plain_body(opts);
+  auto client = require_client_cert();
+  firehose_on_loopback f(opts);
+  auto r = verified_request(f);
+  r.client_cert = client.cert.string();
+  r.client_key = client.key.string();
+  auto out = stream_to_end(r);
+  EXPECT_EQ(out.res.error(), errc::ended) << out.head.failure;
+  EXPECT_EQ(out.head.status, 200);
+  EXPECT_EQ(out.body, reference);
+}
+
+// Under TLS 1.3 the client's handshake completes before the server has checked the client's
+// certificate: the server's refusal is an alert the client reads where it expects the response.
+TEST_F(tls_stream, no_client_certificate_is_refused_when_the_server_requires_one) {
+  require_client_cert();
+  firehose_on_loopback f(opts);
+  auto out = stream_to_end(verified_request(f));
+  EXPECT_EQ(out.res.error(), errc::tls) << out.head.failure;
+  EXPECT_EQ(out.head.status, 0);
+  EXPECT_TRUE(out.body.empty()) << out.body.size() << " bytes delivered";
+  // e.g. "TLS with 127.0.0.1: tlsv13 alert certificate required (SSL routines)"
+  EXPECT_TRUE(out.head.failure.starts_with("TLS with 127.0.0.1: ")) << out.head.failure;
+  EXPECT_NE(out.head.failure.find("alert certificate required"), std::string::npos)
+      << out.head.failure;
+}
+
+TEST_F(tls_stream, a_client_certificate_the_server_does_not_trust_is_refused) {
+  require_client_cert();
+  auto stranger = make_self_signed(dir.path, "stranger", {"DNS:stranger.invalid"});
+  firehose_on_loopback f(opts);
+  auto r = verified_request(f);
+  r.client_cert = stranger.cert.string();
+  r.client_key = stranger.key.string();
+  auto out = stream_to_end(r);
+  EXPECT_EQ(out.res.error(), errc::tls) << out.head.failure;
+  EXPECT_EQ(out.head.status, 0);
+  EXPECT_TRUE(out.body.empty()) << out.body.size() << " bytes delivered";
+  // e.g. "TLS with 127.0.0.1: tlsv1 alert unknown ca (SSL routines)"
+  EXPECT_TRUE(out.head.failure.starts_with("TLS with 127.0.0.1: ")) << out.head.failure;
+  EXPECT_NE(out.head.failure.find("alert unknown ca"), std::string::npos) << out.head.failure;
+}
+
+TEST_F(tls_stream, a_firehose_whose_client_ca_does_not_load_does_not_listen) {
+  opts.tls_client_ca = (dir.path / "nowhere.pem").string();
+  firehose::server s(opts);
+  auto port = s.listen_http("127.0.0.1", 0);
+  ASSERT_FALSE(port.has_value());
+  EXPECT_EQ(port.error(), errc::tls_config);
 }
 
 TEST_F(tls_stream, gzip_over_https_delivers_the_same_bytes) {
