@@ -72,6 +72,10 @@ http_source read_http(const section& s) {
     h.client_key = s.string("client_key");
   h.insecure = s.boolean("insecure");
   h.stall_timeout = s.duration("stall_timeout");
+  h.backfill = static_cast<std::uint64_t>(s.integer("backfill"));
+  h.dedupe_field = s.string("dedupe_field");
+  h.dedupe_window = static_cast<std::uint64_t>(s.integer("dedupe_window"));
+  h.change_debounce = s.duration("change_debounce");
   h.reconnect = read_backoff(s.table("reconnect"));
   return h;
 }

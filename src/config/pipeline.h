@@ -73,6 +73,10 @@ struct http_source {
   std::filesystem::path client_key;
   bool insecure = false;
   nanoseconds stall_timeout = std::chrono::seconds(90);
+  std::uint64_t backfill = 0;          ///< count=-N on every connection; 0: none
+  std::string dedupe_field = "id_str"; ///< empty: no duplicate suppression
+  std::uint64_t dedupe_window = 10000; ///< ids remembered
+  nanoseconds change_debounce = std::chrono::seconds(2);
   reconnect_config reconnect;
   bool operator==(const http_source&) const = default;
 };
@@ -115,7 +119,12 @@ struct source_config {
 
   /// "http", "tcp", "unix", "listen", "stdin".
   std::string_view type() const noexcept;
-  bool operator==(const source_config&) const = default;
+  /// The same settings: `line` (where they are written) does not count, so that a reload of a
+  /// file edited elsewhere leaves the source untouched. Keep in step with the members.
+  bool operator==(const source_config& o) const {
+    return name == o.name && max_record_bytes == o.max_record_bytes && format == o.format &&
+           default_type == o.default_type && settings == o.settings;
+  }
 };
 
 struct eventlog_sink {
@@ -162,7 +171,11 @@ struct subscription_config {
 
   /// "eventlog", "sqlite".
   std::string_view sink_type() const noexcept;
-  bool operator==(const subscription_config&) const = default;
+  /// The same settings; `line` does not count (see source_config). Keep in step.
+  bool operator==(const subscription_config& o) const {
+    return name == o.name && sink == o.sink && filter == o.filter && batch == o.batch &&
+           start == o.start && retry == o.retry && continuous == o.continuous;
+  }
 };
 
 /// [daemon]: what `sluice start` needs beyond the pipeline. Empty paths: the built-in defaults.
@@ -189,7 +202,11 @@ struct task_config {
   nanoseconds sleep{0};
   nanoseconds min_sleep{0};
   std::optional<nanoseconds> timeout;
-  bool operator==(const task_config&) const = default;
+  /// The same settings; `line` does not count (see source_config). Keep in step.
+  bool operator==(const task_config& o) const {
+    return name == o.name && what == o.what && subscription == o.subscription && argv == o.argv &&
+           sleep == o.sleep && min_sleep == o.min_sleep && timeout == o.timeout;
+  }
 };
 
 /// [hooks]: shell commands, empty when not set.

@@ -84,6 +84,19 @@ void check_source(validator& v, const toml::table& source, const std::string& pa
           source.contains("client_cert")
               ? "missing required key \"client_key\" (\"client_cert\" needs it)"
               : "missing required key \"client_cert\" (\"client_key\" needs it)");
+  if (const auto* backfill = source.get("backfill"); backfill != nullptr) {
+    auto n = backfill->value<std::int64_t>();
+    auto window = source["dedupe_window"].value_or(std::int64_t{10000});
+    auto field = source["dedupe_field"].value_or(std::string("id_str"));
+    if (n && *n > 0 && field.empty())
+      v.add(join(path, "backfill"), backfill->source(),
+            "needs \"dedupe_field\": without it every backfilled event is queued twice");
+    else if (n && *n > window)
+      v.add(join(path, "backfill"), backfill->source(),
+            fmt::format("{} is above \"dedupe_window\" ({}): the window must hold at least the "
+                        "backfilled events",
+                        *n, window));
+  }
   if (const auto* listen = source.get("listen");
       listen != nullptr && listen->is_array() && listen->as_array()->empty())
     v.add(join(path, "listen"), listen->source(), "expected at least one endpoint");

@@ -115,6 +115,38 @@ constexpr option http_list[] = {
      .default_value = "90s",
      .help = "No byte at all (not even a keep-alive newline) for this long: the connection is "
              "dropped and reconnected, as a network error."},
+    {.name = "backfill",
+     .type = option_type::integer,
+     .default_value = "0",
+     .unit = "events",
+     .help = "Ask every connection (the first after a start included) for the last N events "
+             "sent before it (`count=-N`, the streaming APIs' backfill), so that what was in "
+             "flight when sluice stopped or the connection dropped is sent again; events "
+             "already queued are dropped by `dedupe_field`. 0: no backfill.",
+     .min = 0,
+     .max = 1000000},
+    {.name = "dedupe_field",
+     .default_value = "id_str",
+     .help = "The field (a dotted path for a nested one) that identifies an event: an event "
+             "whose value was among the last `dedupe_window` of this source is a duplicate "
+             "(a backfill, or two connections overlapping while `params` change) and is "
+             "dropped and counted. An event without it is recognised by its exact bytes. "
+             "\"\": no duplicate suppression."},
+    {.name = "dedupe_window",
+     .type = option_type::integer,
+     .default_value = "10000",
+     .unit = "events",
+     .help = "How many recent ids are remembered (about 120 bytes each). At a start the "
+             "window is refilled from this source's newest events in the queue, so it "
+             "survives a crash. At least `backfill`.",
+     .min = 1,
+     .max = 10000000},
+    {.name = "change_debounce",
+     .type = option_type::duration,
+     .default_value = "2s",
+     .help = "A change of the request (`params`, `headers`, `auth`, ... by a reload) opens the "
+             "new connection this long after the first change of a burst, with the last "
+             "one's values, and switches to it once it delivers an event."},
     reconnect_option,
 };
 

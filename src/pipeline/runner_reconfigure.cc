@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/runner.h"
+#include "sources/http_source.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -95,6 +96,15 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
       ++i;
       continue;
     }
+    auto* http = dynamic_cast<sources::http_source*>(sources_[i].get());
+    if (now != nullptr && before != nullptr && http != nullptr &&
+        http->state() != sources::source_state::failed &&
+        sources::request_change_only(*before, *now)) {
+      http->change_request(std::get<config::http_source>(now->settings));
+      done.push_back(fmt::format("source {} switches to its new request settings", name));
+      ++i;
+      continue;
+    }
     retire_source(i);
     if (now == nullptr)
       done.push_back(fmt::format("source {} stopped", name));
@@ -144,6 +154,13 @@ std::size_t runner::reconnect_sources() {
                            [&](const auto& src) { return src->name() == s.name; });
     if (it == sources_.end())
       continue;
+    // An http source opens a second connection and switches once it delivers: no gap.
+    if (auto* http = dynamic_cast<sources::http_source*>(it->get());
+        http != nullptr && http->state() != sources::source_state::failed) {
+      http->change_request(std::get<config::http_source>(s.settings));
+      ++n;
+      continue;
+    }
     retire_source(static_cast<std::size_t>(it - sources_.begin()));
     auto src = sources::make_source(s, *queue_, cfg_.data_dir);
     if (!src) {

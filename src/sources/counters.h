@@ -36,6 +36,8 @@ struct counters {
   std::atomic<std::uint64_t> connect_failures{0};     ///< connection attempts that failed
   std::atomic<std::uint64_t> open_connections{0};     ///< listen: pushers connected now
   std::atomic<std::uint64_t> acks{0};                 ///< listen: ack lines written
+  std::atomic<std::uint64_t> duplicates{0};           ///< http: dropped by dedupe_field
+  std::atomic<std::uint64_t> switches{0};             ///< http: connections replaced after a change
   /// http, tcp, unix: failed attempts and lost connections, by reason (io::disconnect_reason).
   std::array<std::atomic<std::uint64_t>, io::k_disconnect_reason_count> disconnects{};
   /// http, tcp, unix: the delay being waited before the next attempt, in ns (a gauge; 0 while

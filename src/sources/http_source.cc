@@ -1,9 +1,12 @@
 #include "sources/http_source.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
 #include "io/errc.h"
+#include "sources/dedupe.h"
 
 // GCC 12 reports a false -Wmismatched-new-delete in Asio's coroutine frames.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -30,13 +33,51 @@ io::stream_request request_of(const config::http_source& h) {
 
 } // namespace
 
+bool request_change_only(const config::source_config& before, const config::source_config& now) {
+  const auto* b = std::get_if<config::http_source>(&before.settings);
+  const auto* n = std::get_if<config::http_source>(&now.settings);
+  if (b == nullptr || n == nullptr || before == now)
+    return false;
+  // Everything but the request, compared with the request made equal.
+  auto same_request = now;
+  auto& h = std::get<config::http_source>(same_request.settings);
+  h.url = b->url;
+  h.method = b->method;
+  h.params = b->params;
+  h.headers = b->headers;
+  h.basic_auth = b->basic_auth;
+  h.bearer = b->bearer;
+  h.user_agent = b->user_agent;
+  h.gzip = b->gzip;
+  h.ca_file = b->ca_file;
+  h.client_cert = b->client_cert;
+  h.client_key = b->client_key;
+  h.insecure = b->insecure;
+  return same_request == before;
+}
+
+/// One streaming connection and its reconnections, with the request settings it was made for.
+/// The live link is the source's connection; a candidate is the one a change opened, until it
+/// delivers its first event.
+struct http_source::link {
+  link(io::stream_request r, const io::reconnect_settings& s) : req(std::move(r)), policy(s) {}
+
+  io::stream_request req;
+  io::reconnect_policy policy;
+  std::shared_ptr<io::stream_stop> stop = std::make_shared<io::stream_stop>();
+  std::optional<asio::steady_timer> timer; ///< the wait before the next attempt
+  intake* in = nullptr;                    ///< while a connection is up
+  bool announced = false;                  ///< note_connected() done for this connection
+  bool retired = false;                    ///< replaced: ends without reconnecting
+  bool retiring = false;                   ///< close once caught up with the new connection
+  std::uint64_t duplicates = 0;            ///< the intake's when it began retiring
+};
+
 http_source::http_source(config::source_config cfg, queue::queue& q,
                          const std::filesystem::path& data_dir,
                          std::chrono::nanoseconds stall_timeout)
-    : source(std::move(cfg), q, data_dir),
-      request_(request_of(std::get<config::http_source>(ctx_.cfg.settings))),
-      stall_timeout_(stall_timeout),
-      policy_(reconnect_settings_of(std::get<config::http_source>(ctx_.cfg.settings).reconnect)) {}
+    : source(std::move(cfg), q, data_dir), request_(request_of(settings())),
+      stall_timeout_(stall_timeout) {}
 
 http_source::~http_source() {
   stop();
@@ -48,10 +89,29 @@ result<void> http_source::start(asio::io_context& /*io*/) {
     set_state(source_state::failed);
     return fail(url.error());
   }
+  const auto& h = settings();
+  if (!h.dedupe_field.empty() &&
+      (ctx_.cfg.format == config::record_format::json || h.backfill > 0)) {
+    ctx_.dedupe = std::make_unique<dedupe_window>(h.dedupe_window);
+    ctx_.dedupe_field = h.dedupe_field;
+    key_extractor keys(h.dedupe_field);
+    auto n = seed_from_queue(*ctx_.dedupe, ctx_.queue, name(), keys,
+                             h.dedupe_window * k_seed_scan_factor);
+    if (!n)
+      SLUICE_WARN_LIMITED("source {}: cannot refill the dedupe window from the queue ({}): events "
+                          "a backfill sends again may be queued twice",
+                          name(), n.error().message());
+    else if (*n > 0)
+      spdlog::info("source {}: dedupe window refilled with {} events from the queue", name(), *n);
+  }
   started_ = true;
   set_state(source_state::connecting);
-  asio::co_spawn(io_, run(), asio::detached);
-  thread_ = std::thread([this] { io_.run(); });
+  live_ = std::make_shared<link>(request_, reconnect_settings_of(h.reconnect));
+  asio::co_spawn(io_, run(live_), asio::detached);
+  thread_ = std::thread([this] {
+    auto work = asio::make_work_guard(io_); // a change may come while no connection is tried
+    io_.run();
+  });
   return {};
 }
 
@@ -65,52 +125,184 @@ void http_source::stop() {
     set_state(source_state::stopped);
 }
 
-asio::awaitable<void> http_source::run() {
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer timer(ex);
-  while (!ctx_.stopping.load()) {
-    set_state(source_state::connecting);
+void http_source::change_request(const config::http_source& s) {
+  asio::post(io_, [this, req = request_of(s)]() mutable { request_changed(std::move(req)); });
+}
+
+void http_source::request_changed(io::stream_request req) {
+  pending_ = std::move(req);
+  if (debouncing_)
+    return;
+  debouncing_ = true;
+  debounce_.expires_after(settings().change_debounce);
+  debounce_.async_wait([this](const boost::system::error_code& ec) {
+    debouncing_ = false;
+    if (ec || ctx_.stopping.load() || !pending_)
+      return;
+    auto next = std::move(*pending_);
+    pending_.reset();
+    start_candidate(std::move(next));
+  });
+}
+
+void http_source::start_candidate(io::stream_request req) {
+  if (candidate_) { // an earlier change not yet delivering: superseded
+    candidate_->retired = true;
+    candidate_->stop->close();
+    if (candidate_->timer)
+      candidate_->timer->cancel();
+  }
+  candidate_ = std::make_shared<link>(std::move(req), reconnect_settings_of(settings().reconnect));
+  spdlog::info("source {}: request changed, opening a connection with the new settings", name());
+  asio::co_spawn(io_, run(candidate_), asio::detached);
+}
+
+void http_source::promote(const std::shared_ptr<link>& c) {
+  auto old = live_;
+  live_ = c;
+  candidate_.reset();
+  request_ = c->req;
+  ctx_.stats.switches.fetch_add(1, std::memory_order_relaxed);
+  last_status_.store(200);
+  c->announced = true;
+  note_connected(c->policy);
+  spdlog::info("source {}: the connection with the new settings delivers; switched to it", name());
+  if (old)
+    retire(old);
+}
+
+void http_source::retire(const std::shared_ptr<link>& l) {
+  l->retired = true;
+  if (l->timer)
+    l->timer->cancel();
+  if (l->in == nullptr) { // not connected
+    l->stop->close();
+    return;
+  }
+  // What the old connection holds in flight was sent before the new one began: it goes on
+  // until it delivers an event the new one already delivered (a duplicate), then closes at a
+  // line boundary; at the latest after k_overlap_limit (streams with nothing in common).
+  l->retiring = true;
+  l->duplicates = l->in->duplicates();
+  asio::co_spawn(
+      io_,
+      [l]() -> asio::awaitable<void> {
+        asio::steady_timer t(co_await asio::this_coro::executor, k_overlap_limit);
+        boost::system::error_code ec;
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (!l->stop->closed())
+          l->stop->close();
+      },
+      asio::detached);
+}
+
+asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
+  l->timer.emplace(co_await asio::this_coro::executor);
+  const auto& h = settings();
+  while (!ctx_.stopping.load() && !l->retired) {
+    if (l == live_)
+      set_state(source_state::connecting);
     intake in(ctx_);
+    l->in = &in;
+    l->announced = false;
     bool delivered = false;
     io::response_head head;
-    auto r = co_await io::stream_once(request_, stall_timeout_, head, [&](std::string_view data) {
-      if (!delivered) {
-        delivered = true;
-        last_status_.store(head.status);
-        note_connected(policy_);
-      }
-      policy_.delivering();
-      in.feed(data);
-      // On this source's own thread: blocking here at the queue's cap stops the reads.
-      if (in.framed() > 0)
-        (void)in.commit();
-    });
-    if (head.status != 0)
+    io::stream_request request = l->req;
+    if (h.backfill > 0 && std::none_of(request.params.begin(), request.params.end(),
+                                       [](const auto& p) { return p.first == "count"; }))
+      request.params.emplace_back("count",
+                                  std::vector<std::string>{"-" + std::to_string(h.backfill)});
+    auto r = co_await io::stream_once(
+        request, stall_timeout_, head,
+        [&](std::string_view data) {
+          if (!delivered) {
+            delivered = true;
+            l->policy.connected();
+          }
+          if (l == live_ && !l->announced) {
+            l->announced = true;
+            last_status_.store(head.status);
+            note_connected(l->policy);
+          }
+          l->policy.delivering();
+          in.feed(data);
+          if (l == candidate_ && in.framed() > 0)
+            promote(l);
+          // On this source's own thread: blocking here at the queue's cap stops the reads.
+          if (in.framed() > 0)
+            (void)in.commit();
+          if (l->retiring && in.duplicates() > l->duplicates && !in.has_partial())
+            l->stop->close();
+        },
+        l->stop);
+    l->in = nullptr;
+    if (head.status != 0 && l == live_)
       last_status_.store(head.status);
     in.drop_partial();
     if (in.framed() > 0)
       (void)in.commit();
-    if (ctx_.stopping.load())
+    if (ctx_.stopping.load() || l->retired)
       break;
     if (!delivered)
       ctx_.stats.connect_failures.fetch_add(1, std::memory_order_relaxed);
-    auto [reason, what] = failure_of(r ? std::error_code(io::errc::ended) : r.error(), head);
+    auto [reason, what] =
+        failure_of(l->req.url, r ? std::error_code(io::errc::ended) : r.error(), head);
     std::optional<std::chrono::nanoseconds> retry_after;
     if (head.retry_after)
       retry_after = *head.retry_after;
-    auto delay = note_disconnect(policy_, reason, what, retry_after);
-    if (!delay)
-      co_return;
-    timer.expires_after(*delay);
+
+    if (l == candidate_) {
+      // The new settings' connection failed before its first event: the live one goes on.
+      ctx_.stats.count_disconnect(reason);
+      auto d = l->policy.failed(reason, retry_after);
+      if (reason == io::disconnect_reason::fatal || d.give_up) {
+        auto message =
+            fmt::format("the new request settings failed ({}); streaming goes on with "
+                        "the previous ones",
+                        reason == io::disconnect_reason::fatal
+                            ? what
+                            : fmt::format("gave up after {} attempts: {}", d.failures, what));
+        spdlog::error("source {}: {}", name(), message);
+        ctx_.stats.set_last_error(std::move(message));
+        candidate_.reset();
+        break;
+      }
+      ctx_.stats.set_last_error(what);
+      SLUICE_WARN_LIMITED("source {}: connection with the new settings: {} ({}, attempt {}), "
+                          "retrying in {} ms",
+                          name(), what, io::disconnect_reason_name(reason), d.attempt,
+                          std::chrono::duration<double, std::milli>(d.delay).count());
+      l->timer->expires_after(d.delay);
+    } else if (l == live_ && candidate_) {
+      // The live connection ended while the new one is being set up: the new one takes over.
+      ctx_.stats.count_disconnect(reason);
+      ctx_.stats.set_last_error(what);
+      SLUICE_WARN_LIMITED("source {}: {} ({}); the connection with the new settings takes over",
+                          name(), what, io::disconnect_reason_name(reason));
+      live_ = candidate_;
+      candidate_.reset();
+      request_ = live_->req;
+      ctx_.stats.switches.fetch_add(1, std::memory_order_relaxed);
+      set_state(source_state::connecting);
+      break;
+    } else {
+      auto delay = note_disconnect(l->policy, reason, what, retry_after);
+      if (!delay) {
+        live_.reset();
+        break;
+      }
+      l->timer->expires_after(*delay);
+    }
     boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await l->timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  l->timer.reset();
 }
 
 std::pair<io::disconnect_reason, std::string>
-http_source::failure_of(const std::error_code& why, const io::response_head& head) const {
+http_source::failure_of(const std::string& url, const std::error_code& why,
+                        const io::response_head& head) const {
   using io::disconnect_reason;
-  const auto& url = request_.url;
   if (why == io::errc::http_status) {
     auto reason = io::reason_of_status(head.status);
     if (reason == disconnect_reason::fatal)

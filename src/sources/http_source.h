@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -11,6 +13,11 @@
 #include "sources/source.h"
 
 namespace sluice::sources {
+
+/// True when `before` and `now` are http sources that differ only in their request (url, method,
+/// params, headers, auth, user_agent, gzip, TLS files): a running source takes such a change
+/// with http_source::change_request, without a gap.
+bool request_change_only(const config::source_config& before, const config::source_config& now);
 
 /// The `http` source: a long-lived streaming GET or POST (Twitter-style filter streams) whose
 /// body is newline-delimited records. When the response ends, fails, stalls (no byte for
@@ -21,12 +28,31 @@ namespace sluice::sources {
 /// (401, 403, 404, 406, 413, 416), unloadable TLS certificates, or `max_retries` failures in a
 /// row end in state failed with counters::last_error saying why; nothing is retried after that.
 ///
+/// With `backfill = N` every request asks for the N events sent before it (`count=-N`). With a
+/// `dedupe_field`, an event whose key is among the last `dedupe_window` of the source is dropped
+/// (counters::duplicates); at start() the window is refilled from the queue's newest events of
+/// this source, so a backfill after a crash queues only what was lost.
+///
+/// change_request() switches to new request settings without a gap: `change_debounce` after the
+/// first change of a burst, a second connection opens with the last settings while the first
+/// goes on delivering; once the new one delivers its first event it becomes the source's
+/// connection (counters::switches). The old one goes on until it caught up with the new one (it
+/// delivers an event the new one delivered already), so that what it held in flight is not
+/// lost, then closes at a line boundary; after k_overlap_limit at the latest. Events that came
+/// on both are dropped by the dedupe window.
+///
 /// Runs on a thread and io_context of its own (the io_context given to start() is not used):
 /// the queue append happens on that thread after each read, so while the queue blocks at its
 /// cap nothing is read and the server's writes block (back-pressure, bounded memory).
 class http_source final : public source {
 public:
   static constexpr std::chrono::seconds k_default_stall_timeout{90};
+  /// How many queue records start() reads back, per remembered id, to refill the dedupe window
+  /// (other sources' records are read past too).
+  static constexpr std::uint64_t k_seed_scan_factor = 4;
+  /// After a switch, the old connection is closed once it delivers an event the new one
+  /// delivered already (it caught up), or after this long.
+  static constexpr std::chrono::seconds k_overlap_limit{5};
 
   http_source(config::source_config cfg, queue::queue& q, const std::filesystem::path& data_dir,
               std::chrono::nanoseconds stall_timeout = k_default_stall_timeout);
@@ -35,22 +61,46 @@ public:
   result<void> start(asio::io_context& io) override;
   void stop() override;
 
+  /// Switches to the request `settings` describe (url, method, params, headers, auth,
+  /// user_agent, gzip, TLS files; their other members are ignored), without a gap; debounced.
+  /// Any thread.
+  void change_request(const config::http_source& settings);
+
   /// The last HTTP status a server answered with (0 before any); any thread.
   int last_status() const noexcept { return last_status_.load(); }
 
 private:
-  asio::awaitable<void> run();
+  struct link;
+
+  asio::awaitable<void> run(std::shared_ptr<link> l);
+  /// The candidate `c` delivered its first event: it becomes the live link; the old one retires.
+  void promote(const std::shared_ptr<link>& c);
+  /// Ends the old link `l`: at once when it is not connected, else once it caught up (see
+  /// above).
+  void retire(const std::shared_ptr<link>& l);
+  void request_changed(io::stream_request req);
+  void start_candidate(io::stream_request req);
   /// The reason and the description of a failed attempt or ended connection.
-  std::pair<io::disconnect_reason, std::string> failure_of(const std::error_code& why,
+  std::pair<io::disconnect_reason, std::string> failure_of(const std::string& url,
+                                                           const std::error_code& why,
                                                            const io::response_head& head) const;
 
-  io::stream_request request_;
+  const config::http_source& settings() const {
+    return std::get<config::http_source>(ctx_.cfg.settings);
+  }
+
+  io::stream_request request_; ///< the live link's
   std::chrono::nanoseconds stall_timeout_;
-  io::reconnect_policy policy_;
   asio::io_context io_{1};
   std::thread thread_;
   std::atomic<int> last_status_{0};
   bool started_ = false;
+  // On io_'s thread only:
+  std::shared_ptr<link> live_;
+  std::shared_ptr<link> candidate_;
+  std::optional<io::stream_request> pending_; ///< the last change not yet applied
+  asio::steady_timer debounce_{io_};
+  bool debouncing_ = false;
 };
 
 } // namespace sluice::sources

@@ -7,7 +7,10 @@ namespace sluice::sources {
 
 intake::intake(source_context& ctx)
     : ctx_(ctx), framer_(ctx.cfg.max_record_bytes), check_(ctx.cfg.format, ctx.cfg.default_type),
-      appender_(ctx.queue, ctx.cfg.name, ctx.stats) {}
+      appender_(ctx.queue, ctx.cfg.name, ctx.stats) {
+  if (ctx.dedupe)
+    check_.key_by(ctx.dedupe_field);
+}
 
 void intake::feed(std::string_view chunk) {
   if (appender_.pending() == 0)
@@ -33,6 +36,11 @@ void intake::on_record(std::string_view record) {
   ++framed_;
   verdict v = check_.check(record);
   if (v.accepted) {
+    if (ctx_.dedupe && !ctx_.dedupe->insert(v.key)) {
+      ctx_.stats.duplicates.fetch_add(1, std::memory_order_relaxed);
+      ++duplicates_;
+      return;
+    }
     if (v.limit_track >= 0) {
       ctx_.stats.limit_notices.fetch_add(1, std::memory_order_relaxed);
       ctx_.stats.limit_skipped.store(static_cast<std::uint64_t>(v.limit_track),

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <string>
 #include <string_view>
 
 #include "base/result.h"
@@ -11,6 +13,7 @@
 #include "sources/appender.h"
 #include "sources/counters.h"
 #include "sources/dead_letter.h"
+#include "sources/dedupe.h"
 #include "sources/framer.h"
 #include "sources/record_check.h"
 
@@ -27,6 +30,11 @@ struct source_context {
   counters stats;
   dead_letter dead;
   std::atomic<bool> stopping{false};
+  /// Duplicate suppression (http sources with a dedupe_field): every intake of the source drops
+  /// an accepted record whose key is in the window, and adds the others'. The intakes using it
+  /// must run on one thread. Null: none.
+  std::unique_ptr<dedupe_window> dedupe;
+  std::string dedupe_field;
 };
 
 /// One byte stream's path into the queue: frames what is read, checks each record, writes
@@ -46,6 +54,12 @@ public:
   /// The connection was lost: an unterminated last line is dropped, counted and warned about.
   void drop_partial();
 
+  /// Records this intake dropped as duplicates (see source_context::dedupe).
+  std::uint64_t duplicates() const noexcept { return duplicates_; }
+
+  /// Part of a line is held, waiting for its end.
+  bool has_partial() const noexcept { return framer_.has_partial(); }
+
   /// Records framed (accepted or rejected) since the last commit().
   std::uint64_t framed() const noexcept { return framed_; }
 
@@ -63,6 +77,7 @@ private:
   appender appender_;
   std::int64_t received_ns_ = 0;
   std::uint64_t framed_ = 0;
+  std::uint64_t duplicates_ = 0;
 };
 
 } // namespace sluice::sources

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "sources/dedupe.h"
+
 namespace sluice::sources {
 
 std::string_view reason_name(reason r) noexcept {
@@ -19,11 +21,22 @@ std::string_view reason_name(reason r) noexcept {
 record_check::record_check(config::record_format format, std::string default_type)
     : format_(format), default_type_(std::move(default_type)) {}
 
+void record_check::key_by(std::string_view field) {
+  keyed_ = true;
+  key_path_ = split_field_path(field);
+}
+
 verdict record_check::check(std::string_view record) {
   if (!simdjson::validate_utf8(record.data(), record.size()))
     return {false, reason::not_utf8, {}};
-  if (format_ == config::record_format::lines)
-    return {true, reason::invalid_json, default_type_};
+  if (format_ == config::record_format::lines) {
+    verdict v{true, reason::invalid_json, default_type_};
+    if (keyed_) {
+      content_key(record, key_);
+      v.key = key_;
+    }
+    return v;
+  }
 
   std::size_t need = record.size() + simdjson::SIMDJSON_PADDING;
   if (padded_.size() < need)
@@ -33,20 +46,25 @@ verdict record_check::check(std::string_view record) {
   if (parser_.parse(padded_.data(), record.size(), false).get(doc) != simdjson::SUCCESS)
     return {false, reason::invalid_json, {}};
 
+  verdict v{true, reason::invalid_json, default_type_};
   simdjson::dom::object obj;
   if (doc.get_object().get(obj) == simdjson::SUCCESS && obj.size() == 1) {
     for (auto field : obj) {
       if (field.value.is_object() && !field.key.empty()) {
-        verdict v{true, reason::invalid_json, field.key};
+        v.type = field.key;
         std::int64_t track = 0;
         if (field.key == "limit" &&
             field.value["track"].get_int64().get(track) == simdjson::SUCCESS)
           v.limit_track = track;
-        return v;
       }
     }
   }
-  return {true, reason::invalid_json, default_type_};
+  if (keyed_) {
+    if (!field_key(doc, key_path_, key_))
+      content_key(record, key_);
+    v.key = key_;
+  }
+  return v;
 }
 
 } // namespace sluice::sources

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/pipeline.h"
 #include "sources/counters.h"
@@ -19,6 +20,9 @@ struct verdict {
   /// A limit notice ({"limit":{"track":N}}): N, the events the API skipped so far on this
   /// connection (cumulative); -1 otherwise.
   std::int64_t limit_track = -1;
+  /// When accepted and keys are on (record_check::key_by): the record's dedupe key (see
+  /// dedupe.h). Points into the checker, valid until the next check().
+  std::string_view key;
 };
 
 /// Validates records and gives them their event type. Every record must be valid UTF-8; with
@@ -30,11 +34,18 @@ class record_check {
 public:
   record_check(config::record_format format, std::string default_type);
 
+  /// Gives each accepted record its dedupe key: the value at `field` (a dotted path) or, for a
+  /// record without it or with format "lines", the hash of its bytes.
+  void key_by(std::string_view field);
+
   verdict check(std::string_view record);
 
 private:
   config::record_format format_;
   std::string default_type_;
+  bool keyed_ = false;
+  std::vector<std::string> key_path_;
+  std::string key_;
   simdjson::dom::parser parser_;
   std::string padded_;
 };

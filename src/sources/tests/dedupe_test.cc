@@ -31,9 +31,9 @@ TEST(dedupe_window, keeps_the_newest_ids_up_to_its_capacity) {
   EXPECT_EQ(none.size(), 0u);
 }
 
-TEST(id_extractor, reads_strings_numbers_and_dotted_paths) {
-  id_extractor top("id_str");
-  id_extractor nested("user.id");
+TEST(key_extractor, reads_strings_numbers_and_dotted_paths) {
+  key_extractor top("id_str");
+  key_extractor nested("user.id");
   std::string id;
   const std::string tweet = R"({"id":12,"id_str":"12","user":{"id":7,"screen_name":"x"}})";
   ASSERT_TRUE(top.extract(tweet, id));
@@ -45,9 +45,41 @@ TEST(id_extractor, reads_strings_numbers_and_dotted_paths) {
   EXPECT_FALSE(top.extract("not json", id));
   EXPECT_FALSE(nested.extract(R"({"user":3})", id));
   EXPECT_FALSE(top.extract(R"({"id_str":{"a":1}})", id));
-  id_extractor big("id");
+  key_extractor big("id");
   ASSERT_TRUE(big.extract(R"({"id":1234567890123456789})", id));
   EXPECT_EQ(id, "1234567890123456789");
+}
+
+TEST(key_extractor, an_event_without_the_field_is_keyed_by_its_bytes) {
+  key_extractor keys("id_str");
+  std::string a, b, c, tweet;
+  keys.key(R"({"delete":{"status":{"id_str":"5"}}})", a);
+  keys.key(R"({"delete":{"status":{"id_str":"5"}}})", b);
+  keys.key(R"({"delete":{"status":{"id_str":"6"}}})", c);
+  keys.key(R"({"id_str":"5"})", tweet);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_EQ(a.size(), 17u); // a marker and 128 bits
+  EXPECT_EQ(tweet, "5");
+  keys.key("not json at all", c);
+  EXPECT_EQ(c.size(), 17u);
+  // A field value over 64 bytes is hashed too: the window's memory stays bounded.
+  std::string long_id(100, '7');
+  keys.key(R"({"id_str":")" + long_id + R"("})", a);
+  EXPECT_EQ(a.size(), 17u);
+  keys.key(R"({"id_str":")" + long_id + R"(8"})", b);
+  EXPECT_NE(a, b);
+}
+
+TEST(dedupe_window, holds_keys_of_every_length_after_many_evictions) {
+  // The index holds views of the FIFO's strings: they must stay valid as it grows and shrinks.
+  dedupe_window w(100);
+  for (int i = 0; i < 10'000; ++i)
+    ASSERT_TRUE(w.insert(std::to_string(i) + std::string(static_cast<std::size_t>(i % 40), 'x')));
+  EXPECT_EQ(w.size(), 100u);
+  for (int i = 9'900; i < 10'000; ++i)
+    ASSERT_FALSE(w.insert(std::to_string(i) + std::string(static_cast<std::size_t>(i % 40), 'x')));
+  EXPECT_FALSE(w.contains("9899" + std::string(9899 % 40, 'x')));
 }
 
 // Events of sources "a" (ids 1..100) and "b" (ids 1001..1100), interleaved in the queue.
@@ -70,23 +102,26 @@ TEST(dedupe_window, seeded_from_the_queue_holds_the_sources_newest_ids) {
   test_dir d;
   auto q = open_queue(d / "q");
   append_interleaved(*q);
-  id_extractor ids("id_str");
+  key_extractor ids("id_str");
 
   dedupe_window w(50);
   auto n = seed_from_queue(w, *q, "a", ids, 10'000);
   ASSERT_TRUE(n.has_value()) << n.error().message();
-  EXPECT_EQ(*n, 100u); // every id of "a" read; the window keeps the newest 50
+  EXPECT_EQ(*n, 101u); // every event of "a" read, the limit notice too; the newest 50 kept
   EXPECT_EQ(w.size(), 50u);
+  std::string notice_key;
+  content_key(R"({"limit":{"track":3}})", notice_key);
+  EXPECT_TRUE(w.contains(notice_key));
   EXPECT_TRUE(w.contains("100"));
-  EXPECT_TRUE(w.contains("51"));
-  EXPECT_FALSE(w.contains("50"));
+  EXPECT_TRUE(w.contains("52")); // with the notice, the newest 50
+  EXPECT_FALSE(w.contains("51"));
   EXPECT_FALSE(w.contains("1100")); // another source's
 
   // Only the last 21 records: the limit notice and 10 events of each source.
   dedupe_window near(50);
   n = seed_from_queue(near, *q, "a", ids, 21);
   ASSERT_TRUE(n.has_value());
-  EXPECT_EQ(*n, 10u);
+  EXPECT_EQ(*n, 11u);
   EXPECT_TRUE(near.contains("91"));
   EXPECT_FALSE(near.contains("90"));
 
@@ -99,7 +134,7 @@ TEST(dedupe_window, seeded_from_the_queue_holds_the_sources_newest_ids) {
 TEST(dedupe_window, seeding_an_empty_queue_adds_nothing) {
   test_dir d;
   auto q = open_queue(d / "q");
-  id_extractor ids("id_str");
+  key_extractor ids("id_str");
   dedupe_window w(10);
   auto n = seed_from_queue(w, *q, "a", ids, 100);
   ASSERT_TRUE(n.has_value());
