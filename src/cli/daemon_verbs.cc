@@ -1,6 +1,7 @@
 // `sluice start | collect | stop | status | running | restart | reload`: the daemon runtime
 // around `sluice run` (docs/daemon.md).
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -25,6 +27,7 @@
 #include "cli/verbs.h"
 #include "config/pipeline.h"
 #include "daemon/pid_file.h"
+#include "daemon/state_file.h"
 #include "daemon/supervisor.h"
 
 namespace sluice::cli {
@@ -184,6 +187,8 @@ std::string duration_text(std::int64_t s) {
   int status = daemon::run_supervisor(so);
   std::error_code rm;
   fs::remove(paths.info_file(), rm);
+  // The pipeline removes it at its clean exit; one that was killed left it behind.
+  fs::remove(paths.sources_file(), rm);
   pid->release();
   std::fflush(nullptr);
   ::_exit(status);
@@ -335,7 +340,35 @@ int stop_daemon(const daemon_args& a) {
   return k_exit_failure;
 }
 
-/// LSB: 0 running, 1 dead with a pid file left, 3 not running.
+/// The sources' states of the running pipeline `child` (0: not known), when its state file is
+/// there and was written by a pipeline that is still alive: one left by a pipeline that crashed
+/// (and is waiting to be started again) says nothing about the next one.
+std::optional<daemon::source_states> current_sources(const daemon::daemon_paths& paths, int child) {
+  auto st = daemon::read_source_states(paths.sources_file());
+  if (!st || st->pid <= 0 || (child > 0 && st->pid != child))
+    return std::nullopt;
+  if (::kill(st->pid, 0) != 0 && errno != EPERM)
+    return std::nullopt;
+  return st;
+}
+
+/// "sources: firehose connected, backup failed (HTTP 401 from URL: check auth)"; the reason is
+/// given for a source that failed or is waiting to reconnect.
+std::string sources_text(const std::vector<daemon::source_entry>& sources) {
+  std::string line = "sources:";
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const auto& s = sources[i];
+    line += fmt::format("{} {} {}", i == 0 ? "" : ",", s.name, s.state);
+    if ((s.state == "failed" || s.state == "backing_off") && !s.last_error.empty())
+      line += fmt::format(" ({})", s.last_error);
+  }
+  if (sources.empty())
+    line += " none";
+  return line;
+}
+
+/// LSB: 0 running, 1 dead with a pid file left, 3 not running. A source that failed does not
+/// change the status (the daemon runs); the human output says so on a line of its own.
 int status_daemon(const daemon_args& a) {
   auto paths = find_paths(a);
   bool stale = false;
@@ -354,20 +387,36 @@ int status_daemon(const daemon_args& a) {
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
     auto up = started > 0 ? now - started : 0;
-    if (a.json)
-      fmt::print("{}\n", nlohmann::json{{"id", paths.id},
-                                        {"context", paths.context},
-                                        {"state", "running"},
-                                        {"pid", *pid},
-                                        {"child", info.value("child", 0)},
-                                        {"uptime_s", up},
-                                        {"config", config_file},
-                                        {"log", paths.log_file().string()}}
-                             .dump());
-    else
-      fmt::print("{} is running: pid {} (pipeline {}), up {}, context {}, config {}\n",
-                 paths.instance(), *pid, info.value("child", 0), duration_text(up), paths.context,
-                 config_file);
+    int child = info.value("child", 0);
+    auto sources = current_sources(paths, child);
+    if (a.json) {
+      auto j = nlohmann::json{{"id", paths.id},        {"context", paths.context},
+                              {"state", "running"},    {"pid", *pid},
+                              {"child", child},        {"uptime_s", up},
+                              {"config", config_file}, {"log", paths.log_file().string()}};
+      if (sources) {
+        auto& list = j["sources"] = nlohmann::json::array();
+        for (const auto& s : sources->sources)
+          list.push_back({{"name", s.name},
+                          {"type", s.type},
+                          {"state", s.state},
+                          {"last_error", s.last_error}});
+      }
+      fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return 0;
+    }
+    fmt::print("{} is running: pid {} (pipeline {}), up {}, context {}, config {}\n",
+               paths.instance(), *pid, child, duration_text(up), paths.context, config_file);
+    if (sources) {
+      fmt::print("{}\n", sources_text(sources->sources));
+      auto failed = std::count_if(sources->sources.begin(), sources->sources.end(),
+                                  [](const auto& s) { return s.state == "failed"; });
+      if (failed > 0)
+        fmt::print("WARNING: {} of {} sources failed and will not retry; the daemon runs on "
+                   "without {} (see {})\n",
+                   failed, sources->sources.size(), failed == 1 ? "it" : "them",
+                   paths.log_file().string());
+    }
     return 0;
   }
   if (stale) {

@@ -24,6 +24,7 @@
 #include "daemon/hooks.h"
 #include "daemon/memory.h"
 #include "daemon/notify.h"
+#include "daemon/state_file.h"
 #include "daemon/supervisor.h"
 #include "daemon/tasks.h"
 #include "firehose/server.h"
@@ -41,8 +42,9 @@ struct run_args {
   // Set by the supervisor of `sluice start` (hidden options).
   std::string id = "run";
   std::string context = "default";
-  int ready_fd = -1;    ///< "ready" or "fail STATUS MESSAGE" goes there, once
-  std::string log_file; ///< reopened onto stdout and stderr on USR2
+  int ready_fd = -1;        ///< "ready" or "fail STATUS MESSAGE" goes there, once
+  std::string log_file;     ///< reopened onto stdout and stderr on USR2
+  std::string sources_file; ///< RUN_DIR/ID-CTX.sources.json, for `sluice status`
 };
 
 /// Tells the supervisor (if any) how the start went, once.
@@ -241,6 +243,10 @@ int run_pipeline(const run_args& args) {
   auto tasks = std::make_unique<daemon::task_runner>(
       cfg.tasks, task_actions_for(cfg, hooks), daemon::monotonic_clock::real(), args.log_file);
   tasks->start();
+  // Before "ready": once `sluice start` returned, `sluice status` finds the sources' states.
+  daemon::source_state_file states(args.sources_file);
+  if (states.enabled())
+    states.update(run->status());
   reporter.ready();
   notifier.ready();
   hooks.fire("start");
@@ -312,6 +318,8 @@ int run_pipeline(const run_args& args) {
     }
     if (notifier.watchdog_interval())
       notifier.watchdog();
+    if (states.enabled())
+      states.update(run->status()); // writes only when a state or an error changed
     if (show_status)
       fmt::print(stderr, "\x1b[K{}\r", status_line(run->status(), prev));
   }
@@ -356,6 +364,7 @@ int run_pipeline(const run_args& args) {
   }
   stopper.join();
   print_summary(run->status());
+  states.remove();
   hooks.wait_idle(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.hooks.timeout));
   spdlog::info("stopped");
   if (exit_status != 0)
@@ -379,6 +388,7 @@ void add_run_commands(CLI::App& root, int& exit_code) {
   cmd->add_option("--context", args->context)->group("");
   cmd->add_option("--ready-fd", args->ready_fd)->group("");
   cmd->add_option("--log-file", args->log_file)->group("");
+  cmd->add_option("--sources-file", args->sources_file)->group("");
   cmd->footer("Exit status: 0 after a clean stop; 1 on a failure; 78 for an invalid configuration; "
               "75 when another process holds the queue; 76 when it stopped itself past its "
               "memory threshold (to be started again).");

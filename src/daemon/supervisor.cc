@@ -77,7 +77,9 @@ std::optional<child_proc> spawn_pipeline(const supervisor_options& o) {
                                    "--ready-fd",
                                    "3",
                                    "--log-file",
-                                   o.paths.log_file().string()};
+                                   o.paths.log_file().string(),
+                                   "--sources-file",
+                                   o.paths.sources_file().string()};
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

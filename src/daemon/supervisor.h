@@ -33,6 +33,9 @@ struct daemon_paths {
   std::filesystem::path pid_file() const { return run_dir / (instance() + ".pid"); }
   /// JSON beside the pid file: config, start time, log, for `sluice status`.
   std::filesystem::path info_file() const { return run_dir / (instance() + ".json"); }
+  /// JSON beside the info file: each source's state, written by the pipeline while it runs
+  /// (daemon/state_file.h), for `sluice status`.
+  std::filesystem::path sources_file() const { return run_dir / (instance() + ".sources.json"); }
   std::filesystem::path log_file() const { return log_dir / (instance() + ".log"); }
 };
 
