@@ -246,6 +246,8 @@ pipeline_status runner::status() const {
     ss.rejected = c.rejected_total();
     ss.reconnects = c.reconnects.load(std::memory_order_relaxed);
     ss.connects = c.connects.load(std::memory_order_relaxed);
+    ss.duplicates = c.duplicates.load(std::memory_order_relaxed);
+    ss.switches = c.switches.load(std::memory_order_relaxed);
     ss.limit_notices = c.limit_notices.load(std::memory_order_relaxed);
     ss.limit_skipped = c.limit_skipped.load(std::memory_order_relaxed);
     ss.limit_last_ns = c.limit_last_ns.load(std::memory_order_relaxed);

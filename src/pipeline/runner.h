@@ -37,7 +37,9 @@ struct source_status {
   std::uint64_t disconnects_rate_limited = 0;
   std::uint64_t disconnects_fatal = 0;
   std::uint64_t disconnects_stall = 0;
-  std::int64_t backoff_ns = 0; ///< the delay being waited before the next attempt; 0: none
+  std::int64_t backoff_ns = 0;  ///< the delay being waited before the next attempt; 0: none
+  std::uint64_t duplicates = 0; ///< http: events dropped by the dedupe window
+  std::uint64_t switches = 0;   ///< http: connections replaced after a change of the request
   std::uint64_t limit_notices = 0;
   std::uint64_t limit_skipped = 0; ///< on the current connection, as the last notice said
   std::int64_t limit_last_ns = 0;  ///< unix ns of the last notice; 0: none
