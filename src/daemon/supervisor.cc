@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "daemon/hooks.h"
 #include "daemon/process.h"
+#include "queue/disk/files.h"
 
 namespace sluice::daemon {
 namespace {
@@ -40,17 +41,7 @@ void write_line(int fd, const std::string& line) {
   if (fd < 0)
     return;
   std::string l = line + "\n";
-  const char* p = l.data();
-  std::size_t left = l.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  (void)queue::disk::write_all(fd, l.data(), l.size());
 }
 
 struct child_proc {
