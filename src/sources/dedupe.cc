@@ -23,20 +23,22 @@ std::uint64_t fnv1a(std::string_view bytes) noexcept {
 } // namespace
 
 void dedupe_window::add(std::string_view key) {
-  if (capacity_ == 0 || index_.contains(key))
-    return;
+  (void)insert(key);
+}
+
+// On every event's intake path: one hash lookup for a key already held, one more (the index's
+// insert) for a new one.
+bool dedupe_window::insert(std::string_view key) {
+  if (capacity_ == 0)
+    return true;
+  if (index_.contains(key))
+    return false;
   if (order_.size() >= capacity_) {
     index_.erase(order_.front());
     order_.pop_front();
   }
   order_.emplace_back(key);
   index_.insert(order_.back());
-}
-
-bool dedupe_window::insert(std::string_view key) {
-  if (contains(key))
-    return false;
-  add(key);
   return true;
 }
 

@@ -157,12 +157,16 @@ void http_source::start_candidate(io::stream_request req) {
   asio::co_spawn(io_, run(candidate_), asio::detached);
 }
 
-void http_source::promote(const std::shared_ptr<link>& c) {
-  auto old = live_;
+void http_source::make_live(const std::shared_ptr<link>& c) {
   live_ = c;
   candidate_.reset();
   request_ = c->req;
   ctx_.stats.switches.fetch_add(1, std::memory_order_relaxed);
+}
+
+void http_source::promote(const std::shared_ptr<link>& c) {
+  auto old = live_;
+  make_live(c);
   last_status_.store(200);
   c->announced = true;
   note_connected(c->policy);
@@ -279,10 +283,7 @@ asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
       ctx_.stats.set_last_error(what);
       SLUICE_WARN_LIMITED("source {}: {} ({}); the connection with the new settings takes over",
                           name(), what, io::disconnect_reason_name(reason));
-      live_ = candidate_;
-      candidate_.reset();
-      request_ = live_->req;
-      ctx_.stats.switches.fetch_add(1, std::memory_order_relaxed);
+      make_live(candidate_);
       set_state(source_state::connecting);
       break;
     } else {

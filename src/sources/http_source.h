@@ -73,6 +73,8 @@ private:
   struct link;
 
   asio::awaitable<void> run(std::shared_ptr<link> l);
+  /// `c` becomes the live link (and its request the source's); counts a switch.
+  void make_live(const std::shared_ptr<link>& c);
   /// The candidate `c` delivered its first event: it becomes the live link; the old one retires.
   void promote(const std::shared_ptr<link>& c);
   /// Ends the old link `l`: at once when it is not connected, else once it caught up (see
