@@ -99,6 +99,7 @@ source_config read_source(const std::string& name, const section& s) {
   c.max_record_bytes = s.size("max_record_bytes");
   c.format = s.string("format") == "json" ? record_format::json : record_format::lines;
   c.default_type = s.string("default_type");
+  c.enabled = s.boolean("enabled");
   const auto& kind = s.kind();
   if (kind == "http")
     c.settings = read_http(s);
@@ -140,6 +141,7 @@ subscription_config read_subscription(const std::string& name, const section& s)
   c.batch = static_cast<std::size_t>(s.integer("batch"));
   c.start = s.string("start") == "end" ? start_position::end : start_position::beginning;
   c.continuous = s.string("deliver") == "continuous";
+  c.paused = s.boolean("paused");
   auto r = s.table("retry");
   c.retry.initial = r.duration("initial");
   c.retry.max = r.duration("max");
@@ -205,6 +207,30 @@ hooks_config read_hooks(const section& s) {
   return h;
 }
 
+api_config read_api(const section& s) {
+  api_config a;
+  if (s.has("listen")) {
+    a.listen = s.string_list("listen");
+    a.listen_default = false;
+  }
+  if (s.has("token_file"))
+    a.token_file = s.string("token_file");
+  a.max_connections = static_cast<std::size_t>(s.integer("max_connections"));
+  a.max_header_bytes = s.size("max_header_bytes");
+  a.max_body_bytes = s.size("max_body_bytes");
+  a.request_rate = static_cast<std::uint32_t>(s.integer("request_rate"));
+  a.idle_timeout = s.duration("idle_timeout");
+  a.request_timeout = s.duration("request_timeout");
+  return a;
+}
+
+std::optional<graphite_config> read_graphite(const section& metrics) {
+  if (!metrics.is_set("graphite"))
+    return std::nullopt;
+  auto s = metrics.table("graphite");
+  return graphite_config{s.string("address"), s.string("prefix"), s.duration("interval")};
+}
+
 } // namespace
 
 std::string_view source_config::type() const noexcept {
@@ -240,6 +266,8 @@ pipeline_config read_pipeline(const toml::table& root, const std::string& name) 
   for (auto& [task_name, s] : top.named("tasks"))
     p.tasks.push_back(read_task(task_name, s));
   p.hooks = read_hooks(top.table("hooks"));
+  p.api = read_api(top.table("api"));
+  p.graphite = read_graphite(top.table("metrics"));
   return p;
 }
 

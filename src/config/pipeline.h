@@ -115,6 +115,7 @@ struct source_config {
   std::uint64_t max_record_bytes = 1u << 20;
   record_format format = record_format::json;
   std::string default_type = "event";
+  bool enabled = true; ///< false: defined, not started (the API's stop)
   std::variant<http_source, tcp_source, unix_source, listen_source, stdin_source> settings;
 
   /// "http", "tcp", "unix", "listen", "stdin".
@@ -123,7 +124,7 @@ struct source_config {
   /// file edited elsewhere leaves the source untouched. Keep in step with the members.
   bool operator==(const source_config& o) const {
     return name == o.name && max_record_bytes == o.max_record_bytes && format == o.format &&
-           default_type == o.default_type && settings == o.settings;
+           default_type == o.default_type && enabled == o.enabled && settings == o.settings;
   }
 };
 
@@ -168,13 +169,15 @@ struct subscription_config {
   retry_config retry;
   /// false: deliver = "drain", only `sluice drain` and drain tasks deliver it.
   bool continuous = true;
+  /// true: no delivery runs; the cursor keeps its place (the API's pause).
+  bool paused = false;
 
   /// "eventlog", "sqlite".
   std::string_view sink_type() const noexcept;
   /// The same settings; `line` does not count (see source_config). Keep in step.
   bool operator==(const subscription_config& o) const {
     return name == o.name && sink == o.sink && filter == o.filter && batch == o.batch &&
-           start == o.start && retry == o.retry && continuous == o.continuous;
+           start == o.start && retry == o.retry && continuous == o.continuous && paused == o.paused;
   }
 };
 
@@ -219,6 +222,29 @@ struct hooks_config {
   bool operator==(const hooks_config&) const = default;
 };
 
+/// [api]: the control API.
+struct api_config {
+  std::vector<std::string> listen{"127.0.0.1:4711"}; ///< "HOST:PORT" or "unix:PATH"; empty: none
+  bool listen_default = true; ///< the file left `listen` out: an address in use is a warning
+  /// nullopt: DATA_DIR/api.token; an empty path: no token (loopback and Unix sockets only).
+  std::optional<std::filesystem::path> token_file;
+  std::size_t max_connections = 4096;
+  std::uint64_t max_header_bytes = 16 << 10;
+  std::uint64_t max_body_bytes = 1 << 20;
+  std::uint32_t request_rate = 200; ///< per connection per second; 0: no limit
+  nanoseconds idle_timeout = std::chrono::seconds(60);
+  nanoseconds request_timeout = std::chrono::seconds(10);
+  bool operator==(const api_config&) const = default;
+};
+
+/// [metrics.graphite]
+struct graphite_config {
+  std::string address; ///< HOST:PORT
+  std::string prefix = "sluice";
+  nanoseconds interval = std::chrono::seconds(10);
+  bool operator==(const graphite_config&) const = default;
+};
+
 /// A whole configuration file. Sources and subscriptions are in name order.
 struct pipeline_config {
   std::filesystem::path data_dir = "./sluice-data";
@@ -229,6 +255,8 @@ struct pipeline_config {
   daemon_config daemon;
   std::vector<task_config> tasks; ///< in name order
   hooks_config hooks;
+  api_config api;
+  std::optional<graphite_config> graphite;
   bool operator==(const pipeline_config&) const = default;
 };
 

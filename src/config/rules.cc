@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "base/host_port.h"
 #include "base/units.h"
 #include "config/tables.h"
 #include "config/value_check.h"
@@ -167,6 +168,26 @@ void check_task(validator& v, const toml::table& root, const toml::table& task,
   }
 }
 
+// Without a token, the API may listen only where no other machine can reach it.
+void check_api(validator& v, const toml::table& api) {
+  const auto* token = api.get("token_file");
+  const auto* listen = api.get_as<toml::array>("listen");
+  if (token == nullptr || token->value_or(std::string("x")) != "" || listen == nullptr)
+    return;
+  for (const auto& n : *listen) {
+    auto text = n.value_or(std::string());
+    if (text.starts_with("unix:"))
+      continue;
+    auto hp = parse_host_port(text);
+    if (hp && (hp->host == "localhost" || hp->host.starts_with("127.") || hp->host == "::1"))
+      continue;
+    v.add("api.token_file", token->source(),
+          fmt::format("an empty token_file (no token) is allowed only on loopback addresses and "
+                      "Unix sockets, and api.listen has \"{}\"",
+                      text));
+  }
+}
+
 } // namespace
 
 void check_pipeline_rules(const toml::table& root, validator& v) {
@@ -195,6 +216,8 @@ void check_pipeline_rules(const toml::table& root, validator& v) {
     }
     check_sink_targets(v, *subscriptions);
   }
+  if (const auto* api = table_at(root, "api"))
+    check_api(v, *api);
   if (const auto* daemon = table_at(root, "daemon"))
     check_bounds(v, *daemon, "daemon", daemon_options, "restart_min", "restart_max");
   if (const auto* tasks = table_at(root, "tasks"))

@@ -16,6 +16,9 @@ extern const option_table queue_options;
 extern const option_table daemon_options;
 extern const option_table task_options;
 extern const option_table hook_options;
+extern const option_table api_options;
+extern const option_table metrics_options;
+extern const option_table graphite_options;
 
 extern const table_family source_types;
 extern const option_table source_common_options;

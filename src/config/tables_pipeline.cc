@@ -37,6 +37,14 @@ constexpr option file_list[] = {
      .type = option_type::table,
      .help = "Commands the daemon runs on its events: see [hooks].",
      .fields = &hook_options},
+    {.name = "api",
+     .type = option_type::table,
+     .help = "The control API: see [api].",
+     .fields = &api_options},
+    {.name = "metrics",
+     .type = option_type::table,
+     .help = "Metrics sent out: see [metrics].",
+     .fields = &metrics_options},
 };
 
 constexpr option daemon_list[] = {
@@ -198,6 +206,11 @@ constexpr option subscription_list[] = {
              "only `sluice drain` and drain tasks deliver it, each time its whole backlog (the "
              "cron-driven subscriber). Either way its cursor holds the queue's segments.",
      .values = deliver_values},
+    {.name = "paused",
+     .type = option_type::boolean,
+     .default_value = "false",
+     .help = "true: no delivery runs (the cursor keeps its place and holds the queue's "
+             "segments) until the API resumes it. The API's pause and resume set it."},
     {.name = "retry",
      .type = option_type::table,
      .help = "How a failed batch is retried; see [subscriptions.NAME.retry].",

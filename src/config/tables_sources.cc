@@ -40,6 +40,11 @@ std::optional<std::string> check_url(std::string_view text) {
 constexpr std::string_view format_values[] = {"json", "lines"};
 
 constexpr option common_list[] = {
+    {.name = "enabled",
+     .type = option_type::boolean,
+     .default_value = "true",
+     .help = "false: the source is defined but not started (state \"stopped\"). The API's "
+             "stop and start set it."},
     {.name = "max_record_bytes",
      .type = option_type::size,
      .default_value = "1MiB",

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "queue/disk/cursor_file.h"
+#include "queue/errc.h"
 #include "sinks/eventlog.h"
 #include "sinks/sqlite.h"
 
@@ -93,7 +94,32 @@ queue::disk::options queue_options_of(const config::pipeline_config& cfg) {
   return o;
 }
 
+result<std::optional<queue::position>> position_at_time(queue::queue& q, std::int64_t unix_ns) {
+  auto reader = q.open_reader(queue::start_at::beginning());
+  if (!reader)
+    return fail(reader.error());
+  queue::batch b;
+  auto last = q.durable_watermark();
+  while ((*reader)->next_position() <= last) {
+    auto r = (*reader)->read(b, queue::read_limits{4096, 16u << 20}, std::chrono::milliseconds(0));
+    if (!r && r.error() == queue::errc::timed_out)
+      break;
+    if (!r)
+      return fail(r.error());
+    for (const auto& rec : b.records)
+      if (rec.received_ns >= unix_ns)
+        return std::optional(rec.pos);
+  }
+  return std::optional<queue::position>();
+}
+
 runner::runner(config::pipeline_config cfg) : cfg_(std::move(cfg)) {}
+
+bool runner::enabled(const std::string& source) const {
+  auto it = std::find_if(cfg_.sources.begin(), cfg_.sources.end(),
+                         [&](const auto& s) { return s.name == source; });
+  return it == cfg_.sources.end() || it->enabled;
+}
 
 result<std::unique_ptr<runner>> runner::open(const config::pipeline_config& cfg,
                                              std::string& error) {
@@ -114,7 +140,7 @@ result<std::unique_ptr<runner>> runner::open(const config::pipeline_config& cfg,
   }
   r->queue_ = std::move(*q);
   for (const auto& s : cfg.subscriptions) {
-    if (!s.continuous) {
+    if (!s.continuous || s.paused) {
       // Created if new and let go at once: the cursor holds retention, `sluice drain` takes it.
       // A drain running now holds it; it created the cursor when it took the lock.
       auto sub = r->queue_->subscribe(s.name, start_of(s));
@@ -177,6 +203,10 @@ result<void> runner::start(std::string& error) {
   for (auto& d : deliveries_)
     d->start();
   for (auto& s : sources_) {
+    if (!enabled(s->name())) {
+      spdlog::info("source {}: not started (enabled = false)", s->name());
+      continue;
+    }
     auto r = s->start(io_);
     if (!r) {
       error = fmt::format("source {}: cannot start: {}", s->name(), r.error().message());
@@ -244,6 +274,10 @@ pipeline_status runner::status() const {
     ss.records = c.records.load(std::memory_order_relaxed);
     ss.bytes = c.bytes.load(std::memory_order_relaxed);
     ss.rejected = c.rejected_total();
+    ss.enabled = enabled(s->name());
+    ss.types = c.types.snapshot();
+    ss.last_event_ns = c.last_event_ns.load(std::memory_order_relaxed);
+    ss.connected_at_ns = c.connected_at_ns.load(std::memory_order_relaxed);
     ss.reconnects = c.reconnects.load(std::memory_order_relaxed);
     ss.connects = c.connects.load(std::memory_order_relaxed);
     ss.duplicates = c.duplicates.load(std::memory_order_relaxed);
@@ -272,6 +306,7 @@ pipeline_status runner::status() const {
     ss.name = s.name;
     ss.sink = std::string(s.sink_type());
     ss.continuous = s.continuous;
+    ss.paused = s.paused;
     auto dp = std::find_if(deliveries_.begin(), deliveries_.end(),
                            [&](const auto& d) { return d->name() == s.name; });
     if (dp != deliveries_.end()) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,11 @@ struct source_status {
   std::uint64_t records = 0;  ///< appended to the queue
   std::uint64_t bytes = 0;    ///< payload bytes appended
   std::uint64_t rejected = 0; ///< set aside in the dead-letter file
+  bool enabled = true;        ///< false: stopped through the API (or `enabled = false`)
+  /// Accepted records by event type, in the order the types were first seen.
+  std::vector<std::pair<std::string, std::uint64_t>> types;
+  std::int64_t last_event_ns = 0;   ///< unix ns of the last records' receipt; 0: none yet
+  std::int64_t connected_at_ns = 0; ///< unix ns the current connection began; 0: none
   std::uint64_t reconnects = 0;
   // http, tcp, unix (zero for the others): the reconnection policy's figures.
   std::uint64_t connects = 0; ///< connections made
@@ -62,6 +68,7 @@ struct subscription_status {
   /// false for a deliver = "drain" subscription: no delivery thread, `sluice drain` delivers it;
   /// then only `committed` and `lag` are filled (the cursor read without its lock).
   bool continuous = true;
+  bool paused = false; ///< no delivery runs until resumed
   /// From an event's receipt by its source to its sink's confirmation, over every event the sink
   /// confirmed so far (delivery_counters::receipt_to_delivered_ns; within 12.5%); 0 when none.
   std::uint64_t receipt_to_delivered_p50_ns = 0;
@@ -77,6 +84,11 @@ struct pipeline_status {
   std::uint64_t blocked_appenders = 0;
   std::vector<subscription_status> subscriptions;
 };
+
+/// The first position whose record was received at or after `unix_ns`, scanning the queue from
+/// its oldest record; nullopt when every record is older (or the queue is empty). Blocks on
+/// reads; reads the whole queue in the worst case.
+result<std::optional<queue::position>> position_at_time(queue::queue& q, std::int64_t unix_ns);
 
 /// The queue options a configuration's [queue] table and data_dir describe: the queue lives in
 /// DATA_DIR/queue.
@@ -133,7 +145,25 @@ public:
   bool reconfigure(const config::pipeline_config& next, std::string& what);
   /// Stops every source and starts it again on a new connection (USR1); how many restarted.
   std::size_t reconnect_sources();
+  /// Stops the named source and starts it again on a new connection (an http source switches
+  /// connections without a gap); false when no enabled source has that name. Call from the
+  /// thread that calls stop().
+  bool restart_source(const std::string& name);
+  /// Moves a subscription's cursor so that `first` is the next position it delivers (its
+  /// delivery, if running, finishes its batch, commits, and starts again from there). Errors:
+  /// errc-like codes with `error` in words: no such subscription, its cursor held by a drain.
+  /// Call from the thread that calls stop().
+  result<void> rewind(const std::string& name, queue::position first, std::string& error);
+  /// Deletes the cursor of a subscription the configuration no longer has (after reconfigure()
+  /// removed it), so retention no longer keeps records for it. Call from the stop() thread.
+  result<void> forget_cursor(const std::string& name, std::string& error);
   const config::pipeline_config& config() const noexcept { return cfg_; }
+  /// Calls `fn` with each running delivery's name and counters. Call from the stop() thread.
+  void
+  each_delivery(const std::function<void(const std::string&, const delivery_counters&)>& fn) const {
+    for (const auto& d : deliveries_)
+      fn(d->name(), d->counters());
+  }
 
 private:
   explicit runner(config::pipeline_config cfg);
@@ -142,6 +172,8 @@ private:
   result<std::unique_ptr<delivery>> make_delivery(const config::pipeline_config& cfg,
                                                   const config::subscription_config& s,
                                                   std::string& error);
+  /// Whether the configuration has the named source enabled (true for one it does not have).
+  bool enabled(const std::string& source) const;
   /// Stops sources_[i] and keeps it in retired_sources_ until the runner ends.
   void retire_source(std::size_t i);
 

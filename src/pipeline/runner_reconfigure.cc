@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/runner.h"
+#include "queue/disk/cursor_file.h"
+#include "queue/errc.h"
 #include "sources/http_source.h"
 
 namespace sluice::pipeline {
@@ -52,7 +54,7 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
     const auto& name = deliveries_[i]->name();
     const auto* now = by_name(next.subscriptions, name);
     const auto* before = by_name(cfg_.subscriptions, name);
-    if (now != nullptr && before != nullptr && *now == *before && now->continuous) {
+    if (now != nullptr && before != nullptr && *now == *before && now->continuous && !now->paused) {
       ++i;
       continue;
     }
@@ -60,6 +62,8 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
     deliveries_.erase(deliveries_.begin() + static_cast<std::ptrdiff_t>(i));
     if (now == nullptr || !now->continuous)
       done.push_back(fmt::format("subscription {} stopped", name));
+    else if (now->paused)
+      done.push_back(fmt::format("subscription {} paused", name));
   }
   for (const auto& s : next.subscriptions) {
     const auto* before = by_name(cfg_.subscriptions, s.name);
@@ -67,11 +71,12 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
                                [&](const auto& d) { return d->name() == s.name; });
     if (running)
       continue;
-    if (!s.continuous) {
+    if (!s.continuous || s.paused) {
       if (before == nullptr) {
-        // A new drain subscription: its cursor, created and let go, holds retention.
+        // A new drain or paused subscription: its cursor, created and let go, holds retention.
         (void)queue_->subscribe(s.name, start_of(s));
-        done.push_back(fmt::format("subscription {} added (deliver = \"drain\")", s.name));
+        done.push_back(fmt::format("subscription {} added ({})", s.name,
+                                   s.paused ? "paused" : "deliver = \"drain\""));
       }
       continue;
     }
@@ -84,7 +89,9 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
     (*d)->start();
     deliveries_.push_back(std::move(*d));
     done.push_back(fmt::format("subscription {} {}", s.name,
-                               before == nullptr ? "added" : "restarted with its new settings"));
+                               before == nullptr             ? "added"
+                               : before->paused && !s.paused ? "resumed"
+                                                             : "restarted with its new settings"));
   }
 
   // Sources, the same way.
@@ -97,7 +104,7 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
       continue;
     }
     auto* http = dynamic_cast<sources::http_source*>(sources_[i].get());
-    if (now != nullptr && before != nullptr && http != nullptr &&
+    if (now != nullptr && before != nullptr && http != nullptr && now->enabled && before->enabled &&
         http->state() != sources::source_state::failed &&
         sources::request_change_only(*before, *now)) {
       http->change_request(std::get<config::http_source>(now->settings));
@@ -106,7 +113,7 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
       continue;
     }
     retire_source(i);
-    if (now == nullptr)
+    if (now == nullptr || !now->enabled)
       done.push_back(fmt::format("source {} stopped", name));
   }
   for (const auto& s : next.sources) {
@@ -121,13 +128,20 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
           fmt::format("source {} (line {}): {}", s.name, s.line, src.error().message()));
       continue;
     }
-    if (auto r = (*src)->start(io_); !r) {
-      failed.push_back(fmt::format("source {}: cannot start: {}", s.name, r.error().message()));
-      continue;
+    if (s.enabled) {
+      if (auto r = (*src)->start(io_); !r) {
+        failed.push_back(fmt::format("source {}: cannot start: {}", s.name, r.error().message()));
+        continue;
+      }
     }
     sources_.push_back(std::move(*src));
-    done.push_back(fmt::format("source {} {}", s.name,
-                               before == nullptr ? "added" : "restarted with its new settings"));
+    if (s.enabled)
+      done.push_back(fmt::format("source {} {}", s.name,
+                                 before == nullptr  ? "added"
+                                 : !before->enabled ? "started"
+                                                    : "restarted with its new settings"));
+    else if (before == nullptr)
+      done.push_back(fmt::format("source {} added (enabled = false)", s.name));
   }
 
   if (!(next.shutdown_timeout == cfg_.shutdown_timeout))
@@ -144,37 +158,109 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
   return true;
 }
 
-std::size_t runner::reconnect_sources() {
+bool runner::restart_source(const std::string& name) {
   if (!started_ || stopped_)
-    return 0;
+    return false;
+  const auto* cfg = by_name(cfg_.sources, name);
+  auto it = std::find_if(sources_.begin(), sources_.end(),
+                         [&](const auto& src) { return src->name() == name; });
+  if (cfg == nullptr || !cfg->enabled || it == sources_.end())
+    return false;
+  // An http source opens a second connection and switches once it delivers: no gap.
+  if (auto* http = dynamic_cast<sources::http_source*>(it->get());
+      http != nullptr && http->state() != sources::source_state::failed) {
+    http->change_request(std::get<config::http_source>(cfg->settings));
+    return true;
+  }
+  retire_source(static_cast<std::size_t>(it - sources_.begin()));
+  auto src = sources::make_source(*cfg, *queue_, cfg_.data_dir);
+  if (!src) {
+    spdlog::warn("source {}: cannot reconnect: {}", name, src.error().message());
+    return false;
+  }
+  if (auto r = (*src)->start(io_); !r) {
+    spdlog::warn("source {}: cannot reconnect: {}", name, r.error().message());
+    return false;
+  }
+  sources_.push_back(std::move(*src));
+  return true;
+}
+
+std::size_t runner::reconnect_sources() {
   std::size_t n = 0;
   auto configs = cfg_.sources;
-  for (const auto& s : configs) {
-    auto it = std::find_if(sources_.begin(), sources_.end(),
-                           [&](const auto& src) { return src->name() == s.name; });
-    if (it == sources_.end())
-      continue;
-    // An http source opens a second connection and switches once it delivers: no gap.
-    if (auto* http = dynamic_cast<sources::http_source*>(it->get());
-        http != nullptr && http->state() != sources::source_state::failed) {
-      http->change_request(std::get<config::http_source>(s.settings));
+  for (const auto& s : configs)
+    if (restart_source(s.name))
       ++n;
-      continue;
-    }
-    retire_source(static_cast<std::size_t>(it - sources_.begin()));
-    auto src = sources::make_source(s, *queue_, cfg_.data_dir);
-    if (!src) {
-      spdlog::warn("source {}: cannot reconnect: {}", s.name, src.error().message());
-      continue;
-    }
-    if (auto r = (*src)->start(io_); !r) {
-      spdlog::warn("source {}: cannot reconnect: {}", s.name, r.error().message());
-      continue;
-    }
-    sources_.push_back(std::move(*src));
-    ++n;
-  }
   return n;
+}
+
+result<void> runner::rewind(const std::string& name, queue::position first, std::string& error) {
+  const auto* cfg = by_name(cfg_.subscriptions, name);
+  if (cfg == nullptr) {
+    error = fmt::format("no subscription {}", name);
+    return fail(queue::errc::invalid_argument);
+  }
+  auto deadline = std::chrono::steady_clock::now() + cfg_.shutdown_timeout;
+  auto it = std::find_if(deliveries_.begin(), deliveries_.end(),
+                         [&](const auto& d) { return d->name() == name; });
+  bool was_running = it != deliveries_.end();
+  if (was_running) {
+    (*it)->stop(deadline);
+    deliveries_.erase(it);
+  }
+  auto restart = [&]() -> result<void> {
+    if (!was_running)
+      return {};
+    std::string why;
+    auto d = make_delivery(cfg_, *cfg, why);
+    if (!d) {
+      error = error.empty() ? why : error + "; " + why;
+      return fail(d.error());
+    }
+    (*d)->start();
+    deliveries_.push_back(std::move(*d));
+    return {};
+  };
+  // Holding the subscription keeps a drain from delivering while its cursor moves.
+  auto held = queue_->subscribe(name, start_of(*cfg));
+  if (!held) {
+    error =
+        fmt::format("subscription {}: cannot take its cursor: {}", name, held.error().message());
+    (void)restart();
+    return fail(held.error());
+  }
+  auto target = first == 0 ? 0 : first - 1;
+  auto w = queue::disk::cursor_file::write(cfg_.data_dir / "queue", name, target);
+  held->reset();
+  if (!w) {
+    error = fmt::format("subscription {}: cannot write its cursor: {}", name, w.error().message());
+    (void)restart();
+    return fail(w.error());
+  }
+  spdlog::info("subscription {}: rewound to position {}", name, first);
+  return restart();
+}
+
+result<void> runner::forget_cursor(const std::string& name, std::string& error) {
+  if (by_name(cfg_.subscriptions, name) != nullptr) {
+    error = fmt::format("subscription {} is still configured", name);
+    return fail(queue::errc::invalid_argument);
+  }
+  auto held = queue_->subscribe(name, queue::start_at::end());
+  if (!held) {
+    error =
+        fmt::format("subscription {}: cannot take its cursor: {}", name, held.error().message());
+    return fail(held.error());
+  }
+  std::error_code ec;
+  std::filesystem::remove(queue::disk::cursor_file::path_of(cfg_.data_dir / "queue", name), ec);
+  held->reset();
+  if (ec) {
+    error = fmt::format("subscription {}: cannot delete its cursor: {}", name, ec.message());
+    return fail(ec);
+  }
+  return {};
 }
 
 } // namespace sluice::pipeline

@@ -46,6 +46,9 @@ struct queue_stats {
   gauge blocked_appenders; ///< appenders waiting at the cap right now
   histogram fsync_ns;      ///< duration of each fsync
   histogram durable_ns;    ///< append() call to durable watermark, per call
+  /// Per record: its receipt by a source (record_in::received_ns, wall clock) to the durable
+  /// watermark passing it. Records of one append() share their first record's receipt time.
+  histogram receipt_to_durable_ns;
 };
 
 } // namespace sluice::queue

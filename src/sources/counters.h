@@ -6,6 +6,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "io/reconnect_policy.h"
 
@@ -22,10 +24,63 @@ inline constexpr std::size_t k_reason_count = 3;
 /// "too_long", "not_utf8", "invalid_json".
 std::string_view reason_name(reason r) noexcept;
 
+/// Events counted by type ("tweet", "delete", "limit", ...), for `events:<type>_count`: the
+/// first k_slots types seen get a slot each, later ones count under "other". Any thread may
+/// count and read; a type's slot is claimed once under a lock, counting after that is a compare
+/// and an atomic add.
+class type_counts {
+public:
+  static constexpr std::size_t k_slots = 16;
+
+  void count(std::string_view type) noexcept {
+    std::size_t used = used_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < used; ++i)
+      if (names_[i] == type) {
+        counts_[i].fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    claim(type).fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// Every type counted so far with its count, in the order first seen.
+  std::vector<std::pair<std::string, std::uint64_t>> snapshot() const {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    std::size_t used = used_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < used; ++i)
+      out.emplace_back(names_[i], counts_[i].load(std::memory_order_relaxed));
+    if (auto o = other_.load(std::memory_order_relaxed); o > 0)
+      out.emplace_back("other", o);
+    return out;
+  }
+
+private:
+  std::atomic<std::uint64_t>& claim(std::string_view type) noexcept {
+    std::lock_guard lock(mutex_);
+    std::size_t used = used_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < used; ++i)
+      if (names_[i] == type)
+        return counts_[i];
+    if (used == k_slots)
+      return other_;
+    names_[used].assign(type);
+    used_.store(used + 1, std::memory_order_release); // the name is written before it is seen
+    return counts_[used];
+  }
+
+  std::mutex mutex_;
+  std::array<std::string, k_slots> names_;
+  std::array<std::atomic<std::uint64_t>, k_slots> counts_{};
+  std::atomic<std::uint64_t> other_{0};
+  std::atomic<std::size_t> used_{0};
+};
+
 /// One source's counters. Every member may be read and incremented from any thread.
 struct counters {
-  std::atomic<std::uint64_t> records{0}; ///< records appended to the queue
-  std::atomic<std::uint64_t> bytes{0};   ///< payload bytes of those records
+  std::atomic<std::uint64_t> records{0};        ///< records appended to the queue
+  std::atomic<std::uint64_t> bytes{0};          ///< payload bytes of those records
+  type_counts types;                            ///< accepted records by event type
+  std::atomic<std::int64_t> last_event_ns{0};   ///< receipt of the last records (unix ns; 0: none)
+  std::atomic<std::int64_t> connected_at_ns{0}; ///< the current connection's start (unix ns)
   std::array<std::atomic<std::uint64_t>, k_reason_count> rejected{}; ///< by reason
   std::atomic<std::uint64_t> dropped_at_cap{0};       ///< dropped by the queue (drop_newest)
   std::atomic<std::uint64_t> truncated{0};            ///< partial lines lost with a connection

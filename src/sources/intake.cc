@@ -28,6 +28,8 @@ void intake::drop_partial() {
 }
 
 result<queue::append_result> intake::commit() {
+  if (framed_ > 0)
+    ctx_.stats.last_event_ns.store(received_ns_, std::memory_order_relaxed);
   framed_ = 0;
   return appender_.flush(received_ns_, ctx_.stopping);
 }
@@ -49,6 +51,7 @@ void intake::on_record(std::string_view record) {
     } else {
       ctx_.stats.connection_events.fetch_add(1, std::memory_order_relaxed);
     }
+    ctx_.stats.types.count(v.type);
     appender_.add(v.type, record);
   } else
     ctx_.dead.reject(v.why, record, record.size());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 namespace sluice::sources {
@@ -42,6 +43,7 @@ void source::note_connected(io::reconnect_policy& policy) {
     ctx_.stats.reconnects.fetch_add(1, std::memory_order_relaxed);
   ctx_.stats.backoff_ns.store(0, std::memory_order_relaxed);
   ctx_.stats.connection_began();
+  ctx_.stats.connected_at_ns.store(now_unix_ns(), std::memory_order_relaxed);
   policy.connected();
   set_state(source_state::connected);
 }

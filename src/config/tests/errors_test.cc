@@ -74,7 +74,9 @@ TEST(config_errors, unknown_key_with_suggestion) {
             "\"segment_bytes\"?");
   EXPECT_EQ(only_error("Data_Dir = \"x\"\n"),
             "Data_Dir (line 1): unknown key \"Data_Dir\"; did you mean \"data_dir\"?");
-  EXPECT_EQ(only_error("[api]\nport = 4711\n"), "api (line 1): unknown key \"api\"");
+  EXPECT_EQ(only_error("[api]\nport = 4711\n"), "api.port (line 2): unknown key \"port\"");
+  EXPECT_EQ(only_error("[apix]\nport = 4711\n"),
+            "apix (line 1): unknown key \"apix\"; did you mean \"api\"?");
   // A key of another source type is unknown for this one.
   EXPECT_EQ(only_error("[sources.s]\ntype = \"stdin\"\nack = true\n"),
             "sources.s.ack (line 3): unknown key \"ack\"");

@@ -212,7 +212,7 @@ result<append_result> writer::append(std::span<const record_in> records) {
   }
   res.last = next_pos_ - 1;
   res.appended = keep;
-  marks_.push_back({res.last, t0});
+  marks_.push_back({res.last, t0, kept.empty() ? 0 : kept.front().received_ns, keep});
   stats_.appended_records.add(keep);
   stats_.appended_bytes.add(total - keep * format::k_record_header_bytes);
   stats_.last_position.set(static_cast<std::int64_t>(res.last));
@@ -400,8 +400,13 @@ void writer::publish(const watermark& w) {
   wm_.publish(w);
   stats_.durable_watermark.set(static_cast<std::int64_t>(w.pos));
   std::int64_t now = now_mono_ns();
+  std::int64_t wall = now_unix_ns();
   while (!marks_.empty() && marks_.front().last <= w.pos) {
     stats_.durable_ns.record(static_cast<std::uint64_t>(now - marks_.front().mono_ns));
+    const auto& m = marks_.front();
+    if (m.received_ns > 0 && m.records > 0)
+      stats_.receipt_to_durable_ns.record(
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, wall - m.received_ns)), m.records);
     marks_.pop_front();
   }
   durable_cv_.notify_all();

@@ -95,6 +95,8 @@ private:
   struct mark {
     position last;
     std::int64_t mono_ns;
+    std::int64_t received_ns; ///< the call's first record's receipt (unix ns)
+    std::uint64_t records;
   };
 
   void writer_loop();
