@@ -17,6 +17,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/overlay.h"
+#include "api/service.h"
 #include "base/units.h"
 #include "cli/demo_config.h"
 #include "cli/verbs.h"
@@ -34,6 +36,9 @@
 
 namespace sluice::cli {
 namespace {
+
+/// Sent to the main thread when the API has a change for it to run.
+const int k_command_signal = SIGRTMIN;
 
 struct run_args {
   std::string file;
@@ -174,7 +179,7 @@ int wait_signal(const sigset_t& set, std::chrono::milliseconds timeout) {
 int run_pipeline(const run_args& args) {
   sigset_t signals;
   sigemptyset(&signals);
-  for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2})
+  for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, k_command_signal})
     sigaddset(&signals, sig);
   // Before any thread starts: every thread inherits the mask, and this one takes the signals.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
@@ -183,6 +188,8 @@ int run_pipeline(const run_args& args) {
 
   std::unique_ptr<firehose::server> demo;
   config::pipeline_config cfg;
+  config::document doc;
+  api::overlay changes;
   try {
     if (args.file.empty()) {
       firehose::server_options so;
@@ -200,13 +207,28 @@ int run_pipeline(const run_args& args) {
       for (auto at = text.find(k_demo_firehose_address); at != std::string::npos;
            at = text.find(k_demo_firehose_address, at + address.size()))
         text.replace(at, k_demo_firehose_address.size(), address);
-      cfg = config::load_pipeline_string(text, "demo (examples/nfl.toml)");
+      doc = config::load_string(text, "demo (examples/nfl.toml)");
+      cfg = config::read_pipeline(doc.root, doc.name);
       spdlog::info("demo: a fictional firehose on http://127.0.0.1:{} at {} events/s; the "
                    "pipeline of examples/nfl.toml; data in {}",
                    *port, args.demo_rate, cfg.data_dir.string());
     } else {
-      cfg = config::load_pipeline_file(args.file);
+      doc = config::load_file(args.file);
+      cfg = config::read_pipeline(doc.root, doc.name);
     }
+    // What the API changed earlier, on top of the file.
+    std::string overlay_error;
+    auto o = api::load_overlay(api::overlay_path(cfg.data_dir), overlay_error);
+    if (!o) {
+      fmt::print(stderr, "sluice run: {}\n", overlay_error);
+      reporter.fail(k_exit_failure, overlay_error);
+      return k_exit_failure;
+    }
+    changes = std::move(*o);
+    std::vector<std::string> dropped;
+    cfg = api::effective_config(doc, changes, dropped);
+    for (const auto& d : dropped)
+      spdlog::warn("api: leaving out {}", d);
   } catch (const config::config_exception& e) {
     fmt::print(stderr, "{}; nothing started\n", config::format_report(e.errors(), e.name()));
     reporter.fail(k_exit_config, fmt::format("{}: {} error{} in the configuration", e.name(),
@@ -215,6 +237,15 @@ int run_pipeline(const run_args& args) {
   }
 
   std::string error;
+  // The API answers (/readyz: starting) while the pipeline opens.
+  auto main_thread = pthread_self();
+  auto service = api::service::start(
+      cfg, [main_thread] { pthread_kill(main_thread, k_command_signal); }, error);
+  if (!service) {
+    fmt::print(stderr, "sluice run: {}\n", error);
+    reporter.fail(k_exit_failure, error);
+    return k_exit_failure;
+  }
   auto open_and_start = [&](const config::pipeline_config& c,
                             int& status) -> std::unique_ptr<pipeline::runner> {
     auto r = pipeline::runner::open(c, error);
@@ -235,6 +266,7 @@ int run_pipeline(const run_args& args) {
     reporter.fail(status, error);
     return status;
   }
+  (*service)->attach(*run, std::move(doc), std::move(changes));
   spdlog::info("running: {} source{}, {} subscription{}; queue in {}; TERM or INT stops",
                cfg.sources.size(), cfg.sources.size() == 1 ? "" : "s", cfg.subscriptions.size(),
                cfg.subscriptions.size() == 1 ? "" : "s", (cfg.data_dir / "queue").string());
@@ -278,9 +310,9 @@ int run_pipeline(const run_args& args) {
         spdlog::warn("HUP: the demo has no configuration file to reread");
       } else {
         try {
-          auto next = config::load_pipeline_file(file);
           std::string why;
-          auto changed = run->reconfigure(next, why);
+          auto changed = (*service)->control()->reload(config::load_file(file), why);
+          const auto& next = run->config();
           if (!changed) {
             spdlog::warn("HUP: {}; the previous configuration keeps running", why);
           } else {
@@ -292,7 +324,7 @@ int run_pipeline(const run_args& args) {
                   args.log_file);
               tasks->start();
             }
-            cfg = std::move(next);
+            cfg = next;
             memory = daemon::memory_check{cfg.daemon.memory_limit, cfg.daemon.memory_threshold};
           }
         } catch (const config::config_exception& e) {
@@ -316,6 +348,7 @@ int run_pipeline(const run_args& args) {
         break;
       }
     }
+    (*service)->tick(); // the API's changes, and a fresh view each second
     if (notifier.watchdog_interval())
       notifier.watchdog();
     if (states.enabled())
@@ -325,6 +358,7 @@ int run_pipeline(const run_args& args) {
   }
   if (show_status)
     fmt::print(stderr, "\x1b[K");
+  (*service)->draining();
   notifier.stopping();
   auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout;
   if (sig == SIGQUIT) {
@@ -363,6 +397,7 @@ int run_pipeline(const run_args& args) {
     }
   }
   stopper.join();
+  (*service)->stop();
   print_summary(run->status());
   states.remove();
   hooks.wait_idle(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.hooks.timeout));

@@ -1,0 +1,200 @@
+// The metric families of GET /metrics and of Graphite, from a view.
+
+#include "api/render.h"
+
+namespace sluice::api {
+namespace {
+
+using metrics::family;
+using metrics::kind;
+using metrics::label_set;
+using metrics::sample;
+
+family make(std::string name, std::string help, kind type) {
+  return family{std::move(name), std::move(help), type, {}};
+}
+
+void add(family& f, label_set labels, double value) {
+  sample s;
+  s.labels = std::move(labels);
+  s.value = value;
+  f.samples.push_back(std::move(s));
+}
+
+sample latency_sample(const latency& l, label_set labels) {
+  sample s;
+  s.labels = std::move(labels);
+  auto bounds = metrics::latency_bounds();
+  for (std::size_t i = 0; i < bounds.size() && i < l.cumulative.size(); ++i)
+    s.buckets.push_back({bounds[i], l.cumulative[i]});
+  s.count = l.count;
+  s.sum = static_cast<double>(l.sum_ns) / 1e9;
+  return s;
+}
+
+} // namespace
+
+std::vector<family> families(const view& v, const board& b, const server_stats* api) {
+  std::vector<family> out;
+  auto f =
+      make("sluice_up", "1 while the pipeline runs (0 while it starts or drains).", kind::gauge);
+  add(f, {}, b.ready() && !b.draining() ? 1 : 0);
+  out.push_back(std::move(f));
+  f = make("sluice_start_time_seconds", "When the daemon started, in unix seconds.", kind::gauge);
+  add(f, {}, static_cast<double>(b.start_ns()) / 1e9);
+  out.push_back(std::move(f));
+
+  // Sources.
+  auto events =
+      make("sluice_source_events_total", "Events a source appended to the queue.", kind::counter);
+  auto by_type = make("sluice_source_events_by_type_total",
+                      "Events a source accepted, by event type.", kind::counter);
+  auto bytes = make("sluice_source_bytes_total", "Payload bytes a source appended.", kind::counter);
+  auto rejected = make("sluice_source_rejected_total",
+                       "Records a source set aside in its dead-letter file.", kind::counter);
+  auto duplicates =
+      make("sluice_source_duplicates_total",
+           "Events an http source dropped as duplicates (dedupe_field).", kind::counter);
+  auto connects = make("sluice_source_connects_total", "Connections a source made.", kind::counter);
+  auto disconnects =
+      make("sluice_source_disconnects_total",
+           "Failed attempts and lost connections of a source, by reason.", kind::counter);
+  auto switches =
+      make("sluice_source_switches_total",
+           "Connections an http source replaced after a change of its request.", kind::counter);
+  auto limits =
+      make("sluice_source_limit_notices_total", "Limit notices a source received.", kind::counter);
+  auto up = make("sluice_source_up", "1 while a source is connected (or listening).", kind::gauge);
+  auto backoff = make("sluice_source_backoff_seconds",
+                      "The delay a source waits before its next connection attempt.", kind::gauge);
+  auto coverage = make("sluice_source_coverage_ratio",
+                       "Events received over events received and skipped (limit notices), on "
+                       "the current connection.",
+                       kind::gauge);
+  auto rate = make("sluice_source_rate_events_per_second",
+                   "Events per second a source appended over the last minute.", kind::gauge);
+  for (std::size_t i = 0; i < v.status.sources.size(); ++i) {
+    const auto& s = v.status.sources[i];
+    label_set l{{"source", s.name}};
+    add(events, l, static_cast<double>(s.records));
+    for (const auto& [type, n] : s.types)
+      add(by_type, {{"source", s.name}, {"type", type}}, static_cast<double>(n));
+    add(bytes, l, static_cast<double>(s.bytes));
+    add(rejected, l, static_cast<double>(s.rejected));
+    add(duplicates, l, static_cast<double>(s.duplicates));
+    add(connects, l, static_cast<double>(s.connects));
+    for (auto [reason, n] :
+         {std::pair{"network", s.disconnects_network},
+          std::pair{"http_error", s.disconnects_http_error},
+          std::pair{"rate_limited", s.disconnects_rate_limited},
+          std::pair{"fatal", s.disconnects_fatal}, std::pair{"stall", s.disconnects_stall}})
+      add(disconnects, {{"source", s.name}, {"reason", reason}}, static_cast<double>(n));
+    add(switches, l, static_cast<double>(s.switches));
+    add(limits, l, static_cast<double>(s.limit_notices));
+    add(up, l, s.state == sources::source_state::connected ? 1 : 0);
+    add(backoff, l, static_cast<double>(s.backoff_ns) / 1e9);
+    add(coverage, l, s.coverage / 100);
+    add(rate, l, v.source_rates[i].m1);
+  }
+  for (auto* fam : {&events, &by_type, &bytes, &rejected, &duplicates, &connects, &disconnects,
+                    &switches, &limits, &up, &backoff, &coverage, &rate})
+    out.push_back(std::move(*fam));
+
+  // The queue.
+  auto gauge = [&](std::string name, std::string help, double value) {
+    auto g = make(std::move(name), std::move(help), kind::gauge);
+    add(g, {}, value);
+    out.push_back(std::move(g));
+  };
+  auto counter = [&](std::string name, std::string help, double value) {
+    auto c = make(std::move(name), std::move(help), kind::counter);
+    add(c, {}, value);
+    out.push_back(std::move(c));
+  };
+  gauge("sluice_queue_last_position", "The last position assigned.",
+        static_cast<double>(v.status.last));
+  gauge("sluice_queue_durable_watermark", "The last durable position.",
+        static_cast<double>(v.status.durable));
+  gauge("sluice_queue_first_position", "The oldest position the queue still holds.",
+        static_cast<double>(v.first_position));
+  gauge("sluice_queue_disk_bytes", "Bytes of the queue's segment files.",
+        static_cast<double>(v.status.disk_bytes));
+  gauge("sluice_queue_segments", "Segment files of the queue.", static_cast<double>(v.segments));
+  gauge("sluice_queue_blocked_appenders", "Appenders waiting at the queue's disk cap now.",
+        static_cast<double>(v.status.blocked_appenders));
+  counter("sluice_queue_fsyncs_total", "fsync calls of the queue that succeeded.",
+          static_cast<double>(v.fsyncs));
+  counter("sluice_queue_fsync_errors_total", "fsync calls of the queue that failed.",
+          static_cast<double>(v.fsync_errors));
+  counter("sluice_queue_write_errors_total", "Writes of the queue that failed.",
+          static_cast<double>(v.write_errors));
+  counter("sluice_queue_dropped_records_total",
+          "Records dropped at the disk cap (when_full = \"drop_newest\").",
+          static_cast<double>(v.dropped_records));
+  counter("sluice_queue_damaged_records_total", "Damaged records found and skipped.",
+          static_cast<double>(v.damaged_records));
+  auto h =
+      make("sluice_queue_fsync_seconds", "Duration of each fsync of the queue.", kind::histogram);
+  h.samples.push_back(latency_sample(v.fsync, {}));
+  out.push_back(std::move(h));
+  h = make("sluice_receipt_to_durable_seconds",
+           "From an event's receipt by its source to the queue's durable watermark passing it.",
+           kind::histogram);
+  h.samples.push_back(latency_sample(v.receipt_to_durable, {}));
+  out.push_back(std::move(h));
+
+  // Subscriptions.
+  auto delivered = make("sluice_subscription_delivered_total",
+                        "Events a subscription's sink confirmed.", kind::counter);
+  auto filtered = make("sluice_subscription_filtered_total",
+                       "Events a subscription's filter passed over.", kind::counter);
+  auto retries = make("sluice_subscription_retries_total",
+                      "Failed sink writes a subscription retried.", kind::counter);
+  auto dead = make("sluice_subscription_dead_lettered_total",
+                   "Events a subscription gave up on (after max_attempts).", kind::counter);
+  auto lag = make("sluice_subscription_lag_events", "Durable events past the cursor.", kind::gauge);
+  auto cursor = make("sluice_subscription_cursor_position", "The committed cursor.", kind::gauge);
+  auto paused =
+      make("sluice_subscription_paused", "1 while a subscription is paused.", kind::gauge);
+  auto failing = make("sluice_subscription_failing",
+                      "1 while a subscription's sink fails (it retries).", kind::gauge);
+  auto to_delivered =
+      make("sluice_receipt_to_delivered_seconds",
+           "From an event's receipt by its source to its sink's confirmation.", kind::histogram);
+  for (const auto& s : v.status.subscriptions) {
+    label_set l{{"subscription", s.name}};
+    add(delivered, l, static_cast<double>(s.delivered));
+    add(filtered, l, static_cast<double>(s.filtered));
+    add(retries, l, static_cast<double>(s.retries));
+    add(dead, l, static_cast<double>(s.dead_lettered));
+    add(lag, l, static_cast<double>(s.lag));
+    add(cursor, l, static_cast<double>(s.committed));
+    add(paused, l, s.paused ? 1 : 0);
+    add(failing, l, s.last_error.empty() ? 0 : 1);
+    if (auto it = v.receipt_to_delivered.find(s.name); it != v.receipt_to_delivered.end())
+      to_delivered.samples.push_back(latency_sample(it->second, l));
+  }
+  for (auto* fam :
+       {&delivered, &filtered, &retries, &dead, &lag, &cursor, &paused, &failing, &to_delivered})
+    out.push_back(std::move(*fam));
+
+  if (api != nullptr) {
+    counter("sluice_api_connections_total", "Connections the API accepted.",
+            static_cast<double>(api->connections.load()));
+    gauge("sluice_api_open_connections", "Connections the API holds now.",
+          static_cast<double>(api->open_connections.load()));
+    counter("sluice_api_requests_total", "Requests the API handled.",
+            static_cast<double>(api->requests.load()));
+    auto refused = make("sluice_api_refused_total",
+                        "Connections and requests the API refused, by reason.", kind::counter);
+    for (std::size_t i = 0; i < k_refusal_count; ++i) {
+      auto r = static_cast<refusal>(i);
+      add(refused, {{"reason", std::string(refusal_name(r))}},
+          static_cast<double>(api->refused_by(r)));
+    }
+    out.push_back(std::move(refused));
+  }
+  return out;
+}
+
+} // namespace sluice::api
