@@ -100,6 +100,7 @@ int run(int argc, char** argv) {
   add_run_commands(root, exit_code);
   add_drain_commands(root, exit_code);
   add_daemon_commands(root, exit_code);
+  add_console_commands(root, exit_code);
   root.footer("Run 'sluice VERB --help' for a verb's options."); // after the verbs: not inherited
 
   try {

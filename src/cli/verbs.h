@@ -13,6 +13,7 @@ void add_validate_commands(CLI::App& root, int& exit_code); // validate_verb.cc
 void add_run_commands(CLI::App& root, int& exit_code);      // run_verb.cc
 void add_drain_commands(CLI::App& root, int& exit_code);    // drain_verb.cc
 void add_daemon_commands(CLI::App& root, int& exit_code);   // daemon_verbs.cc
+void add_console_commands(CLI::App& root, int& exit_code);  // console_verb.cc: ctl, console
 
 /// Adds `pipeline` to the `bench` subcommand add_bench_commands made (bench_pipeline.cc).
 void add_bench_pipeline_command(CLI::App& bench_cmd, int& exit_code);
