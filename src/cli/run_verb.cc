@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -176,7 +177,18 @@ int wait_signal(const sigset_t& set, std::chrono::milliseconds timeout) {
   return sig > 0 ? sig : 0;
 }
 
+// The API holds a descriptor per client and the queue and sinks their files: take the hard
+// limit of open files, not the soft default of 1024.
+void raise_open_files_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
 int run_pipeline(const run_args& args) {
+  raise_open_files_limit();
   sigset_t signals;
   sigemptyset(&signals);
   for (int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, k_command_signal})
