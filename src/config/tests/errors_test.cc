@@ -75,6 +75,15 @@ TEST(config_errors, unknown_key_with_suggestion) {
   EXPECT_EQ(only_error("Data_Dir = \"x\"\n"),
             "Data_Dir (line 1): unknown key \"Data_Dir\"; did you mean \"data_dir\"?");
   EXPECT_EQ(only_error("[api]\nport = 4711\n"), "api.port (line 2): unknown key \"port\"");
+  EXPECT_EQ(only_error("[api]\nlisten = [\"0.0.0.0:4711\"]\ntoken_file = \"\"\n"),
+            "api.token_file (line 3): an empty token_file (no token) is allowed only on loopback "
+            "addresses and Unix sockets, and api.listen has \"0.0.0.0:4711\"");
+  EXPECT_EQ(only_error("[api]\nlisten = [\"127.0.0.1:0\", \"unix:/tmp/a.sock\", \"nope\"]\n"),
+            "api.listen (line 2): element 2: expected \"HOST:PORT\" (port 0: any free port) or "
+            "\"unix:PATH\", "
+            "got \"nope\"");
+  EXPECT_EQ(only_error("[metrics.graphite]\nprefix = \"x\"\n"),
+            "metrics.graphite (line 1): missing required key \"address\"");
   EXPECT_EQ(only_error("[apix]\nport = 4711\n"),
             "apix (line 1): unknown key \"apix\"; did you mean \"api\"?");
   // A key of another source type is unknown for this one.
