@@ -163,6 +163,10 @@ config::pipeline_config effective_config(const config::document& file, const ove
     if (!c.params.empty()) {
       auto* params = child_table(*source, "params");
       for (const auto& [k, values] : c.params) {
+        if (values.empty()) { // no values: no parameter
+          params->erase(k);
+          continue;
+        }
         toml::array a;
         for (const auto& v : values)
           a.push_back(v);

@@ -10,6 +10,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
 
@@ -37,6 +38,12 @@ struct lifeline {
 struct reply_slot {
   std::optional<response> resp;
   asio::steady_timer* timer = nullptr;
+};
+
+/// A request's read and the timer against slow clients: which ended first.
+struct read_watch {
+  bool done = false;    ///< the read returned
+  bool expired = false; ///< the timer fired first and cancelled the read
 };
 
 /// A token bucket: `rate` requests per second, bursts of as many.
@@ -193,8 +200,23 @@ struct server::impl {
       parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(
           opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
       parser.body_limit(opts.max_body_bytes);
-      stream.expires_after(opts.request_timeout);
+      // The stream's own timeout would close the socket, leaving no way to say 408: a timer of
+      // ours cancels the read instead. `watch` outlives this frame for a handler still queued.
+      auto watch = std::make_shared<read_watch>();
+      asio::steady_timer deadline(stream.get_executor(), opts.request_timeout);
+      deadline.async_wait([watch, sock = &stream.socket()](boost::system::error_code e) {
+        if (e || watch->done)
+          return;
+        watch->expired = true;
+        boost::system::error_code ignored;
+        sock->cancel(ignored);
+      });
+      stream.expires_never();
       co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      watch->done = true;
+      deadline.cancel();
+      if (ec && watch->expired)
+        ec = beast::error::timeout;
       if (ec) {
         std::optional<response> r;
         if (ec == http::error::header_limit) {
@@ -243,7 +265,14 @@ struct server::impl {
       r.version(ex.req.version());
       r.keep_alive(ex.req.keep_alive());
       stream.expires_after(opts.request_timeout);
-      co_await http::async_write(stream, r, asio::redirect_error(use_awaitable, ec));
+      if (ex.req.method() == http::verb::head) {
+        // The header (with the length the body would have), without the body.
+        http::response_serializer<http::string_body> header_only{r};
+        co_await http::async_write_header(stream, header_only,
+                                          asio::redirect_error(use_awaitable, ec));
+      } else {
+        co_await http::async_write(stream, r, asio::redirect_error(use_awaitable, ec));
+      }
       if (ec || !r.keep_alive()) {
         stream.socket().shutdown(asio::socket_base::shutdown_both, ec);
         co_return;

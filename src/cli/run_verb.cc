@@ -10,8 +10,8 @@
 #include <memory>
 #include <optional>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <string>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 

@@ -18,6 +18,62 @@ namespace asio = boost::asio;
 
 } // namespace
 
+source_status status_of(const sources::source& src) {
+  const auto& c = src.stats();
+  source_status ss;
+  ss.name = src.name();
+  ss.type = std::string(src.type());
+  ss.state = src.state();
+  ss.records = c.records.load(std::memory_order_relaxed);
+  ss.bytes = c.bytes.load(std::memory_order_relaxed);
+  ss.rejected = c.rejected_total();
+  ss.types = c.types.snapshot();
+  ss.last_event_ns = c.last_event_ns.load(std::memory_order_relaxed);
+  ss.connected_at_ns = c.connected_at_ns.load(std::memory_order_relaxed);
+  ss.reconnects = c.reconnects.load(std::memory_order_relaxed);
+  ss.connects = c.connects.load(std::memory_order_relaxed);
+  ss.duplicates = c.duplicates.load(std::memory_order_relaxed);
+  ss.switches = c.switches.load(std::memory_order_relaxed);
+  ss.limit_notices = c.limit_notices.load(std::memory_order_relaxed);
+  ss.limit_skipped = c.limit_skipped.load(std::memory_order_relaxed);
+  ss.limit_last_ns = c.limit_last_ns.load(std::memory_order_relaxed);
+  ss.coverage = c.coverage();
+  ss.disconnects_network = c.disconnects_by(io::disconnect_reason::network);
+  ss.disconnects_http_error = c.disconnects_by(io::disconnect_reason::http_error);
+  ss.disconnects_rate_limited = c.disconnects_by(io::disconnect_reason::rate_limited);
+  ss.disconnects_fatal = c.disconnects_by(io::disconnect_reason::fatal);
+  ss.disconnects_stall = c.disconnects_by(io::disconnect_reason::stall);
+  ss.backoff_ns = c.backoff_ns.load(std::memory_order_relaxed);
+  ss.last_error = c.last_error();
+  return ss;
+}
+
+void add_counts(source_status& into, const source_status& from) {
+  into.records += from.records;
+  into.bytes += from.bytes;
+  into.rejected += from.rejected;
+  into.reconnects += from.reconnects;
+  into.connects += from.connects;
+  into.disconnects_network += from.disconnects_network;
+  into.disconnects_http_error += from.disconnects_http_error;
+  into.disconnects_rate_limited += from.disconnects_rate_limited;
+  into.disconnects_fatal += from.disconnects_fatal;
+  into.disconnects_stall += from.disconnects_stall;
+  into.duplicates += from.duplicates;
+  into.switches += from.switches;
+  into.limit_notices += from.limit_notices;
+  into.last_event_ns = std::max(into.last_event_ns, from.last_event_ns);
+  into.limit_last_ns = std::max(into.limit_last_ns, from.limit_last_ns);
+  for (const auto& [type, n] : from.types) {
+    auto it = std::find_if(into.types.begin(), into.types.end(),
+                           [&](const auto& t) { return t.first == type; });
+    if (it == into.types.end())
+      into.types.emplace_back(type, n);
+    else
+      it->second += n;
+  }
+}
+
 result<std::unique_ptr<sinks::sink>> open_sink(const config::subscription_config& s) {
   if (const auto* e = std::get_if<config::eventlog_sink>(&s.sink)) {
     sinks::eventlog_options o;
@@ -266,33 +322,10 @@ pipeline_status runner::status() const {
   if (!queue_)
     return st;
   for (const auto& s : sources_) {
-    const auto& c = s->stats();
-    source_status ss;
-    ss.name = s->name();
-    ss.type = std::string(s->type());
-    ss.state = s->state();
-    ss.records = c.records.load(std::memory_order_relaxed);
-    ss.bytes = c.bytes.load(std::memory_order_relaxed);
-    ss.rejected = c.rejected_total();
+    auto ss = status_of(*s);
     ss.enabled = enabled(s->name());
-    ss.types = c.types.snapshot();
-    ss.last_event_ns = c.last_event_ns.load(std::memory_order_relaxed);
-    ss.connected_at_ns = c.connected_at_ns.load(std::memory_order_relaxed);
-    ss.reconnects = c.reconnects.load(std::memory_order_relaxed);
-    ss.connects = c.connects.load(std::memory_order_relaxed);
-    ss.duplicates = c.duplicates.load(std::memory_order_relaxed);
-    ss.switches = c.switches.load(std::memory_order_relaxed);
-    ss.limit_notices = c.limit_notices.load(std::memory_order_relaxed);
-    ss.limit_skipped = c.limit_skipped.load(std::memory_order_relaxed);
-    ss.limit_last_ns = c.limit_last_ns.load(std::memory_order_relaxed);
-    ss.coverage = c.coverage();
-    ss.disconnects_network = c.disconnects_by(io::disconnect_reason::network);
-    ss.disconnects_http_error = c.disconnects_by(io::disconnect_reason::http_error);
-    ss.disconnects_rate_limited = c.disconnects_by(io::disconnect_reason::rate_limited);
-    ss.disconnects_fatal = c.disconnects_by(io::disconnect_reason::fatal);
-    ss.disconnects_stall = c.disconnects_by(io::disconnect_reason::stall);
-    ss.backoff_ns = c.backoff_ns.load(std::memory_order_relaxed);
-    ss.last_error = c.last_error();
+    if (auto it = carried_.find(ss.name); it != carried_.end())
+      add_counts(ss, it->second);
     st.sources.push_back(std::move(ss));
   }
   const auto& qs = queue_->stats();

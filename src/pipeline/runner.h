@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,12 @@ struct source_status {
   /// state failed, why the source stopped.
   std::string last_error;
 };
+
+/// A source's figures from its counters (`enabled` left true).
+source_status status_of(const sources::source& src);
+/// Adds `from`'s cumulative counts (events, bytes, connections, types, ...) to `into`; the
+/// figures of a moment (state, backoff, coverage, errors) stay `into`'s.
+void add_counts(source_status& into, const source_status& from);
 
 /// One subscription's figures at a moment.
 struct subscription_status {
@@ -184,6 +191,9 @@ private:
   /// Sources stopped by reconfigure() or reconnect_sources(): handlers of theirs may still be
   /// queued on the I/O threads, so they are destroyed after those stopped.
   std::vector<std::unique_ptr<sources::source>> retired_sources_;
+  /// What retired sources counted, by name: a source started again (a change, a stop and a
+  /// start) goes on from these, so its counts never go back while the process runs.
+  std::map<std::string, source_status> carried_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::vector<std::thread> io_threads_;

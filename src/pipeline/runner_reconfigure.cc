@@ -30,6 +30,10 @@ std::string join(const std::vector<std::string>& parts) {
 
 void runner::retire_source(std::size_t i) {
   sources_[i]->stop();
+  auto counted = status_of(*sources_[i]);
+  auto& carried = carried_[counted.name];
+  carried.name = counted.name;
+  add_counts(carried, counted);
   // Handlers of a stopped source may still be queued on the I/O threads: it is destroyed with
   // the runner, after they ended.
   retired_sources_.push_back(std::move(sources_[i]));

@@ -181,8 +181,9 @@ protected:
     url_ = "http://" + address;
     token_file_ = (root_ / "sluice-data" / "api.token").string();
     // The API answers while the pipeline starts (503 "starting"): wait until it is ready.
-    ASSERT_TRUE(eventually(k_wait, [&] { return ctl({"--json", "streams"}).status == 0; }))
-        << run_->log();
+    ASSERT_TRUE(eventually(k_wait, [&] {
+      return ctl({"--json", "streams"}).status == 0;
+    })) << run_->log();
   }
 
   /// `sluice ctl --url URL ARGS...` (with the pipeline's token file when `with_token`).
