@@ -8,7 +8,6 @@
 
 #include "base/result.h"
 #include "sinks/sink.h"
-#include "sinks/wal_checkpointer.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -52,14 +51,6 @@ public:
 
   std::string_view type() const noexcept override { return "sqlite"; }
 
-  /// SQLite's WAL hook after each commit (the delivery thread): asks for a checkpoint once the
-  /// WAL passes 4 MiB. Not for other callers.
-  int wal_committed(sqlite3* db, const char* name, int pages);
-  /// Checkpoints the checkpoint thread completed so far.
-  std::uint64_t checkpoints() const noexcept {
-    return checkpointer_ ? checkpointer_->checkpoints() : 0;
-  }
-
 private:
   explicit sqlite_sink(sqlite_options options);
 
@@ -79,8 +70,6 @@ private:
   sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* rollback_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
-  int page_bytes_ = 0;
-  std::unique_ptr<wal_checkpointer> checkpointer_; ///< started by the first connect()
 };
 
 } // namespace sluice::sinks

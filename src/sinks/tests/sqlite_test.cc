@@ -1,6 +1,5 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
-#include <thread>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -112,22 +111,6 @@ TEST(sqlite_sink, ten_thousand_events_in_one_batch) {
   auto b = event_batch::make(100, 10000, 1, 300);
   ASSERT_TRUE(sink->write(b.views()));
   EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(b, 0, 10000));
-}
-
-// 13 MiB of rows in 500-row batches: the WAL passes 4 MiB, the checkpoint thread (not the
-// delivery's commit) copies it into the database, and every row is there.
-TEST(sqlite_sink, the_checkpoint_thread_checkpoints_the_wal) {
-  sluice::testing::test_dir dir;
-  auto sink = open_sink(dir / "s.db");
-  constexpr std::size_t k_rows = 40000, k_batch = 500;
-  auto b = event_batch::make(1, k_rows, 1, 300);
-  for (std::size_t at = 0; at < k_rows; at += k_batch)
-    ASSERT_TRUE(sink->write(b.views(at, at + k_batch)));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (sink->checkpoints() == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  EXPECT_GE(sink->checkpoints(), 1u);
-  EXPECT_EQ(db_reader(dir / "s.db").rows("events").size(), k_rows);
 }
 
 TEST(sqlite_sink, busy_database_is_retryable_and_nothing_is_lost) {
