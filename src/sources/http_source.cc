@@ -184,10 +184,10 @@ void http_source::retire(const std::shared_ptr<link>& l) {
     return;
   }
   // What the old connection holds in flight was sent before the new one began: it goes on
-  // until it delivers an event the new one already delivered (a duplicate), then closes at a
+  // until it delivers an event the new one already delivered (a duplicate by id), then closes at a
   // line boundary; at the latest after k_overlap_limit (streams with nothing in common).
   l->retiring = true;
-  l->duplicates = l->in->duplicates();
+  l->duplicates = l->in->id_duplicates();
   asio::co_spawn(
       io_,
       [l]() -> asio::awaitable<void> {
@@ -235,7 +235,9 @@ asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
           // On this source's own thread: blocking here at the queue's cap stops the reads.
           if (in.framed() > 0)
             (void)in.commit();
-          if (l->retiring && in.duplicates() > l->duplicates && !in.has_partial())
+          // An event the new connection delivered, known by its id: a notice whose text the
+          // new one happened to send too (a delete, a limit) is not where the new one began.
+          if (l->retiring && in.id_duplicates() > l->duplicates && !in.has_partial())
             l->stop->close();
         },
         l->stop);

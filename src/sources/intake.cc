@@ -41,6 +41,8 @@ void intake::on_record(std::string_view record) {
     if (ctx_.dedupe && !ctx_.dedupe->insert(v.key)) {
       ctx_.stats.duplicates.fetch_add(1, std::memory_order_relaxed);
       ++duplicates_;
+      if (v.key_is_id)
+        ++id_duplicates_;
       return;
     }
     if (v.limit_track >= 0) {

@@ -56,6 +56,9 @@ public:
 
   /// Records this intake dropped as duplicates (see source_context::dedupe).
   std::uint64_t duplicates() const noexcept { return duplicates_; }
+  /// Of those, the ones dropped by their id (the dedupe field) rather than by their text: only
+  /// these say for certain that another connection delivered the same event.
+  std::uint64_t id_duplicates() const noexcept { return id_duplicates_; }
 
   /// Part of a line is held, waiting for its end.
   bool has_partial() const noexcept { return framer_.has_partial(); }
@@ -78,6 +81,7 @@ private:
   std::int64_t received_ns_ = 0;
   std::uint64_t framed_ = 0;
   std::uint64_t duplicates_ = 0;
+  std::uint64_t id_duplicates_ = 0;
 };
 
 } // namespace sluice::sources

@@ -60,7 +60,8 @@ verdict record_check::check(std::string_view record) {
     }
   }
   if (keyed_) {
-    if (!field_key(doc, key_path_, key_))
+    v.key_is_id = field_key(doc, key_path_, key_);
+    if (!v.key_is_id)
       content_key(record, key_);
     v.key = key_;
   }

@@ -23,6 +23,9 @@ struct verdict {
   /// When accepted and keys are on (record_check::key_by): the record's dedupe key (see
   /// dedupe.h). Points into the checker, valid until the next check().
   std::string_view key;
+  /// The key is the record's own id (the dedupe field), not a hash of its text: a repeat of it is
+  /// the same event for certain, where two notices may share a text by chance.
+  bool key_is_id = false;
 };
 
 /// Validates records and gives them their event type. Every record must be valid UTF-8; with
