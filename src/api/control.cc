@@ -12,14 +12,9 @@
 namespace sluice::api {
 namespace {
 
-using nlohmann::json;
+using config::by_name;
 
-template <class T> const T* by_name(const std::vector<T>& items, const std::string& name) {
-  for (const auto& i : items)
-    if (i.name == name)
-      return &i;
-  return nullptr;
-}
+using nlohmann::json;
 
 // A sink path from a request: relative, inside the data directory, made absolute.
 std::optional<std::string> inside_data_dir(const std::filesystem::path& data_dir,

@@ -115,10 +115,7 @@ response to_response(const outcome& o, unsigned version) {
 }
 
 response error(http::status s, std::string_view message, const json& detail, unsigned version) {
-  return json_response(s,
-                       detail.is_null() ? json{{"error", message}}.dump()
-                                        : json{{"error", message}, {"detail", detail}}.dump(),
-                       version);
+  return error_response(s, message, detail.is_null() ? "null" : detail.dump(), version);
 }
 
 bool valid_name(std::string_view n) {
@@ -266,10 +263,7 @@ void route::subscriptions(std::string_view rest) {
   auto v = current();
   if (!v)
     return;
-  const config::subscription_config* cfg = nullptr;
-  for (const auto& s : v->cfg.subscriptions)
-    if (s.name == name)
-      cfg = &s;
+  const auto* cfg = config::by_name(v->cfg.subscriptions, name);
   if (cfg == nullptr)
     return fail(http::status::not_found, fmt::format("no subscription {}", name));
   if (slash == std::string_view::npos) {

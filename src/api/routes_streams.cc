@@ -21,10 +21,7 @@ void route::streams(std::string_view rest) {
   auto v = current();
   if (!v)
     return;
-  const config::source_config* cfg = nullptr;
-  for (const auto& s : v->cfg.sources)
-    if (s.name == name)
-      cfg = &s;
+  const auto* cfg = config::by_name(v->cfg.sources, name);
   if (cfg == nullptr)
     return fail(http::status::not_found, fmt::format("no stream {}", name));
   if (slash == std::string_view::npos) {
@@ -91,9 +88,8 @@ void route::stream_key(const std::string& name, const std::string& key) {
   if (!v)
     return;
   const config::http_source* h = nullptr;
-  for (const auto& s : v->cfg.sources)
-    if (s.name == name)
-      h = std::get_if<config::http_source>(&s.settings);
+  if (const auto* s = config::by_name(v->cfg.sources, name))
+    h = std::get_if<config::http_source>(&s->settings);
   if (h == nullptr)
     return fail(http::status::conflict,
                 fmt::format("stream {} is not an http stream: it has no parameters", name));

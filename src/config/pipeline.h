@@ -260,6 +260,14 @@ struct pipeline_config {
   bool operator==(const pipeline_config&) const = default;
 };
 
+/// The item of `items` (sources, subscriptions, tasks) called `name`, or nullptr.
+template <class T> const T* by_name(const std::vector<T>& items, std::string_view name) {
+  for (const auto& i : items)
+    if (i.name == name)
+      return &i;
+  return nullptr;
+}
+
 /// Every error in `root` (an already parsed file), in file order; empty when it is valid. Checks
 /// the option tables and the rules across keys (auth, filter, backoff bounds).
 std::vector<config_error> validate_pipeline(const toml::table& root);

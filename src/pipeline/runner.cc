@@ -172,9 +172,8 @@ result<std::optional<queue::position>> position_at_time(queue::queue& q, std::in
 runner::runner(config::pipeline_config cfg) : cfg_(std::move(cfg)) {}
 
 bool runner::enabled(const std::string& source) const {
-  auto it = std::find_if(cfg_.sources.begin(), cfg_.sources.end(),
-                         [&](const auto& s) { return s.name == source; });
-  return it == cfg_.sources.end() || it->enabled;
+  const auto* s = config::by_name(cfg_.sources, source);
+  return s == nullptr || s->enabled;
 }
 
 result<std::unique_ptr<runner>> runner::open(const config::pipeline_config& cfg,

@@ -14,10 +14,7 @@
 namespace sluice::pipeline {
 namespace {
 
-template <class T> const T* by_name(const std::vector<T>& items, const std::string& name) {
-  auto it = std::find_if(items.begin(), items.end(), [&](const T& i) { return i.name == name; });
-  return it == items.end() ? nullptr : &*it;
-}
+using config::by_name;
 
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
