@@ -23,6 +23,10 @@ result<std::unique_ptr<service>> service::start(const config::pipeline_config& c
   s->routes_.host = host;
   s->routes_.pid = static_cast<int>(::getpid());
   const auto& a = cfg.api;
+  // A file left by an earlier run names addresses nobody may be listening on now.
+  s->address_file_ = cfg.data_dir / "api.address";
+  std::error_code gone;
+  std::filesystem::remove(s->address_file_, gone);
   if (!a.listen.empty()) {
     auto token_file = a.token_file.value_or(cfg.data_dir / "api.token");
     if (!token_file.empty()) {
@@ -62,7 +66,8 @@ result<std::unique_ptr<service>> service::start(const config::pipeline_config& c
         text += b + "\n";
         spdlog::info("api: listening on {}{}", b.starts_with("unix:") ? "" : "http://", b);
       }
-      (void)queue::disk::replace_file(cfg.data_dir / "api.address", text.data(), text.size());
+      (void)queue::disk::replace_file(s->address_file_, text.data(), text.size());
+      s->addresses_ = *bound;
     }
   }
   if (cfg.graphite) {
@@ -123,8 +128,11 @@ void service::stop() {
       graphite_thread_.join();
     graphite_.reset();
   }
-  if (server_)
+  if (server_) {
     server_->stop();
+    std::error_code gone;
+    std::filesystem::remove(address_file_, gone);
+  }
   if (commands_)
     commands_->close();
 }

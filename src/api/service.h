@@ -1,11 +1,13 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/control.h"
 #include "api/routes.h"
@@ -33,11 +35,13 @@ public:
   void attach(pipeline::runner& r, config::document file, overlay o);
   /// Runs the waiting commands, and publishes a new view when a second passed. Main thread.
   void tick();
+  /// The addresses the API listens on ("127.0.0.1:4711", "unix:/path"); empty: no API.
+  const std::vector<std::string>& addresses() const noexcept { return addresses_; }
   /// The control (after attach()), for HUP; main thread.
   api::control* control() noexcept { return control_.get(); }
   /// Stopping: /readyz answers 503 and changes are refused from now on.
   void draining();
-  /// Stops the Graphite reporter and the server. Idempotent.
+  /// Stops the Graphite reporter and the server, and removes DATA_DIR/api.address. Idempotent.
   void stop();
 
 private:
@@ -46,6 +50,8 @@ private:
   std::unique_ptr<command_queue> commands_;
   route_context routes_;
   std::unique_ptr<server> server_;
+  std::filesystem::path address_file_; ///< DATA_DIR/api.address
+  std::vector<std::string> addresses_;
   std::unique_ptr<api::control> control_;
   boost::asio::io_context graphite_io_;
   std::unique_ptr<metrics::graphite_reporter> graphite_;

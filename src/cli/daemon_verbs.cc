@@ -401,6 +401,7 @@ int status_daemon(const daemon_args& a) {
                           {"type", s.type},
                           {"state", s.state},
                           {"last_error", s.last_error}});
+        j["api"] = sources->api;
       }
       fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return 0;
@@ -409,6 +410,11 @@ int status_daemon(const daemon_args& a) {
                paths.instance(), *pid, child, duration_text(up), paths.context, config_file);
     if (sources) {
       fmt::print("{}\n", sources_text(sources->sources));
+      std::string api;
+      for (const auto& address : sources->api)
+        api += fmt::format("{}{}{}", api.empty() ? "" : ", ",
+                           address.starts_with("unix:") ? "" : "http://", address);
+      fmt::print("api: {}\n", api.empty() ? "none" : api);
       auto failed = std::count_if(sources->sources.begin(), sources->sources.end(),
                                   [](const auto& s) { return s.state == "failed"; });
       if (failed > 0)

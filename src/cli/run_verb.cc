@@ -289,6 +289,7 @@ int run_pipeline(const run_args& args) {
   tasks->start();
   // Before "ready": once `sluice start` returned, `sluice status` finds the sources' states.
   daemon::source_state_file states(args.sources_file);
+  states.set_api((*service)->addresses());
   if (states.enabled())
     states.update(run->status());
   reporter.ready();

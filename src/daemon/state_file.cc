@@ -59,6 +59,11 @@ std::string source_states_json(const source_states& s) {
     append_json_string(text, e.last_error);
     text += fmt::format(",\"records\":{},\"connects\":{}}}", e.records, e.connects);
   }
+  text += "],\"api\":[";
+  for (std::size_t i = 0; i < s.api.size(); ++i) {
+    text += i == 0 ? "" : ",";
+    append_json_string(text, s.api[i]);
+  }
   text += "]}\n";
   return text;
 }
@@ -76,6 +81,10 @@ std::optional<source_states> read_source_states(const fs::path& path) {
     source_states s;
     s.pid = j.value("pid", 0);
     s.updated_at = j.value("updated_at", std::int64_t{0});
+    if (j.contains("api") && j["api"].is_array())
+      for (const auto& a : j["api"])
+        if (a.is_string())
+          s.api.push_back(a.get<std::string>());
     for (const auto& e : j["sources"]) {
       if (!e.is_object())
         return std::nullopt;
@@ -123,6 +132,7 @@ void source_state_file::update(const pipeline::pipeline_status& st) {
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
   s.sources = entries;
+  s.api = api_;
   if (write_source_states(path_, s))
     written_ = std::move(entries);
 }

@@ -13,7 +13,8 @@
 /// pipeline last saw it, for `sluice status`. One JSON object on one line:
 ///
 ///   {"pid":P,"updated_at":UNIX_S,"sources":[{"name":"firehose","type":"http",
-///    "state":"failed","last_error":"HTTP 401 from ...: check auth","records":0,"connects":0}]}
+///    "state":"failed","last_error":"HTTP 401 from ...: check auth","records":0,"connects":0}],
+///    "api":["127.0.0.1:4711"]}
 ///
 /// `pid` is the pipeline that wrote it, `updated_at` when (unix seconds), `state` a
 /// sources::state_name.
@@ -34,6 +35,8 @@ struct source_states {
   int pid = 0;                 ///< the pipeline that wrote it
   std::int64_t updated_at = 0; ///< unix seconds of the write
   std::vector<source_entry> sources;
+  /// Where the pipeline's control API listens ("127.0.0.1:4711", "unix:/path"); empty: no API.
+  std::vector<std::string> api;
 };
 
 /// The entries of a pipeline's figures, in its order.
@@ -68,6 +71,8 @@ public:
   /// Writes the sources of `st` unless only their counters changed since the last write (the
   /// first call always writes). A failed write is tried again at the next call.
   void update(const pipeline::pipeline_status& st);
+  /// The API's addresses, written with the sources from the next update() on.
+  void set_api(std::vector<std::string> addresses) { api_ = std::move(addresses); }
 
   /// Removes the file, at a clean exit; a file already gone is fine.
   void remove();
@@ -75,6 +80,7 @@ public:
 private:
   std::filesystem::path path_;
   std::optional<std::vector<source_entry>> written_;
+  std::vector<std::string> api_;
 };
 
 } // namespace sluice::daemon

@@ -358,6 +358,12 @@ pipeline_status runner::status() const {
       if (c && *c)
         ss.committed = **c;
     }
+    if (auto it = carried_subscriptions_.find(s.name); it != carried_subscriptions_.end()) {
+      ss.delivered += it->second.delivered;
+      ss.filtered += it->second.filtered;
+      ss.retries += it->second.retries;
+      ss.dead_lettered += it->second.dead_lettered;
+    }
     ss.lag = st.durable > ss.committed ? st.durable - ss.committed : 0;
     st.subscriptions.push_back(std::move(ss));
   }

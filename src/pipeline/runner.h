@@ -183,6 +183,10 @@ private:
   bool enabled(const std::string& source) const;
   /// Stops sources_[i] and keeps it in retired_sources_ until the runner ends.
   void retire_source(std::size_t i);
+  /// Stops deliveries_[i] by `deadline` and removes it; with `keep_counts` (a pause, a rewind, a
+  /// change of settings) its counts are carried on to the subscription's next delivery.
+  void retire_delivery(std::size_t i, std::chrono::steady_clock::time_point deadline,
+                       bool keep_counts);
 
   config::pipeline_config cfg_;
   std::unique_ptr<queue::queue> queue_;
@@ -194,6 +198,9 @@ private:
   /// What retired sources counted, by name: a source started again (a change, a stop and a
   /// start) goes on from these, so its counts never go back while the process runs.
   std::map<std::string, source_status> carried_;
+  /// What stopped deliveries counted, by subscription: a pause, a rewind or a change of settings
+  /// does not set a subscription's counts back; removing it does.
+  std::map<std::string, subscription_status> carried_subscriptions_;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::vector<std::thread> io_threads_;

@@ -37,6 +37,23 @@ void runner::retire_source(std::size_t i) {
   sources_.erase(sources_.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
+void runner::retire_delivery(std::size_t i, std::chrono::steady_clock::time_point deadline,
+                             bool keep_counts) {
+  auto& d = *deliveries_[i];
+  d.stop(deadline);
+  if (keep_counts) {
+    const auto& c = d.counters();
+    auto& carried = carried_subscriptions_[d.name()];
+    carried.delivered += c.delivered.load();
+    carried.filtered += c.filtered.load();
+    carried.retries += c.retries.load();
+    carried.dead_lettered += c.dead_lettered.load();
+  } else {
+    carried_subscriptions_.erase(d.name());
+  }
+  deliveries_.erase(deliveries_.begin() + static_cast<std::ptrdiff_t>(i));
+}
+
 bool runner::reconfigure(const config::pipeline_config& next, std::string& what) {
   if (!started_ || stopped_) {
     what = "the pipeline is not running";
@@ -52,20 +69,22 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
 
   // Subscriptions: stop those removed or changed, then start those added or changed.
   for (std::size_t i = 0; i < deliveries_.size();) {
-    const auto& name = deliveries_[i]->name();
+    const std::string name = deliveries_[i]->name();
     const auto* now = by_name(next.subscriptions, name);
     const auto* before = by_name(cfg_.subscriptions, name);
     if (now != nullptr && before != nullptr && *now == *before && now->continuous && !now->paused) {
       ++i;
       continue;
     }
-    deliveries_[i]->stop(deadline);
-    deliveries_.erase(deliveries_.begin() + static_cast<std::ptrdiff_t>(i));
+    retire_delivery(i, deadline, now != nullptr);
     if (now == nullptr || !now->continuous)
       done.push_back(fmt::format("subscription {} stopped", name));
     else if (now->paused)
       done.push_back(fmt::format("subscription {} paused", name));
   }
+  for (const auto& s : cfg_.subscriptions)
+    if (by_name(next.subscriptions, s.name) == nullptr)
+      carried_subscriptions_.erase(s.name); // removed while paused or drained
   for (const auto& s : next.subscriptions) {
     const auto* before = by_name(cfg_.subscriptions, s.name);
     bool running = std::any_of(deliveries_.begin(), deliveries_.end(),
@@ -206,10 +225,8 @@ result<void> runner::rewind(const std::string& name, queue::position first, std:
   auto it = std::find_if(deliveries_.begin(), deliveries_.end(),
                          [&](const auto& d) { return d->name() == name; });
   bool was_running = it != deliveries_.end();
-  if (was_running) {
-    (*it)->stop(deadline);
-    deliveries_.erase(it);
-  }
+  if (was_running)
+    retire_delivery(static_cast<std::size_t>(it - deliveries_.begin()), deadline, true);
   auto restart = [&]() -> result<void> {
     if (!was_running)
       return {};

@@ -262,6 +262,32 @@ TEST_F(api_routes, subscription_routes_create_pause_resume_rewind_and_delete) {
   EXPECT_EQ(r.status, 201) << r.body;
 }
 
+TEST_F(api_routes, a_subscription_keeps_its_counts_across_pause_resume_and_rewind) {
+  auto delivered = [&] {
+    return p_.get_json("/subscriptions/events.json").value("delivered", std::uint64_t{0});
+  };
+  ASSERT_TRUE(eventually(10s, [&] { return delivered() >= 100; }))
+      << p_.get("/subscriptions/events.json").body;
+  auto before = delivered();
+  ASSERT_EQ(p_.change("POST", "/subscriptions/events/pause").status, 200);
+  auto paused = delivered();
+  EXPECT_GE(paused, before);
+  // Nothing is delivered while paused, and nothing counted is forgotten.
+  auto lag = [&] { return p_.get_json("/subscriptions/events.json").value("lag", 0); };
+  ASSERT_TRUE(eventually(10s, [&] { return lag() >= 50; }));
+  EXPECT_EQ(delivered(), paused);
+  ASSERT_EQ(p_.change("POST", "/subscriptions/events/resume").status, 200);
+  EXPECT_TRUE(eventually(10s, [&] { return delivered() >= paused + 50; }))
+      << p_.get("/subscriptions/events.json").body;
+  // A rewind to the beginning delivers everything again, counted on top.
+  auto resumed = delivered();
+  ASSERT_EQ(p_.change("POST", "/subscriptions/events/rewind", R"({"to": "beginning"})").status,
+            200);
+  EXPECT_GE(delivered(), resumed);
+  EXPECT_TRUE(eventually(10s, [&] { return delivered() >= 2 * resumed; }))
+      << p_.get("/subscriptions/events.json").body;
+}
+
 TEST_F(api_routes, refusals_are_json_errors_with_their_status) {
   // Wrong method: 405 with Allow.
   struct wrong {

@@ -855,10 +855,11 @@ TEST_F(daemon_test, status_shows_a_failed_source_with_its_reason) {
   const std::string url =
       "http://127.0.0.1:" + listening->substr(prefix.size()) + "/1.1/statuses/filter.json";
   auto d = daemon();
+  const auto api_socket = "unix:" + (root_ / "api.sock").string();
   write_config(d.config, "data",
                listen_source() + "\n[sources.backup]\ntype = \"http\"\nurl = " + toml_string(url) +
                    "\n",
-               {{"events", ""}});
+               {{"events", ""}}, "[api]\nlisten = [" + toml_string(api_socket) + "]\n");
   daemon_guard guard(d);
   auto start = sluice(d.args("start"));
   ASSERT_EQ(start.status, 0) << start.out << start.err << tail_of(d.log());
@@ -886,18 +887,21 @@ TEST_F(daemon_test, status_shows_a_failed_source_with_its_reason) {
   EXPECT_EQ(by_name["push"].value("type", ""), "listen") << json.out;
   EXPECT_EQ(by_name["push"].value("state", ""), "connected") << json.out;
   EXPECT_EQ(by_name["push"].value("last_error", "x"), "") << json.out;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["api"], nlohmann::json::array({api_socket}))
+      << json.out;
 
   // The human output names it with its reason, and warns; `running` is the same verb.
   for (const char* verb : {"status", "running"}) {
     auto human = sluice(d.args(verb));
     EXPECT_EQ(human.status, 0) << verb << ": " << human.out << human.err;
     auto lines = lines_of(human.out);
-    ASSERT_EQ(lines.size(), 3u) << verb << ": " << human.out;
+    ASSERT_EQ(lines.size(), 4u) << verb << ": " << human.out;
     EXPECT_TRUE(lines[0].starts_with("t-default is running: pid ")) << human.out;
     EXPECT_TRUE(lines[1].starts_with("sources: ")) << human.out;
     EXPECT_NE(lines[1].find("push connected"), std::string::npos) << human.out;
     EXPECT_NE(lines[1].find("backup failed (" + why + ")"), std::string::npos) << human.out;
-    EXPECT_EQ(lines[2], "WARNING: 1 of 2 sources failed and will not retry; the daemon runs on "
+    EXPECT_EQ(lines[2], "api: " + api_socket) << human.out;
+    EXPECT_EQ(lines[3], "WARNING: 1 of 2 sources failed and will not retry; the daemon runs on "
                         "without it (see " +
                             d.log_file().string() + ")")
         << human.out;
