@@ -13,6 +13,11 @@
 
 namespace sluice::pipeline {
 
+namespace {
+/// The most payload bytes one read returns.
+constexpr std::size_t k_read_bytes = 16u << 20;
+} // namespace
+
 delivery::delivery(delivery_options opts, std::unique_ptr<queue::subscription> sub,
                    std::unique_ptr<sinks::sink> sink)
     : opts_(std::move(opts)), sub_(std::move(sub)), sink_(std::move(sink)) {
@@ -59,7 +64,7 @@ void delivery::run() {
       if (stopping_)
         break;
     }
-    auto r = sub_->read(b, {opts_.batch, 16u << 20}, read_wait());
+    auto r = sub_->read(b, {opts_.batch, k_read_bytes}, read_wait());
     if (!r) {
       if (r.error() == queue::errc::timed_out) {
         commit_if_due();
@@ -81,6 +86,8 @@ void delivery::run() {
     if (!deliver(b, events))
       break; // stopping: this batch is not committed, it is redelivered
     commit_if_due();
+    if (b.size() < opts_.batch && b.bytes < k_read_bytes)
+      sink_->idle(); // caught up: nothing more was readable
   }
   commit_pending();
 }
@@ -135,8 +142,8 @@ delivery::drain_until(queue::position until, std::uint64_t max_records,
         {opts_.batch, max_records - done, until - sub_->next_position() + 1});
     // The records up to `until` are durable: a read returns them at once. The short wait only
     // bounds a read that finds none (damage or retention took them).
-    auto r =
-        sub_->read(b, {static_cast<std::size_t>(room), 16u << 20}, std::chrono::milliseconds(100));
+    auto r = sub_->read(b, {static_cast<std::size_t>(room), k_read_bytes},
+                        std::chrono::milliseconds(100));
     if (!r) {
       // timed_out: nothing readable up to the watermark, so nothing at or before `until`
       // (the watermark was at least `until` when the drain began). closed: stop() was called.

@@ -21,7 +21,8 @@ struct sink_counters {
   std::atomic<std::uint64_t> duplicates_skipped{0}; ///< events the target already held
   std::atomic<std::uint64_t> files_rotated{0};      ///< files closed for a new one (eventlog)
   std::atomic<std::uint64_t> payloads_altered{0};   ///< payloads changed to fit (eventlog: '\n')
-  std::atomic<std::uint64_t> recoveries{0}; ///< unconfirmed data cut off after a crash or failure
+  std::atomic<std::uint64_t> recoveries{0};  ///< unconfirmed data cut off after a crash or failure
+  std::atomic<std::uint64_t> checkpoints{0}; ///< sqlite: WAL checkpoints run (idle or forced)
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);
@@ -40,6 +41,11 @@ public:
   /// of the batch counts as written; is_retryable(error) tells retryable failures (target busy,
   /// I/O error, disk full) from permanent ones.
   virtual result<void> write(std::span<const queue::event_view> batch) = 0;
+
+  /// Called by the delivery thread when it has caught up (its last read found fewer events than
+  /// a batch): housekeeping that would otherwise lengthen a write, such as SQLite's WAL
+  /// checkpoint, runs here while no event waits. Never between write() calls of one batch.
+  virtual void idle() noexcept {}
 
   /// The sink's type as configured ("eventlog", "sqlite").
   virtual std::string_view type() const noexcept = 0;

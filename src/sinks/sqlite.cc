@@ -179,11 +179,15 @@ result<void> sqlite_sink::check_schema() {
   return {};
 }
 
-// The committing connection checkpoints the WAL into the database once it holds
-// wal_autocheckpoint pages, and a delivery waits for that (a write and an fsync of the database).
-// SQLite's default of 1000 pages is 64 MB with 64 KiB pages: a checkpoint long enough to show in
-// the latency of every event behind it (`sluice bench pipeline --sink sqlite` at 100,000 events/s:
-// p99 67-75 ms against 25-42 ms). 4 MiB, SQLite's default with 4 KiB pages, whatever the size.
+// A checkpoint copies the WAL into the database and fsyncs it: a few milliseconds for 4 MiB.
+// SQLite's own (wal_autocheckpoint) runs inside the commit that crossed the limit, so every event
+// behind that commit waits for it; with 64 KiB pages its default of 1000 pages is 64 MB, long
+// enough to show in the p99 (`sluice bench pipeline --sink sqlite` at 100,000 events/s: 67-75 ms
+// against 25-42 ms for 4 MiB). A checkpoint thread with its own connection was worse (46-55 ms):
+// its fsyncs competed with the commits'. So the delivery thread checkpoints when it has caught up
+// (idle()), in the gap before the queue's next group commit makes more events readable; a
+// delivery that never catches up checkpoints in write() past 4 times that, as SQLite would.
+// Registering a WAL hook turns SQLite's automatic checkpoints off.
 result<void> sqlite_sink::limit_wal() {
   constexpr int k_checkpoint_bytes = 4 << 20;
   auto size = prepare("PRAGMA page_size");
@@ -192,9 +196,40 @@ result<void> sqlite_sink::limit_wal() {
   int page = sqlite3_step(*size) == SQLITE_ROW ? sqlite3_column_int(*size, 0) : 0;
   sqlite3_finalize(*size);
   if (page <= 0)
-    return {};
-  auto pragma = fmt::format("PRAGMA wal_autocheckpoint={}", std::max(1, k_checkpoint_bytes / page));
-  return exec(pragma.c_str());
+    page = 4096;
+  idle_checkpoint_frames_ = std::max(1, k_checkpoint_bytes / page);
+  forced_checkpoint_frames_ = 4 * idle_checkpoint_frames_;
+  wal_frames_ = backfilled_ = 0;
+  sqlite3_wal_hook(db_, &sqlite_sink::on_wal_commit, this);
+  return {};
+}
+
+int sqlite_sink::on_wal_commit(void* self, sqlite3*, const char*, int frames) noexcept {
+  auto* s = static_cast<sqlite_sink*>(self);
+  if (frames < s->backfilled_)
+    s->backfilled_ = 0; // the WAL started over from its beginning
+  s->wal_frames_ = frames;
+  return SQLITE_OK;
+}
+
+void sqlite_sink::checkpoint() noexcept {
+  int log = 0, copied = 0;
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+  if (rc != SQLITE_OK) {
+    // Busy (another connection checkpoints) or an I/O error: the next commit or idle tries again.
+    SLUICE_WARN_LIMITED("sqlite sink {}: checkpointing the WAL failed ({}): {}",
+                        options_.path.string(), rc, sqlite3_errmsg(db_));
+    counters_.add(counters_.failures);
+    return;
+  }
+  counters_.add(counters_.checkpoints);
+  wal_frames_ = std::max(log, 0);
+  backfilled_ = std::max(copied, 0);
+}
+
+void sqlite_sink::idle() noexcept {
+  if (db_ != nullptr && wal_frames_ - backfilled_ >= idle_checkpoint_frames_)
+    checkpoint();
 }
 
 result<void> sqlite_sink::exec(const char* sql) {
@@ -292,6 +327,8 @@ result<void> sqlite_sink::write(std::span<const queue::event_view> batch) {
   counters_.add(counters_.bytes_written, bytes);
   counters_.add(counters_.duplicates_skipped, batch.size() - inserted);
   counters_.add(counters_.batches);
+  if (wal_frames_ - backfilled_ >= forced_checkpoint_frames_)
+    checkpoint(); // the batch is committed whatever this does
   return {};
 }
 

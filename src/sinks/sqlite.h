@@ -29,9 +29,10 @@ bool valid_table_name(std::string_view name) noexcept;
 
 /// Rows in a SQLite table: id INTEGER PRIMARY KEY (the queue position), source TEXT,
 /// received_at INTEGER (ns since the Unix epoch, UTC), type TEXT, payload TEXT. WAL mode with
-/// synchronous=FULL: a committed transaction is durable. Each write() is one transaction of
-/// INSERT OR IGNORE rows through one prepared statement, so a redelivered event leaves the row
-/// that is there. Owns its connection; write() from one thread at a time.
+/// synchronous=FULL: a committed transaction is durable. The WAL is checkpointed when the
+/// delivery is idle (4 MiB not yet copied), or by write() itself past 16 MiB. Each write() is one
+/// transaction of INSERT OR IGNORE rows through one prepared statement, so a redelivered event
+/// leaves the row that is there. Owns its connection; write() from one thread at a time.
 class sqlite_sink final : public sink {
 public:
   /// Validates the options and connects (creating the database and the table, checking the
@@ -49,6 +50,9 @@ public:
   /// damaged database or a changed table is permanent. On failure the transaction is rolled back.
   result<void> write(std::span<const queue::event_view> batch) override;
 
+  /// Checkpoints the WAL into the database when it holds 4 MiB not yet copied.
+  void idle() noexcept override;
+
   std::string_view type() const noexcept override { return "sqlite"; }
 
 private:
@@ -57,6 +61,10 @@ private:
   result<void> connect();
   result<void> check_schema();
   result<void> limit_wal();
+  /// A PASSIVE checkpoint on this connection; its failure is logged and counted, not returned
+  /// (the WAL only grows until the next one works).
+  void checkpoint() noexcept;
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames) noexcept;
   result<void> exec(const char* sql);
   result<sqlite3_stmt*> prepare(const std::string& sql);
   result<void> step_done(sqlite3_stmt* stmt);
@@ -70,6 +78,12 @@ private:
   sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* rollback_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
+  /// Frames in the WAL after the last commit, and how many of them were copied into the
+  /// database by the last checkpoint (set back when the WAL starts over).
+  int wal_frames_ = 0;
+  int backfilled_ = 0;
+  int idle_checkpoint_frames_ = 1;   ///< idle() checkpoints from this many frames not copied
+  int forced_checkpoint_frames_ = 1; ///< write() checkpoints from this many: a sink never idle
 };
 
 } // namespace sluice::sinks

@@ -113,6 +113,59 @@ TEST(sqlite_sink, ten_thousand_events_in_one_batch) {
   EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(b, 0, 10000));
 }
 
+std::uintmax_t size_of(const std::filesystem::path& p) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(p, ec);
+  return ec ? 0 : n;
+}
+
+// The WAL is copied into the database when the delivery is idle, once 4 MiB wait there; not
+// before, and not inside a write below 16 MiB.
+TEST(sqlite_sink, an_idle_sink_checkpoints_the_wal_past_4_mib) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir / "s.db");
+  constexpr std::size_t k_batch = 1000, k_batches = 20; // 20 x 1000 x 300 bytes: 6 MB
+  auto all = event_batch::make(1, k_batch * k_batches, 1, 300);
+  ASSERT_TRUE(sink->write(all.views(0, k_batch)));
+  sink->idle(); // 300 KB in the WAL: too little
+  EXPECT_EQ(sink->counters().checkpoints.load(), 0u);
+  for (std::size_t i = 1; i < k_batches; ++i)
+    ASSERT_TRUE(sink->write(all.views(i * k_batch, (i + 1) * k_batch)));
+  EXPECT_EQ(sink->counters().checkpoints.load(), 0u);
+  auto db_before = size_of(dir / "s.db");
+  EXPECT_LT(db_before, 1u << 20);
+  EXPECT_GE(size_of(dir / "s.db-wal"), 6'000'000u);
+
+  sink->idle();
+  EXPECT_EQ(sink->counters().checkpoints.load(), 1u);
+  EXPECT_GE(size_of(dir / "s.db"), 6'000'000u);
+  sink->idle(); // everything was copied
+  EXPECT_EQ(sink->counters().checkpoints.load(), 1u);
+  EXPECT_EQ(sink->counters().failures.load(), 0u);
+  EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(all, 0, k_batch * k_batches));
+
+  // The WAL starts over: the next writes reuse it rather than growing it.
+  auto wal = size_of(dir / "s.db-wal");
+  auto more = event_batch::make(100'000, k_batch, 1, 300);
+  ASSERT_TRUE(sink->write(more.views()));
+  EXPECT_EQ(size_of(dir / "s.db-wal"), wal);
+}
+
+// A delivery that never catches up still gets its WAL checkpointed, by write() past 16 MiB.
+TEST(sqlite_sink, a_sink_never_idle_checkpoints_in_write_past_16_mib) {
+  sluice::testing::test_dir dir;
+  auto sink = open_sink(dir / "s.db");
+  constexpr std::size_t k_batch = 2000, k_batches = 40; // 40 x 2000 x 300 bytes: 24 MB
+  auto all = event_batch::make(1, k_batch * k_batches, 1, 300);
+  for (std::size_t i = 0; i < k_batches; ++i)
+    ASSERT_TRUE(sink->write(all.views(i * k_batch, (i + 1) * k_batch)));
+  // About 30 MiB of WAL frames (each commit rewrites the last leaf and the interior pages).
+  EXPECT_GE(sink->counters().checkpoints.load(), 1u);
+  EXPECT_LE(sink->counters().checkpoints.load(), 2u);
+  EXPECT_LT(size_of(dir / "s.db-wal"), 20u << 20);
+  EXPECT_EQ(db_reader(dir / "s.db").rows("events"), expected_rows(all, 0, k_batch * k_batches));
+}
+
 TEST(sqlite_sink, busy_database_is_retryable_and_nothing_is_lost) {
   sluice::testing::test_dir dir;
   auto b = event_batch::make(1, 10);
