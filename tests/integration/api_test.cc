@@ -365,6 +365,8 @@ TEST_F(api_routes, refusals_are_json_errors_with_their_status) {
         R"({"name": "x", "sink": {"type": "eventlog", "dir": "x"}, "colour": "red"})",
         R"({"name": "x", "sink": {"type": "eventlog", "dir": "x"}, "start": "yesterday"})",
         R"({"name": "bad name", "sink": {"type": "eventlog", "dir": "x"}})",
+        R"({"name": "../x", "sink": {"type": "eventlog", "dir": "x"}})",
+        R"({"name": "x", "sink": {"type": "sqlite", "path": "db/../../outside.db"}})",
         R"({"sink": {"type": "eventlog", "dir": "x"}})", R"({"name": "x"})"})
     expect_error(p_.change("POST", "/subscriptions.json", body), 400, body);
   EXPECT_FALSE(fs::exists("/tmp/outside"));
