@@ -302,10 +302,16 @@ asio::awaitable<result<void>> exchange(Stream& s, const url_parts& url, const st
   if (head.gzip)
     inflater.emplace();
   bool gzip_failed = false;
+  // A close from inside on_data ends the stream there: nothing more of the chunk is handed on.
+  auto closed = [&] { return w.stop != nullptr && w.stop->closed(); };
+  auto until_closed = [&](std::string_view bytes) {
+    if (!closed())
+      on_data(bytes);
+  };
   auto decoded = [&](std::string_view bytes) {
     if (!inflater) {
-      on_data(bytes);
-    } else if (!gzip_failed && !inflater->feed(bytes, on_data)) {
+      until_closed(bytes);
+    } else if (!gzip_failed && !inflater->feed(bytes, until_closed)) {
       gzip_failed = true;
       head.failure = inflater->error();
     }
@@ -325,6 +331,8 @@ asio::awaitable<result<void>> exchange(Stream& s, const url_parts& url, const st
     }
     if (gzip_failed)
       return fail(errc::gzip);
+    if (closed())
+      return fail(errc::closed);
     return {};
   };
   if (auto r = deliver(std::string_view(buf).substr(head_end + 4)); !r)

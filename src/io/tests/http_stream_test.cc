@@ -101,6 +101,42 @@ TEST_F(firehose_fixture, streams_the_whole_body_until_the_server_ends_it) {
   EXPECT_EQ(std::count(body.begin(), body.end(), '\n'), 2000);
 }
 
+// A close from inside on_data (a source retiring a connection on the record it just got) ends
+// the stream there: the rest of the bytes already read are not handed on.
+TEST_F(firehose_fixture, a_close_from_inside_on_data_ends_the_stream_at_once) {
+  firehose::server_options o;
+  o.count = 50000; // as fast as it reads: each read brings many chunks
+  start(o);
+  stream_request r;
+  r.url = "http://127.0.0.1:" + std::to_string(port) + "/1.1/statuses/filter.json";
+  auto stop = std::make_shared<stream_stop>();
+  std::size_t calls = 0, after_close = 0, bytes = 0;
+  result<void> res = fail(errc::protocol);
+  response_head head;
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        res = co_await stream_once(
+            r, std::chrono::seconds(10), head,
+            [&](std::string_view s) {
+              ++calls;
+              bytes += s.size();
+              if (stop->closed())
+                ++after_close;
+              else if (bytes >= 100'000)
+                stop->close();
+            },
+            stop);
+      },
+      asio::detached);
+  io.run();
+  EXPECT_EQ(res.error(), errc::closed);
+  EXPECT_TRUE(stop->closed());
+  EXPECT_GT(calls, 1u);
+  EXPECT_EQ(after_close, 0u);
+}
+
 TEST_F(firehose_fixture, tracks_terms_with_post) {
   firehose::server_options o;
   o.count = 300;
