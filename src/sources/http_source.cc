@@ -259,7 +259,7 @@ asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
 
     if (l == candidate_) {
       // The new settings' connection failed before its first event: the live one goes on.
-      ctx_.stats.count_disconnect(reason);
+      // The error is set before the count, so whoever sees the count sees why.
       auto d = l->policy.failed(reason, retry_after);
       if (reason == io::disconnect_reason::fatal || d.give_up) {
         auto message =
@@ -270,10 +270,12 @@ asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
                             : fmt::format("gave up after {} attempts: {}", d.failures, what));
         spdlog::error("source {}: {}", name(), message);
         ctx_.stats.set_last_error(std::move(message));
+        ctx_.stats.count_disconnect(reason);
         candidate_.reset();
         break;
       }
       ctx_.stats.set_last_error(what);
+      ctx_.stats.count_disconnect(reason);
       SLUICE_WARN_LIMITED("source {}: connection with the new settings: {} ({}, attempt {}), "
                           "retrying in {} ms",
                           name(), what, io::disconnect_reason_name(reason), d.attempt,
