@@ -22,8 +22,6 @@ namespace sluice::api::detail {
 
 using nlohmann::json;
 
-/// Percent-decoding of a query or form component ('+' is a space); nullopt when malformed.
-std::optional<std::string> url_decode(std::string_view s);
 /// Query (or form) parameters; a repeated key keeps every value. nullopt when malformed.
 std::optional<std::multimap<std::string, std::string>> parse_query(std::string_view q);
 /// "a, b,c" -> {"a", "b", "c"}: comma separated values, blanks trimmed, empty ones left out.

@@ -2,6 +2,7 @@
 
 #include "api/render.h"
 #include "api/route.h"
+#include "base/url.h"
 #include "metrics/prometheus.h"
 
 namespace sluice::api {
@@ -38,39 +39,6 @@ constexpr route_info k_routes[] = {
 };
 
 } // namespace
-
-namespace {
-
-int hex(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-} // namespace
-
-std::optional<std::string> url_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%') {
-      int a = i + 1 < s.size() ? hex(s[i + 1]) : -1;
-      int b = i + 2 < s.size() ? hex(s[i + 2]) : -1;
-      if (a < 0 || b < 0)
-        return std::nullopt;
-      out += static_cast<char>(a * 16 + b);
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 /// Query (or form) parameters; a repeated key keeps every value.
 std::optional<std::multimap<std::string, std::string>> parse_query(std::string_view q) {

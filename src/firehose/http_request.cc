@@ -3,6 +3,8 @@
 #include <charconv>
 #include <system_error>
 
+#include "base/url.h"
+
 namespace sluice::firehose {
 namespace {
 
@@ -34,16 +36,6 @@ std::string_view next_line(std::string_view& s) {
   if (!line.empty() && line.back() == '\r')
     line.remove_suffix(1);
   return line;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 template <class F> void for_each_item(std::string_view list, F&& f) {
@@ -114,23 +106,6 @@ result<http_request> parse_request_head(std::string_view head) {
   return req;
 }
 
-std::string url_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-               hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 void parse_form(std::string_view s, std::vector<std::pair<std::string, std::string>>& out) {
   while (!s.empty()) {
     auto amp = s.find('&');
@@ -139,9 +114,9 @@ void parse_form(std::string_view s, std::vector<std::pair<std::string, std::stri
     if (pair.empty())
       continue;
     auto eq = pair.find('=');
-    out.emplace_back(url_decode(pair.substr(0, eq)), eq == std::string_view::npos
-                                                         ? std::string()
-                                                         : url_decode(pair.substr(eq + 1)));
+    out.emplace_back(url_decode_lenient(pair.substr(0, eq)),
+                     eq == std::string_view::npos ? std::string()
+                                                  : url_decode_lenient(pair.substr(eq + 1)));
   }
 }
 

@@ -26,10 +26,8 @@ struct http_request {
 /// std::errc::bad_message when it is not HTTP/1.x or a header is malformed.
 result<http_request> parse_request_head(std::string_view head);
 
-/// Decodes `%XX` and `+` of an application/x-www-form-urlencoded value.
-std::string url_decode(std::string_view s);
-
-/// Appends the name=value pairs of a query or form body, decoded, to `out`.
+/// Appends the name=value pairs of a query or form body, decoded (`%XX` and `+`; a `%` without
+/// two hex digits is kept as it is), to `out`.
 void parse_form(std::string_view s, std::vector<std::pair<std::string, std::string>>& out);
 
 /// What a client asked for on statuses/filter.json: the filter, and `count`'s backfill (how many

@@ -10,13 +10,7 @@
 #include <string_view>
 #include <vector>
 
-// GCC 12 at -O2 raises a false -Wnull-dereference inside Asio's scheduler (see io/asio.h).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/io_context.hpp>
-#pragma GCC diagnostic pop
-
+#include "base/asio.h"
 #include "metrics/family.h"
 
 namespace sluice::metrics {

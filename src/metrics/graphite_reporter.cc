@@ -4,22 +4,10 @@
 #include <mutex>
 #include <utility>
 
-// GCC 12 at -O2 raises a false -Wnull-dereference inside Asio's scheduler (see io/asio.h).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#pragma GCC diagnostic pop
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/asio.h"
 #include "base/log.h"
 #include "metrics/graphite.h"
 

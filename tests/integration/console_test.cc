@@ -27,6 +27,7 @@
 
 #include "cli/table.h"
 #include "support/child_process.h"
+#include "support/eventually.h"
 
 extern char** environ;
 
@@ -38,18 +39,6 @@ using namespace std::chrono_literals;
 using namespace sluice::testing;
 
 constexpr std::chrono::seconds k_wait{30};
-
-/// Polls `done` every 20 ms until it holds: false when `timeout` passed first.
-bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& done) {
-  auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (done())
-      return true;
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
 
 // --- The table rendering ---------------------------------------------------------------------
 

@@ -36,6 +36,7 @@
 
 #include "firehose/generator.h"
 #include "support/child_process.h"
+#include "support/eventually.h"
 
 namespace {
 
@@ -47,19 +48,6 @@ using namespace sluice::testing;
 constexpr std::chrono::seconds k_command_timeout{60};
 /// How long a condition a test waits for may take to hold.
 constexpr std::chrono::seconds k_wait{30};
-constexpr std::chrono::milliseconds k_poll{20};
-
-/// Polls `done` every k_poll until it holds: false when `timeout` passed first.
-bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& done) {
-  auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (done())
-      return true;
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(k_poll);
-  }
-}
 
 /// The last `n` bytes of a log, for failure messages.
 std::string tail_of(const std::string& text, std::size_t n = 4000) {

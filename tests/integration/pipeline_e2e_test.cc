@@ -33,6 +33,7 @@
 #include "queue/event.h"
 #include "queue/tests/test_dir.h"
 #include "support/child_process.h"
+#include "support/eventually.h"
 
 namespace {
 
@@ -47,7 +48,6 @@ constexpr std::uint64_t k_seed = 7;
 constexpr std::chrono::seconds k_pipeline_timeout{120};
 /// How long `sluice run` may take to stop on SIGTERM (its shutdown_timeout is 10 s).
 constexpr std::chrono::seconds k_stop_timeout{30};
-constexpr std::chrono::milliseconds k_poll{20};
 
 firehose::stream_options stream_options() {
   return firehose::stream_options{.seed = k_seed};
@@ -69,18 +69,6 @@ std::string expected_type(std::uint64_t rank) {
 /// The last `n` bytes of a log, for failure messages.
 std::string tail_of(const std::string& text, std::size_t n = 4000) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
-}
-
-/// Polls `done` every k_poll until it holds: false when `timeout` passed first.
-bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& done) {
-  auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (done())
-      return true;
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(k_poll);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@
 #include "firehose/generator.h"
 #include "queue/tests/test_dir.h"
 #include "support/child_process.h"
+#include "support/eventually.h"
 
 namespace {
 
@@ -46,18 +47,6 @@ constexpr std::chrono::seconds k_wait{60};
 
 /// How long a stopping sluice may take (its shutdown_timeout is 20 s).
 constexpr std::chrono::seconds k_stop_wait{40};
-
-/// Calls `done` every 50 ms until it holds (true) or `timeout` passed (false).
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = k_wait) {
-  auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (done())
-      return true;
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(50ms);
-  }
-}
 
 bool contains(std::string_view text, std::string_view what) {
   return text.find(what) != std::string_view::npos;
@@ -250,14 +239,15 @@ public:
   /// Polls `done` until it holds; false when the daemon ended first or at the timeout.
   bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = k_wait) {
     bool ended = false;
-    bool ok = wait_until(
+    bool ok = eventually(
+        timeout,
         [&] {
           if (done())
             return true;
           ended = !running();
           return ended;
         },
-        timeout);
+        50ms);
     return ok && !ended;
   }
 

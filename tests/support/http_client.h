@@ -34,20 +34,9 @@
 #include <nlohmann/json.hpp>
 
 #include "support/child_process.h"
+#include "support/eventually.h"
 
 namespace sluice::testing {
-
-/// Polls `done` every 20 ms until it holds: false when `timeout` passed first.
-inline bool eventually(std::chrono::milliseconds timeout, const std::function<bool()>& done) {
-  auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (done())
-      return true;
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
 
 /// One HTTP response. `status` 0: none arrived (the connection failed, closed or timed out).
 struct http_response {

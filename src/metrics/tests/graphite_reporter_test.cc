@@ -9,15 +9,9 @@
 #include <thread>
 #include <vector>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#pragma GCC diagnostic pop
 #include <gtest/gtest.h>
 
+#include "base/asio.h"
 #include "metrics/graphite.h"
 
 namespace sluice::metrics {
