@@ -48,6 +48,22 @@ source_status status_of(const sources::source& src) {
   return ss;
 }
 
+subscription_status counts_of(const delivery_counters& c) {
+  subscription_status s;
+  s.delivered = c.delivered.load();
+  s.filtered = c.filtered.load();
+  s.retries = c.retries.load();
+  s.dead_lettered = c.dead_lettered.load();
+  return s;
+}
+
+void add_counts(subscription_status& into, const subscription_status& from) {
+  into.delivered += from.delivered;
+  into.filtered += from.filtered;
+  into.retries += from.retries;
+  into.dead_lettered += from.dead_lettered;
+}
+
 void add_counts(source_status& into, const source_status& from) {
   into.records += from.records;
   into.bytes += from.bytes;
@@ -345,10 +361,7 @@ pipeline_status runner::status() const {
       const auto& d = **dp;
       const auto& c = d.counters();
       ss.sink = std::string(d.sink().type());
-      ss.delivered = c.delivered.load();
-      ss.filtered = c.filtered.load();
-      ss.retries = c.retries.load();
-      ss.dead_lettered = c.dead_lettered.load();
+      add_counts(ss, counts_of(c));
       ss.committed = static_cast<queue::position>(c.committed.load());
       ss.receipt_to_delivered_p50_ns = c.receipt_to_delivered_ns.quantile(0.50);
       ss.receipt_to_delivered_p99_ns = c.receipt_to_delivered_ns.quantile(0.99);
@@ -358,12 +371,8 @@ pipeline_status runner::status() const {
       if (c && *c)
         ss.committed = **c;
     }
-    if (auto it = carried_subscriptions_.find(s.name); it != carried_subscriptions_.end()) {
-      ss.delivered += it->second.delivered;
-      ss.filtered += it->second.filtered;
-      ss.retries += it->second.retries;
-      ss.dead_lettered += it->second.dead_lettered;
-    }
+    if (auto it = carried_subscriptions_.find(s.name); it != carried_subscriptions_.end())
+      add_counts(ss, it->second);
     ss.lag = st.durable > ss.committed ? st.durable - ss.committed : 0;
     st.subscriptions.push_back(std::move(ss));
   }

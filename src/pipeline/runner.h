@@ -83,6 +83,12 @@ struct subscription_status {
   std::string last_error;
 };
 
+/// A delivery's cumulative counts (delivered, filtered, retries, dead_lettered) as a
+/// subscription_status; its other fields left empty.
+subscription_status counts_of(const delivery_counters& c);
+/// Adds `from`'s cumulative counts to `into`; the figures of a moment stay `into`'s.
+void add_counts(subscription_status& into, const subscription_status& from);
+
 struct pipeline_status {
   std::vector<source_status> sources;
   queue::position last = 0;    ///< last position assigned
@@ -183,10 +189,9 @@ private:
   bool enabled(const std::string& source) const;
   /// Stops sources_[i] and keeps it in retired_sources_ until the runner ends.
   void retire_source(std::size_t i);
-  /// Stops deliveries_[i] by `deadline` and removes it; with `keep_counts` (a pause, a rewind, a
-  /// change of settings) its counts are carried on to the subscription's next delivery.
-  void retire_delivery(std::size_t i, std::chrono::steady_clock::time_point deadline,
-                       bool keep_counts);
+  /// Stops deliveries_[i] by `deadline` and removes it, its counts carried on to the
+  /// subscription's next delivery (a pause, a rewind, a change of settings).
+  void retire_delivery(std::size_t i, std::chrono::steady_clock::time_point deadline);
 
   config::pipeline_config cfg_;
   std::unique_ptr<queue::queue> queue_;

@@ -37,20 +37,10 @@ void runner::retire_source(std::size_t i) {
   sources_.erase(sources_.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
-void runner::retire_delivery(std::size_t i, std::chrono::steady_clock::time_point deadline,
-                             bool keep_counts) {
+void runner::retire_delivery(std::size_t i, std::chrono::steady_clock::time_point deadline) {
   auto& d = *deliveries_[i];
   d.stop(deadline);
-  if (keep_counts) {
-    const auto& c = d.counters();
-    auto& carried = carried_subscriptions_[d.name()];
-    carried.delivered += c.delivered.load();
-    carried.filtered += c.filtered.load();
-    carried.retries += c.retries.load();
-    carried.dead_lettered += c.dead_lettered.load();
-  } else {
-    carried_subscriptions_.erase(d.name());
-  }
+  add_counts(carried_subscriptions_[d.name()], counts_of(d.counters()));
   deliveries_.erase(deliveries_.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
@@ -76,7 +66,7 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
       ++i;
       continue;
     }
-    retire_delivery(i, deadline, now != nullptr);
+    retire_delivery(i, deadline);
     if (now == nullptr || !now->continuous)
       done.push_back(fmt::format("subscription {} stopped", name));
     else if (now->paused)
@@ -84,7 +74,7 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
   }
   for (const auto& s : cfg_.subscriptions)
     if (by_name(next.subscriptions, s.name) == nullptr)
-      carried_subscriptions_.erase(s.name); // removed while paused or drained
+      carried_subscriptions_.erase(s.name); // removed: its counts start over if it comes back
   for (const auto& s : next.subscriptions) {
     const auto* before = by_name(cfg_.subscriptions, s.name);
     bool running = std::any_of(deliveries_.begin(), deliveries_.end(),
@@ -226,7 +216,7 @@ result<void> runner::rewind(const std::string& name, queue::position first, std:
                          [&](const auto& d) { return d->name() == name; });
   bool was_running = it != deliveries_.end();
   if (was_running)
-    retire_delivery(static_cast<std::size_t>(it - deliveries_.begin()), deadline, true);
+    retire_delivery(static_cast<std::size_t>(it - deliveries_.begin()), deadline);
   auto restart = [&]() -> result<void> {
     if (!was_running)
       return {};
