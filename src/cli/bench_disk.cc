@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +29,16 @@ namespace fs = std::filesystem;
 constexpr std::size_t k_raw_chunk_bytes = 1u << 20;
 constexpr int k_fsync_probe_max = 2000;
 constexpr std::int64_t k_fsync_probe_ns = 1'000'000'000;
+// settle(): every k_settle_pause, append k_settle_chunk_bytes to a probe file and fdatasync it;
+// the disk is settled when no probe took k_settle_slow_ns or more for k_settle_quiet_ns, or after
+// k_settle_limit_ns whatever it does. Past k_settle_probe_cap bytes the probe overwrites from the
+// start (the free-space checks count that much for it).
+constexpr std::size_t k_settle_chunk_bytes = 256u << 10;
+constexpr std::uint64_t k_settle_probe_cap = 256u << 20;
+constexpr auto k_settle_pause = std::chrono::milliseconds(10);
+constexpr std::int64_t k_settle_slow_ns = 10'000'000;
+constexpr std::int64_t k_settle_quiet_ns = 3'000'000'000;
+constexpr std::int64_t k_settle_limit_ns = 60'000'000'000;
 
 std::string errno_text(int e) {
   return std::error_code(e, std::system_category()).message();
@@ -157,15 +168,45 @@ checked<void> scratch_dir::create(const fs::path& parent) {
   return {};
 }
 
+void settle(const fs::path& dir) {
+  static int probes = 0;
+  auto fd = create_file(dir / fmt::format("settle-probe-{}", ++probes));
+  if (!fd)
+    return;
+  file f(*fd);
+  std::vector<char> chunk(k_settle_chunk_bytes, 's');
+  std::uint64_t offset = 0;
+  const std::int64_t start = now_mono_ns();
+  std::int64_t last_slow = start;
+  for (;;) {
+    const std::int64_t now = now_mono_ns();
+    if (now - last_slow >= k_settle_quiet_ns || now - start >= k_settle_limit_ns ||
+        interrupted().load(std::memory_order_relaxed))
+      return;
+    if (offset + chunk.size() > k_settle_probe_cap)
+      offset = 0;
+    auto n = ::pwrite(f.fd(), chunk.data(), chunk.size(), static_cast<off_t>(offset));
+    if (n != static_cast<ssize_t>(chunk.size()) || ::fdatasync(f.fd()) != 0)
+      return;
+    offset += chunk.size();
+    const std::int64_t done = now_mono_ns();
+    if (done - now >= k_settle_slow_ns)
+      last_slow = done;
+    std::this_thread::sleep_for(k_settle_pause);
+  }
+}
+
 checked<double> prepare_scratch(const fs::path& parent, std::uint64_t free_bytes,
                                 std::uint64_t reference_bytes, scratch_dir& scratch) {
-  if (auto space = check_free_space(parent, free_bytes); !space)
+  if (auto space = check_free_space(parent, free_bytes + reference_bytes + k_settle_probe_cap * 2);
+      !space)
     return failure(space.error());
   if (auto made = scratch.create(parent); !made)
     return failure(made.error());
   if (auto warm = warm_page_cache(scratch.path() / "warm-up", reference_bytes, interrupted());
       !warm)
     return failure("warm-up: " + warm.error());
+  settle(scratch.path());
   auto raw = measure_raw_write(scratch.path() / "raw-reference", reference_bytes, interrupted());
   if (!raw)
     return failure("raw reference: " + raw.error());
@@ -230,7 +271,6 @@ checked<double> measure_raw_write(const fs::path& path, std::uint64_t total,
   if (auto r = sync_data(f.fd()); !r)
     return failure(r.error());
   double seconds = static_cast<double>(now_mono_ns() - start) / 1e9;
-  ::unlink(path.c_str());
   return static_cast<double>(written) / 1e6 / seconds;
 }
 

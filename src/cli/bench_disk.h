@@ -73,14 +73,25 @@ checked<void> warm_page_cache(const std::filesystem::path& path, std::uint64_t t
 
 /// The physical reference for throughput: `total` bytes in 1 MiB write() calls to the new file
 /// `path` while a second thread calls fdatasync() every 10 ms, and once more at the end. Returns
-/// MB/s (10^6 bytes) from the first write until the last fdatasync returned; removes the file.
-/// Stops early when `stop` is set.
+/// MB/s (10^6 bytes) from the first write until the last fdatasync returned. Leaves the file for
+/// the scratch directory's removal: freeing a gigabyte just before a measurement would slow it
+/// (see settle()). Stops early when `stop` is set.
 checked<double> measure_raw_write(const std::filesystem::path& path, std::uint64_t total,
                                   const std::atomic<bool>& stop);
 
-/// What a disk bench does before it measures: checks that `parent` has `free_bytes` free, makes
-/// `scratch` in it, then warms the page cache and measures the raw write reference there, both
-/// over `reference_bytes`. Returns the reference in MB/s; each error says which step failed.
+/// Waits until the disk under `dir` is done with what came before (at most a minute): appends
+/// 256 KiB and fdatasyncs it every 10 ms until none of those took 10 ms or more for 3 seconds.
+/// On a file system mounted with `discard`, freeing a gigabyte makes block allocation stall for
+/// tens of milliseconds every few seconds, for several seconds after the unlinks returned; a probe
+/// that overwrites the same blocks never sees it, one that allocates does. The probe file (at
+/// most 256 MiB) stays in `dir`: freeing it would start the same again.
+void settle(const std::filesystem::path& dir);
+
+/// What a disk bench does before it measures: checks that `parent` has `free_bytes` free beside
+/// the reference file and the probes, makes `scratch` in it, warms the page cache over
+/// `reference_bytes`, settles the disk (the previous run's directory may just have gone), and
+/// measures the raw write reference there over `reference_bytes`. Returns the reference in MB/s;
+/// each error says which step failed.
 checked<double> prepare_scratch(const std::filesystem::path& parent, std::uint64_t free_bytes,
                                 std::uint64_t reference_bytes, scratch_dir& scratch);
 

@@ -238,8 +238,8 @@ checked<void> measure_queue(const fs::path& dir, const bench_request& req,
 }
 
 /// One whole run in one fresh directory: an untimed warm-up write (bench::warm_page_cache), the
-/// physical reference (so that anything a large delete leaves the disk doing counts against the
-/// reference rather than the queue), then the queue.
+/// physical reference on a settled disk (bench::settle: a previous run's directory may just have
+/// gone), then the queue.
 checked<bench_figures> run_bench(const bench_request& req, const disk::options& opts) {
   auto parent = bench::pick_parent(req.dir);
   if (!parent)

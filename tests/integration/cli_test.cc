@@ -295,4 +295,29 @@ TEST_F(cli_test, tail_prints_the_event_inside_a_source_envelope) {
   EXPECT_EQ(rec["payload"], "{\"id\":7}");
 }
 
+// `make bench` is not part of `make test`; this runs both benchmarks small, so that a change that
+// breaks one (or leaves its directory behind) fails here rather than in the next `make bench`.
+TEST_F(cli_test, the_benchmarks_run_small_and_leave_nothing_behind) {
+  auto scratch = root_ / "bench";
+  std::filesystem::create_directory(scratch);
+
+  auto q = run_sluice({"bench", "queue", "--records", "5000", "--dir", scratch.string(), "--json"});
+  ASSERT_EQ(q.status, 0) << q.err;
+  auto qj = nlohmann::json::parse(q.out);
+  EXPECT_EQ(qj["records"], 5000);
+  EXPECT_GT(qj["appends_per_s"].get<double>(), 0.0);
+  EXPECT_GT(qj["raw_mb_per_s"].get<double>(), 0.0);
+
+  auto p = run_sluice({"bench", "pipeline", "--sink", "sqlite", "--events", "5000", "--rate",
+                       "2000", "--latency-seconds", "1", "--dir", scratch.string(), "--json"});
+  ASSERT_EQ(p.status, 0) << p.err;
+  auto pj = nlohmann::json::parse(p.out);
+  EXPECT_EQ(pj["events"], 5000);
+  EXPECT_EQ(pj["sink"], "sqlite");
+  for (const char* key : {"events_per_s", "mb_per_s", "p50_ms", "p99_ms", "rss_mib"})
+    EXPECT_GT(pj[key].get<double>(), 0.0) << key;
+
+  EXPECT_TRUE(std::filesystem::is_empty(scratch));
+}
+
 } // namespace
