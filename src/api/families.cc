@@ -1,6 +1,9 @@
 // The metric families of GET /metrics and of Graphite, from a view.
 
+#include <fmt/format.h>
+
 #include "api/render.h"
+#include "sinks/sink.h"
 
 namespace sluice::api {
 namespace {
@@ -177,6 +180,16 @@ std::vector<family> families(const view& v, const board& b, const server_stats* 
   for (auto* fam :
        {&delivered, &filtered, &retries, &dead, &lag, &cursor, &paused, &failing, &to_delivered})
     out.push_back(std::move(*fam));
+
+  // Sinks: one family per count of sinks::sink_counts, a sample per subscription with a delivery.
+  for (const auto& field : sinks::sink_count_fields()) {
+    auto fam = make(fmt::format("sluice_sink_{}_total", field.name), field.help, kind::counter);
+    for (const auto& s : v.status.subscriptions)
+      if (s.continuous)
+        add(fam, {{"subscription", s.name}, {"sink", s.sink}},
+            static_cast<double>(s.sink_counts.*field.member));
+    out.push_back(std::move(fam));
+  }
 
   if (api != nullptr) {
     counter("sluice_api_connections_total", "Connections the API accepted.",

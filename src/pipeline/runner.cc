@@ -48,12 +48,14 @@ source_status status_of(const sources::source& src) {
   return ss;
 }
 
-subscription_status counts_of(const delivery_counters& c) {
+subscription_status counts_of(const delivery& d) {
+  const auto& c = d.counters();
   subscription_status s;
   s.delivered = c.delivered.load();
   s.filtered = c.filtered.load();
   s.retries = c.retries.load();
   s.dead_lettered = c.dead_lettered.load();
+  s.sink_counts = d.sink().counters().snapshot();
   return s;
 }
 
@@ -62,6 +64,7 @@ void add_counts(subscription_status& into, const subscription_status& from) {
   into.filtered += from.filtered;
   into.retries += from.retries;
   into.dead_lettered += from.dead_lettered;
+  into.sink_counts += from.sink_counts;
 }
 
 void add_counts(source_status& into, const source_status& from) {
@@ -361,7 +364,7 @@ pipeline_status runner::status() const {
       const auto& d = **dp;
       const auto& c = d.counters();
       ss.sink = std::string(d.sink().type());
-      add_counts(ss, counts_of(c));
+      add_counts(ss, counts_of(d));
       ss.committed = static_cast<queue::position>(c.committed.load());
       ss.receipt_to_delivered_p50_ns = c.receipt_to_delivered_ns.quantile(0.50);
       ss.receipt_to_delivered_p99_ns = c.receipt_to_delivered_ns.quantile(0.99);

@@ -81,11 +81,12 @@ struct subscription_status {
   std::uint64_t receipt_to_delivered_p50_ns = 0;
   std::uint64_t receipt_to_delivered_p99_ns = 0;
   std::string last_error;
+  sinks::sink_counts sink_counts; ///< its sink's counts, over every sink it had
 };
 
-/// A delivery's cumulative counts (delivered, filtered, retries, dead_lettered) as a
-/// subscription_status; its other fields left empty.
-subscription_status counts_of(const delivery_counters& c);
+/// A delivery's cumulative counts (delivered, filtered, retries, dead_lettered, and its sink's)
+/// as a subscription_status; its other fields left empty.
+subscription_status counts_of(const delivery& d);
 /// Adds `from`'s cumulative counts to `into`; the figures of a moment stay `into`'s.
 void add_counts(subscription_status& into, const subscription_status& from);
 

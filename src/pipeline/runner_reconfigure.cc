@@ -40,7 +40,7 @@ void runner::retire_source(std::size_t i) {
 void runner::retire_delivery(std::size_t i, std::chrono::steady_clock::time_point deadline) {
   auto& d = *deliveries_[i];
   d.stop(deadline);
-  add_counts(carried_subscriptions_[d.name()], counts_of(d.counters()));
+  add_counts(carried_subscriptions_[d.name()], counts_of(d));
   deliveries_.erase(deliveries_.begin() + static_cast<std::ptrdiff_t>(i));
 }
 

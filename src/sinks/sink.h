@@ -11,22 +11,50 @@
 
 namespace sluice::sinks {
 
-/// What a sink counts, for the metrics endpoint (sluice_sink_<name>{sink="..."}). Written by the
-/// delivery thread, readable from any thread.
+/// A sink's counts at one moment (sink_counters::snapshot()), summed over the sinks a
+/// subscription had (a change of its settings makes a new one).
+struct sink_counts {
+  std::uint64_t events_written = 0;      ///< events the target now holds
+  std::uint64_t bytes_written = 0;       ///< bytes written (lines, or payload bytes)
+  std::uint64_t batches = 0;             ///< write() calls that succeeded
+  std::uint64_t failures = 0;            ///< write() calls that failed
+  std::uint64_t duplicates_skipped = 0;  ///< events the target already held
+  std::uint64_t files_rotated = 0;       ///< files closed for a new one (eventlog)
+  std::uint64_t payloads_altered = 0;    ///< payloads changed to fit (eventlog: '\n')
+  std::uint64_t recoveries = 0;          ///< unconfirmed data cut off after a crash or failure
+  std::uint64_t checkpoints = 0;         ///< sqlite: WAL checkpoints run (idle or forced)
+  std::uint64_t checkpoint_failures = 0; ///< sqlite: checkpoints that failed
+
+  sink_counts& operator+=(const sink_counts& o) noexcept;
+};
+
+/// One count of sink_counts by name, for the metrics (sluice_sink_<name>_total) and its help.
+struct sink_count_field {
+  const char* name;
+  const char* help;
+  std::uint64_t sink_counts::*member;
+};
+/// Every count of sink_counts, in declaration order.
+std::span<const sink_count_field> sink_count_fields() noexcept;
+
+/// What a sink counts, for the metrics endpoint (sluice_sink_<name>_total{subscription="..."}).
+/// Written by the delivery thread, readable from any thread.
 struct sink_counters {
-  std::atomic<std::uint64_t> events_written{0};     ///< events the target now holds
-  std::atomic<std::uint64_t> bytes_written{0};      ///< bytes written (lines, or payload bytes)
-  std::atomic<std::uint64_t> batches{0};            ///< write() calls that succeeded
-  std::atomic<std::uint64_t> failures{0};           ///< write() calls that failed
-  std::atomic<std::uint64_t> duplicates_skipped{0}; ///< events the target already held
-  std::atomic<std::uint64_t> files_rotated{0};      ///< files closed for a new one (eventlog)
-  std::atomic<std::uint64_t> payloads_altered{0};   ///< payloads changed to fit (eventlog: '\n')
-  std::atomic<std::uint64_t> recoveries{0};  ///< unconfirmed data cut off after a crash or failure
-  std::atomic<std::uint64_t> checkpoints{0}; ///< sqlite: WAL checkpoints run (idle or forced)
+  std::atomic<std::uint64_t> events_written{0};
+  std::atomic<std::uint64_t> bytes_written{0};
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> duplicates_skipped{0};
+  std::atomic<std::uint64_t> files_rotated{0};
+  std::atomic<std::uint64_t> payloads_altered{0};
+  std::atomic<std::uint64_t> recoveries{0};
+  std::atomic<std::uint64_t> checkpoints{0};
+  std::atomic<std::uint64_t> checkpoint_failures{0};
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);
   }
+  sink_counts snapshot() const noexcept;
 };
 
 /// Where a subscription's events end up. One object per subscription; write() is called from one

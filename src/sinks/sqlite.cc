@@ -219,7 +219,7 @@ void sqlite_sink::checkpoint() noexcept {
     // Busy (another connection checkpoints) or an I/O error: the next commit or idle tries again.
     SLUICE_WARN_LIMITED("sqlite sink {}: checkpointing the WAL failed ({}): {}",
                         options_.path.string(), rc, sqlite3_errmsg(db_));
-    counters_.add(counters_.failures);
+    counters_.add(counters_.checkpoint_failures);
     return;
   }
   counters_.add(counters_.checkpoints);

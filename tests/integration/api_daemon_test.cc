@@ -263,6 +263,59 @@ TEST(api_daemon, meta_counts_equal_what_the_firehose_sent) {
   EXPECT_EQ(meta["queue"]["durable_watermark"], n);
 }
 
+// --- the sinks' counts in /metrics --------------------------------------------------------------
+
+TEST(api_daemon, sink_counts_in_metrics_equal_what_the_sinks_hold) {
+  constexpr std::uint64_t n = 3000;
+  api_pipeline p;
+  pipeline_options o;
+  o.firehose = {"--rate", "5000", "--count", std::to_string(n), "--resume"};
+  o.tables = "[subscriptions.log]\nsink = { type = \"eventlog\", dir = \"@DATA@/events\" }\n"
+             "[subscriptions.db]\nsink = { type = \"sqlite\", path = \"@DATA@/events.db\" }\n";
+  ASSERT_NO_FATAL_FAILURE(p.start(o));
+  // The value of the sample whose line starts with `name{labels} `; -1 when absent.
+  auto value_of = [](const std::string& text, const std::string& sample) -> double {
+    auto at = text.find("\n" + sample + " ");
+    if (at == std::string::npos)
+      return -1;
+    return std::stod(text.substr(at + sample.size() + 2));
+  };
+  std::string text;
+  ASSERT_TRUE(eventually(20s, [&] {
+    text = p.get("/metrics").body;
+    return value_of(text, "sluice_subscription_delivered_total{subscription=\"log\"}") == n &&
+           value_of(text, "sluice_subscription_delivered_total{subscription=\"db\"}") == n;
+  })) << text;
+
+  std::uintmax_t file_bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(p.data_dir() / "events"))
+    if (e.is_regular_file() && e.path().extension() == ".ndjson")
+      file_bytes += e.file_size();
+  const std::string log = "{subscription=\"log\",sink=\"eventlog\"}";
+  const std::string db = "{subscription=\"db\",sink=\"sqlite\"}";
+  EXPECT_EQ(value_of(text, "sluice_sink_events_written_total" + log), n) << text;
+  EXPECT_EQ(value_of(text, "sluice_sink_events_written_total" + db), n) << text;
+  EXPECT_EQ(value_of(text, "sluice_sink_bytes_written_total" + log),
+            static_cast<double>(file_bytes))
+      << text;
+  EXPECT_GE(value_of(text, "sluice_sink_batches_total" + log), 1) << text;
+  for (const auto& labels : {log, db}) {
+    EXPECT_EQ(value_of(text, "sluice_sink_failures_total" + labels), 0) << text;
+    EXPECT_EQ(value_of(text, "sluice_sink_duplicates_skipped_total" + labels), 0) << text;
+    EXPECT_EQ(value_of(text, "sluice_sink_recoveries_total" + labels), 0) << text;
+  }
+  EXPECT_EQ(value_of(text, "sluice_sink_checkpoint_failures_total" + db), 0) << text;
+
+  // A pause and a resume give the subscription a new sink: the counts go on from the old one's.
+  ASSERT_EQ(p.change("POST", "/subscriptions/log/pause").status, 200);
+  ASSERT_EQ(p.change("POST", "/subscriptions/log/resume").status, 200);
+  text = p.get("/metrics").body;
+  EXPECT_EQ(value_of(text, "sluice_sink_events_written_total" + log), n) << text;
+  EXPECT_EQ(value_of(text, "sluice_sink_bytes_written_total" + log),
+            static_cast<double>(file_bytes))
+      << text;
+}
+
 // --- /metrics through Debian's strict parser -------------------------------------------------
 
 TEST(api_daemon, prometheus_text_passes_the_reference_parser) {
