@@ -23,6 +23,8 @@ function(sluice_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_compile_options(${name} PRIVATE ${SLUICE_WARNINGS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  # tests/support (eventually(), child processes, the HTTP client) for every test.
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     SLUICE_BIN="$<TARGET_FILE:sluice>" SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_dependencies(${name} sluice)

@@ -78,6 +78,10 @@ std::string json_quote(std::string_view text) {
 
 } // namespace
 
+std::string address_url(std::string_view bound) {
+  return bound.starts_with("unix:") ? std::string(bound) : "http://" + std::string(bound);
+}
+
 std::string_view refusal_name(refusal r) noexcept {
   switch (r) {
   case refusal::max_connections:

@@ -92,6 +92,10 @@ private:
   server_stats stats_;
 };
 
+/// How a bound address (server::start) is written for a person: "http://127.0.0.1:41234", or
+/// "unix:/path" as it is.
+std::string address_url(std::string_view bound);
+
 /// A JSON error response: {"error": message, "detail": detail} (detail omitted when null).
 response error_response(http::status status, std::string_view message,
                         std::string_view detail_json = "null", unsigned version = 11);

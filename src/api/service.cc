@@ -64,7 +64,7 @@ result<std::unique_ptr<service>> service::start(const config::pipeline_config& c
       std::string text;
       for (const auto& b : *bound) {
         text += b + "\n";
-        spdlog::info("api: listening on {}{}", b.starts_with("unix:") ? "" : "http://", b);
+        spdlog::info("api: listening on {}", address_url(b));
       }
       (void)queue::disk::replace_file(s->address_file_, text.data(), text.size());
       s->addresses_ = *bound;

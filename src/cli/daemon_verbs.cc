@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/server.h"
 #include "cli/verbs.h"
 #include "config/pipeline.h"
 #include "daemon/pid_file.h"
@@ -412,8 +413,7 @@ int status_daemon(const daemon_args& a) {
       fmt::print("{}\n", sources_text(sources->sources));
       std::string api;
       for (const auto& address : sources->api)
-        api += fmt::format("{}{}{}", api.empty() ? "" : ", ",
-                           address.starts_with("unix:") ? "" : "http://", address);
+        api += (api.empty() ? "" : ", ") + sluice::api::address_url(address);
       fmt::print("api: {}\n", api.empty() ? "none" : api);
       auto failed = std::count_if(sources->sources.begin(), sources->sources.end(),
                                   [](const auto& s) { return s.state == "failed"; });

@@ -118,7 +118,7 @@ result<void> sqlite_sink::connect() {
     return r;
   if (auto r = exec("PRAGMA synchronous=FULL"); !r)
     return r;
-  if (auto r = limit_wal(); !r)
+  if (auto r = watch_wal(); !r)
     return r;
   auto create = "CREATE TABLE IF NOT EXISTS " + quoted_table_ +
                 " (id INTEGER PRIMARY KEY, source TEXT NOT NULL, received_at INTEGER NOT NULL,"
@@ -188,7 +188,7 @@ result<void> sqlite_sink::check_schema() {
 // (idle()), in the gap before the queue's next group commit makes more events readable; a
 // delivery that never catches up checkpoints in write() past 4 times that, as SQLite would.
 // Registering a WAL hook turns SQLite's automatic checkpoints off.
-result<void> sqlite_sink::limit_wal() {
+result<void> sqlite_sink::watch_wal() {
   constexpr int k_checkpoint_bytes = 4 << 20;
   auto size = prepare("PRAGMA page_size");
   if (!size)

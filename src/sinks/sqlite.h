@@ -60,7 +60,9 @@ private:
 
   result<void> connect();
   result<void> check_schema();
-  result<void> limit_wal();
+  /// Registers the WAL hook (which turns SQLite's automatic checkpoint off) and sets the
+  /// thresholds of idle() and write() from the page size.
+  result<void> watch_wal();
   /// A PASSIVE checkpoint on this connection; its failure is logged and counted, not returned
   /// (the WAL only grows until the next one works).
   void checkpoint() noexcept;

@@ -14,6 +14,7 @@
 
 #include "config/tests/temp_dir.h"
 #include "daemon/tasks.h"
+#include "support/eventually.h"
 
 namespace sluice::daemon {
 namespace {
@@ -45,13 +46,7 @@ private:
 };
 
 bool eventually(const std::function<bool()>& pred) {
-  auto until = std::chrono::steady_clock::now() + k_ceiling;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= until)
-      return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
+  return sluice::testing::eventually(k_ceiling, pred, 1ms);
 }
 
 // Returns once the runner's thread has read the (already advanced) clock twice: a whole pass of

@@ -1,6 +1,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 
 #include "base/asio.h"
 #include "metrics/graphite.h"
+#include "support/eventually.h"
 
 namespace sluice::metrics {
 namespace {
@@ -25,14 +27,8 @@ using namespace std::chrono_literals;
 constexpr auto k_deadline = 20s;
 
 /// Polls `condition` every few milliseconds until it holds or k_deadline passes.
-template <class F> bool eventually(F condition) {
-  auto deadline = std::chrono::steady_clock::now() + k_deadline;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
+bool eventually(const std::function<bool()>& condition) {
+  return sluice::testing::eventually(k_deadline, condition, 5ms);
 }
 
 std::int64_t unix_now() {

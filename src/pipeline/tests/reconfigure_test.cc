@@ -3,6 +3,7 @@
 // again by a reload.
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include "firehose/server.h"
 #include "pipeline/runner.h"
 #include "queue/tests/test_dir.h"
+#include "support/eventually.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -42,13 +44,8 @@ config::http_source& http_of(config::pipeline_config& cfg) {
   return std::get<config::http_source>(cfg.sources.at(0).settings);
 }
 
-template <class F> bool eventually(F done) {
-  for (int i = 0; i < 15000; ++i) {
-    if (done())
-      return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return false;
+bool eventually(const std::function<bool()>& done) {
+  return sluice::testing::eventually(std::chrono::seconds(30), done, std::chrono::milliseconds(2));
 }
 
 struct firehose_on_loopback {

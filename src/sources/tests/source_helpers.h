@@ -1,6 +1,7 @@
 #pragma once
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "queue/disk/disk_queue.h"
 #include "queue/event.h"
 #include "queue/tests/queue_helpers.h"
+#include "support/eventually.h"
 
 namespace sluice::sources::testing {
 
@@ -104,14 +106,9 @@ inline config::reconnect_config fast_reconnect() {
 }
 
 /// Polls `done` every 2 ms until it holds or `limit` passed; returns whether it held.
-template <class F> bool wait_until(F done, std::chrono::seconds limit = std::chrono::seconds(30)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
+inline bool wait_until(const std::function<bool()>& done,
+                       std::chrono::seconds limit = std::chrono::seconds(30)) {
+  return sluice::testing::eventually(limit, done, std::chrono::milliseconds(2));
 }
 
 /// An io_context run by `threads` threads until the object goes.
