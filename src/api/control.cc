@@ -292,8 +292,8 @@ outcome control::rewind(const std::string& name, const json& to) {
     return error_outcome(http::status::not_found, fmt::format("no subscription {}", name));
   auto& q = runner_.queue();
   queue::position first = 1;
-  if (auto reader = q.open_reader(queue::start_at::beginning()); reader)
-    first = (*reader)->next_position();
+  if (auto oldest = q.first_position())
+    first = *oldest;
   auto end = q.durable_watermark() + 1;
   queue::position target = 0;
   if (to == "beginning") {

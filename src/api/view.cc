@@ -68,10 +68,8 @@ std::shared_ptr<const view> view_maker::make(pipeline::runner& r,
   v->damaged_records = qs.damaged_records.get();
   v->fsync = latency_of(qs.fsync_ns);
   v->receipt_to_durable = latency_of(qs.receipt_to_durable_ns);
-  if (auto reader = q.open_reader(queue::start_at::beginning()); reader) {
-    auto first = (*reader)->next_position();
-    v->first_position = first <= v->status.durable ? first : 0;
-  }
+  if (auto first = q.first_position())
+    v->first_position = *first <= v->status.durable ? *first : 0;
   r.each_delivery([&](const std::string& name, const pipeline::delivery_counters& c) {
     v->receipt_to_delivered[name] = latency_of(c.receipt_to_delivered_ns);
   });

@@ -152,6 +152,11 @@ public:
   /// The last position assigned (durable or not).
   virtual position last_position() const noexcept = 0;
 
+  /// The oldest position the queue still holds: where a reader opened at the beginning starts
+  /// (past durable_watermark() while the queue holds nothing yet). Lists the queue's files,
+  /// opens none: cheap enough for a status page.
+  virtual result<position> first_position() const = 0;
+
   /// Every subscription's cursor, including those of other processes.
   virtual std::vector<cursor_info> cursors() const = 0;
 

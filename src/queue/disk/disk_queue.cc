@@ -231,6 +231,14 @@ public:
     return static_cast<position>(stats_.last_position.get());
   }
 
+  result<position> first_position() const override {
+    auto segs = list_segments(opts_.dir);
+    if (!segs)
+      return fail(segs.error());
+    // The writer keeps one segment at least; none here means the queue is closing.
+    return segs->empty() ? last_position() + 1 : segs->front().first;
+  }
+
   std::vector<cursor_info> cursors() const override {
     auto list = cursor_file::list(opts_.dir);
     if (!list)

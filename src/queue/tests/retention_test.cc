@@ -41,11 +41,13 @@ TEST(retention, segments_go_once_every_subscription_passed_them) {
   ASSERT_TRUE(q->sync().has_value());
   auto segs = list_segments(d.path()).value();
   ASSERT_GE(segs.size(), 4u);
+  EXPECT_EQ(q->first_position().value(), 1u);
   // "a" passes everything, "b" only the first segment: only segment 1 may go.
   ASSERT_TRUE(a->commit(3000).has_value());
   ASSERT_TRUE(b->commit(segs[1].first - 1).has_value());
   ASSERT_TRUE(wait_segments(*q, d.path(), segs.size() - 1));
   EXPECT_EQ(list_segments(d.path()).value().front().first, segs[1].first);
+  EXPECT_EQ(q->first_position().value(), segs[1].first);
   // "b" catches up: everything but the active segment goes.
   ASSERT_TRUE(b->commit(3000).has_value());
   ASSERT_TRUE(wait_segments(*q, d.path(), 1));
@@ -59,6 +61,8 @@ TEST(retention, segments_go_once_every_subscription_passed_them) {
   auto res = r->read(out, {}, std::chrono::milliseconds(0));
   ASSERT_TRUE(res.has_value());
   EXPECT_GE(out.records.front().pos, list_segments(d.path()).value().front().first);
+  EXPECT_EQ(q->first_position().value(), r->next_position() - out.records.size());
+  EXPECT_EQ(q->first_position().value(), segs.back().first);
 }
 
 TEST(retention, no_subscription_keeps_everything) {
