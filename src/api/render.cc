@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "sinks/sink.h"
+
 namespace sluice::api {
 namespace {
 
@@ -183,6 +185,12 @@ json subscription_json(const view& v, const config::subscription_config& s) {
     j["dead_lettered"] = st->dead_lettered;
     j["rate_1m"] = v.subscription_rates[i].m1;
     j["last_error"] = st->last_error;
+    if (s.continuous) {
+      json counts = json::object();
+      for (const auto& field : sinks::sink_count_fields())
+        counts[field.name] = st->sink_counts.*field.member;
+      j["sink_counts"] = counts;
+    }
   }
   return j;
 }

@@ -305,6 +305,10 @@ TEST(api_daemon, sink_counts_in_metrics_equal_what_the_sinks_hold) {
     EXPECT_EQ(value_of(text, "sluice_sink_recoveries_total" + labels), 0) << text;
   }
   EXPECT_EQ(value_of(text, "sluice_sink_checkpoint_failures_total" + db), 0) << text;
+  auto sub = p.get_json("/subscriptions/log.json");
+  EXPECT_EQ(sub["sink_counts"]["events_written"], n) << sub.dump();
+  EXPECT_EQ(sub["sink_counts"]["bytes_written"], file_bytes) << sub.dump();
+  EXPECT_EQ(p.get_json("/subscriptions/db.json")["sink_counts"]["duplicates_skipped"], 0);
 
   // A pause and a resume give the subscription a new sink: the counts go on from the old one's.
   ASSERT_EQ(p.change("POST", "/subscriptions/log/pause").status, 200);
