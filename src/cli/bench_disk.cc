@@ -31,14 +31,13 @@ constexpr int k_fsync_probe_max = 2000;
 constexpr std::int64_t k_fsync_probe_ns = 1'000'000'000;
 // settle(): every k_settle_pause, append k_settle_chunk_bytes to a probe file and fdatasync it;
 // the disk is settled when no probe took k_settle_slow_ns or more for k_settle_quiet_ns, or after
-// k_settle_limit_ns whatever it does. Past k_settle_probe_cap bytes the probe overwrites from the
+// the caller's limit whatever it does. Past k_settle_probe_cap bytes the probe overwrites from the
 // start (the free-space checks count that much for it).
 constexpr std::size_t k_settle_chunk_bytes = 256u << 10;
 constexpr std::uint64_t k_settle_probe_cap = 256u << 20;
 constexpr auto k_settle_pause = std::chrono::milliseconds(10);
 constexpr std::int64_t k_settle_slow_ns = 10'000'000;
 constexpr std::int64_t k_settle_quiet_ns = 3'000'000'000;
-constexpr std::int64_t k_settle_limit_ns = 60'000'000'000;
 
 std::string errno_text(int e) {
   return std::error_code(e, std::system_category()).message();
@@ -168,7 +167,10 @@ checked<void> scratch_dir::create(const fs::path& parent) {
   return {};
 }
 
-void settle(const fs::path& dir) {
+void settle(const fs::path& dir, std::chrono::seconds limit) {
+  const std::int64_t limit_ns = std::chrono::nanoseconds(limit).count();
+  if (limit_ns <= 0)
+    return;
   static int probes = 0;
   auto fd = create_file(dir / fmt::format("settle-probe-{}", ++probes));
   if (!fd)
@@ -180,7 +182,7 @@ void settle(const fs::path& dir) {
   std::int64_t last_slow = start;
   for (;;) {
     const std::int64_t now = now_mono_ns();
-    if (now - last_slow >= k_settle_quiet_ns || now - start >= k_settle_limit_ns ||
+    if (now - last_slow >= k_settle_quiet_ns || now - start >= limit_ns ||
         interrupted().load(std::memory_order_relaxed))
       return;
     if (offset + chunk.size() > k_settle_probe_cap)
@@ -197,7 +199,8 @@ void settle(const fs::path& dir) {
 }
 
 checked<double> prepare_scratch(const fs::path& parent, std::uint64_t free_bytes,
-                                std::uint64_t reference_bytes, scratch_dir& scratch) {
+                                std::uint64_t reference_bytes, std::chrono::seconds settle_limit,
+                                scratch_dir& scratch) {
   if (auto space = check_free_space(parent, free_bytes + reference_bytes + k_settle_probe_cap * 2);
       !space)
     return failure(space.error());
@@ -206,7 +209,7 @@ checked<double> prepare_scratch(const fs::path& parent, std::uint64_t free_bytes
   if (auto warm = warm_page_cache(scratch.path() / "warm-up", reference_bytes, interrupted());
       !warm)
     return failure("warm-up: " + warm.error());
-  settle(scratch.path());
+  settle(scratch.path(), settle_limit);
   auto raw = measure_raw_write(scratch.path() / "raw-reference", reference_bytes, interrupted());
   if (!raw)
     return failure("raw reference: " + raw.error());

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -79,13 +80,17 @@ checked<void> warm_page_cache(const std::filesystem::path& path, std::uint64_t t
 checked<double> measure_raw_write(const std::filesystem::path& path, std::uint64_t total,
                                   const std::atomic<bool>& stop);
 
-/// Waits until the disk under `dir` is done with what came before (at most a minute): appends
+/// Waits until the disk under `dir` is done with what came before (at most `limit`; 0: not at
+/// all): appends
 /// 256 KiB and fdatasyncs it every 10 ms until none of those took 10 ms or more for 3 seconds.
 /// On a file system mounted with `discard`, freeing a gigabyte makes block allocation stall for
 /// tens of milliseconds every few seconds, for several seconds after the unlinks returned; a probe
 /// that overwrites the same blocks never sees it, one that allocates does. The probe file (at
 /// most 256 MiB) stays in `dir`: freeing it would start the same again.
-void settle(const std::filesystem::path& dir);
+void settle(const std::filesystem::path& dir, std::chrono::seconds limit);
+
+/// The default of the benches' --settle-seconds: how long settle() may wait.
+inline constexpr std::chrono::seconds k_default_settle_limit{60};
 
 /// What a disk bench does before it measures: checks that `parent` has `free_bytes` free beside
 /// the reference file and the probes, makes `scratch` in it, warms the page cache over
@@ -93,7 +98,8 @@ void settle(const std::filesystem::path& dir);
 /// measures the raw write reference there over `reference_bytes`. Returns the reference in MB/s;
 /// each error says which step failed.
 checked<double> prepare_scratch(const std::filesystem::path& parent, std::uint64_t free_bytes,
-                                std::uint64_t reference_bytes, scratch_dir& scratch);
+                                std::uint64_t reference_bytes, std::chrono::seconds settle_limit,
+                                scratch_dir& scratch);
 
 /// The physical reference for fsync "always": append `bytes` to the new file `path` and
 /// fdatasync(), repeated for about one second or 2000 times, whichever comes first. Returns the

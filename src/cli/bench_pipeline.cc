@@ -60,6 +60,7 @@ struct bench_request {
   std::size_t batch = k_default_batch;
   std::uint64_t rate = k_default_rate;
   std::uint64_t latency_seconds = k_default_latency_seconds;
+  std::uint64_t settle_seconds = bench::k_default_settle_limit.count();
   std::string dir;
   bool json = false;
 };
@@ -230,8 +231,9 @@ checked<bench_figures> run_bench(const bench_request& req) {
   const std::uint64_t run_bytes =
       2 * (req.events + latency_events) * (k_event_bytes_estimate + k_overhead_estimate);
   bench::scratch_dir scratch;
+  const std::chrono::seconds settle_limit(req.settle_seconds);
   auto raw = bench::prepare_scratch(*parent, run_bytes + run_bytes / 10 + (256u << 20),
-                                    reference_bytes, scratch);
+                                    reference_bytes, settle_limit, scratch);
   if (!raw)
     return failure(raw.error());
   bench_figures f;
@@ -243,7 +245,7 @@ checked<bench_figures> run_bench(const bench_request& req) {
   if (!throughput)
     return failure("throughput run: " + throughput.error());
   f.throughput = *throughput;
-  bench::settle(scratch.path());
+  bench::settle(scratch.path(), settle_limit);
 
   auto latency = run_pipeline(scratch.path() / "latency", req, latency_events, req.rate);
   if (!latency)
@@ -386,6 +388,10 @@ void add_bench_pipeline_command(CLI::App& bench_cmd, int& exit_code) {
   p->add_option("--latency-seconds", req->latency_seconds, "Length of the latency run")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600}));
+  p->add_option("--settle-seconds", req->settle_seconds,
+                "How long to wait at most for the disk to settle before measuring (0: not at all)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600}));
   p->add_option("--dir", req->dir,
                 "Where to create the run's temporary directory (default $TMPDIR, else /var/tmp; "
                 "never a tmpfs unless named here)");

@@ -40,6 +40,7 @@ constexpr queue::read_limits k_read_limits{4096, 4u << 20};
 
 /// What `sluice bench queue` was asked to do.
 struct bench_request {
+  std::uint64_t settle_seconds = bench::k_default_settle_limit.count();
   std::uint64_t records = k_default_records;
   bool records_given = false;
   std::size_t record_bytes = 300;
@@ -247,7 +248,7 @@ checked<bench_figures> run_bench(const bench_request& req, const disk::options& 
   const std::uint64_t disk_bytes = req.records * (req.record_bytes + k_header_bytes);
   bench::scratch_dir scratch;
   auto raw = bench::prepare_scratch(*parent, disk_bytes + disk_bytes / 20 + (256u << 20),
-                                    disk_bytes, scratch);
+                                    disk_bytes, std::chrono::seconds(req.settle_seconds), scratch);
   if (!raw)
     return failure(raw.error());
   bench_figures f;
@@ -378,6 +379,10 @@ void add_bench_commands(CLI::App& root, int& exit_code) {
   q->add_option("--batch", req->batch, "Records per append() call")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  q->add_option("--settle-seconds", req->settle_seconds,
+                "How long to wait at most for the disk to settle before measuring (0: not at all)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600}));
   q->add_option("--dir", req->dir,
                 "Where to create the run's temporary directory (default $TMPDIR, else /var/tmp; "
                 "never a tmpfs unless named here)");

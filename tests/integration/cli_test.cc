@@ -301,7 +301,10 @@ TEST_F(cli_test, the_benchmarks_run_small_and_leave_nothing_behind) {
   auto scratch = root_ / "bench";
   std::filesystem::create_directory(scratch);
 
-  auto q = run_sluice({"bench", "queue", "--records", "5000", "--dir", scratch.string(), "--json"});
+  // The disk may stay busy while other tests run: each settle waits 5 s at most.
+  auto q = run_sluice({"bench", "queue", "--records", "5000", "--settle-seconds", "5", "--dir",
+                       scratch.string(), "--json"},
+                      {}, 60s);
   ASSERT_EQ(q.status, 0) << q.err;
   auto qj = nlohmann::json::parse(q.out);
   EXPECT_EQ(qj["records"], 5000);
@@ -309,7 +312,9 @@ TEST_F(cli_test, the_benchmarks_run_small_and_leave_nothing_behind) {
   EXPECT_GT(qj["raw_mb_per_s"].get<double>(), 0.0);
 
   auto p = run_sluice({"bench", "pipeline", "--sink", "sqlite", "--events", "5000", "--rate",
-                       "2000", "--latency-seconds", "1", "--dir", scratch.string(), "--json"});
+                       "2000", "--latency-seconds", "1", "--settle-seconds", "5", "--dir",
+                       scratch.string(), "--json"},
+                      {}, 60s);
   ASSERT_EQ(p.status, 0) << p.err;
   auto pj = nlohmann::json::parse(p.out);
   EXPECT_EQ(pj["events"], 5000);

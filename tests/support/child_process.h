@@ -356,9 +356,10 @@ struct run_result {
   std::string err;
 };
 
-/// Runs sluice with `args` and `input` on its stdin to its end, within k_run_timeout.
-inline run_result run_sluice(const std::vector<std::string>& args, std::string_view input = {}) {
-  auto deadline = steady::now() + k_run_timeout;
+/// Runs sluice with `args` and `input` on its stdin to its end, within `timeout`.
+inline run_result run_sluice(const std::vector<std::string>& args, std::string_view input = {},
+                             std::chrono::seconds timeout = k_run_timeout) {
+  auto deadline = steady::now() + timeout;
   child_process c(args);
   c.write_stdin(input, deadline);
   run_result r;
