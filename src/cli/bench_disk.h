@@ -80,13 +80,13 @@ checked<void> warm_page_cache(const std::filesystem::path& path, std::uint64_t t
 checked<double> measure_raw_write(const std::filesystem::path& path, std::uint64_t total,
                                   const std::atomic<bool>& stop);
 
-/// Waits until the disk under `dir` is done with what came before (at most `limit`; 0: not at
-/// all): appends
-/// 256 KiB and fdatasyncs it every 10 ms until none of those took 10 ms or more for 3 seconds.
-/// On a file system mounted with `discard`, freeing a gigabyte makes block allocation stall for
-/// tens of milliseconds every few seconds, for several seconds after the unlinks returned; a probe
-/// that overwrites the same blocks never sees it, one that allocates does. The probe file (at
-/// most 256 MiB) stays in `dir`: freeing it would start the same again.
+/// Waits until the disk under `dir` is done with what came before: appends 256 KiB and
+/// fdatasyncs it every 10 ms until none of those took 10 ms or more for 3 seconds, or `limit`
+/// passed (then it says so on stderr); a `limit` of 0 returns at once. On a file system mounted
+/// with `discard`, freeing a gigabyte makes block allocation stall for tens of milliseconds every
+/// few seconds, for several seconds after the unlinks returned; a probe that overwrites the same
+/// blocks never sees it, one that allocates does. The probe file (at most 256 MiB) stays in
+/// `dir`: freeing it would start the same again.
 void settle(const std::filesystem::path& dir, std::chrono::seconds limit);
 
 /// The default of the benches' --settle-seconds: how long settle() may wait.
