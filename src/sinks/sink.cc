@@ -7,20 +7,24 @@ namespace sluice::sinks {
 namespace {
 
 constexpr std::array<sink_count_field, 10> k_fields{{
-    {"events_written", "Events a sink's target now holds.", &sink_counts::events_written},
-    {"bytes_written", "Bytes a sink wrote (lines, or payload bytes).", &sink_counts::bytes_written},
-    {"batches", "Sink writes that succeeded.", &sink_counts::batches},
-    {"failures", "Sink writes that failed.", &sink_counts::failures},
+    {"events_written", "Events a sink's target now holds.", &sink_counts::events_written,
+     &sink_counters::events_written},
+    {"bytes_written", "Bytes a sink wrote (lines, or payload bytes).", &sink_counts::bytes_written,
+     &sink_counters::bytes_written},
+    {"batches", "Sink writes that succeeded.", &sink_counts::batches, &sink_counters::batches},
+    {"failures", "Sink writes that failed.", &sink_counts::failures, &sink_counters::failures},
     {"duplicates_skipped", "Redelivered events the target already held.",
-     &sink_counts::duplicates_skipped},
-    {"files_rotated", "Files an eventlog sink closed for a new one.", &sink_counts::files_rotated},
+     &sink_counts::duplicates_skipped, &sink_counters::duplicates_skipped},
+    {"files_rotated", "Files an eventlog sink closed for a new one.", &sink_counts::files_rotated,
+     &sink_counters::files_rotated},
     {"payloads_altered", "Payloads an eventlog sink changed to fit a line.",
-     &sink_counts::payloads_altered},
+     &sink_counts::payloads_altered, &sink_counters::payloads_altered},
     {"recoveries", "Unconfirmed data a sink cut off after a crash or failure.",
-     &sink_counts::recoveries},
-    {"checkpoints", "WAL checkpoints a sqlite sink ran.", &sink_counts::checkpoints},
+     &sink_counts::recoveries, &sink_counters::recoveries},
+    {"checkpoints", "WAL checkpoints a sqlite sink ran.", &sink_counts::checkpoints,
+     &sink_counters::checkpoints},
     {"checkpoint_failures", "WAL checkpoints of a sqlite sink that failed.",
-     &sink_counts::checkpoint_failures},
+     &sink_counts::checkpoint_failures, &sink_counters::checkpoint_failures},
 }};
 
 } // namespace
@@ -37,16 +41,8 @@ sink_counts& sink_counts::operator+=(const sink_counts& o) noexcept {
 
 sink_counts sink_counters::snapshot() const noexcept {
   sink_counts c;
-  c.events_written = events_written.load(std::memory_order_relaxed);
-  c.bytes_written = bytes_written.load(std::memory_order_relaxed);
-  c.batches = batches.load(std::memory_order_relaxed);
-  c.failures = failures.load(std::memory_order_relaxed);
-  c.duplicates_skipped = duplicates_skipped.load(std::memory_order_relaxed);
-  c.files_rotated = files_rotated.load(std::memory_order_relaxed);
-  c.payloads_altered = payloads_altered.load(std::memory_order_relaxed);
-  c.recoveries = recoveries.load(std::memory_order_relaxed);
-  c.checkpoints = checkpoints.load(std::memory_order_relaxed);
-  c.checkpoint_failures = checkpoint_failures.load(std::memory_order_relaxed);
+  for (const auto& f : k_fields)
+    c.*f.member = (this->*f.counter).load(std::memory_order_relaxed);
   return c;
 }
 

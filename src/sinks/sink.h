@@ -28,15 +28,6 @@ struct sink_counts {
   sink_counts& operator+=(const sink_counts& o) noexcept;
 };
 
-/// One count of sink_counts by name, for the metrics (sluice_sink_<name>_total) and its help.
-struct sink_count_field {
-  const char* name;
-  const char* help;
-  std::uint64_t sink_counts::*member;
-};
-/// Every count of sink_counts, in declaration order.
-std::span<const sink_count_field> sink_count_fields() noexcept;
-
 /// What a sink counts, for the metrics endpoint (sluice_sink_<name>_total{subscription="..."}).
 /// Written by the delivery thread, readable from any thread.
 struct sink_counters {
@@ -56,6 +47,17 @@ struct sink_counters {
   }
   sink_counts snapshot() const noexcept;
 };
+
+/// One count by name, for the metrics (sluice_sink_<name>_total) and its help: where it lives in
+/// sink_counts and in sink_counters.
+struct sink_count_field {
+  const char* name;
+  const char* help;
+  std::uint64_t sink_counts::*member;
+  std::atomic<std::uint64_t> sink_counters::*counter;
+};
+/// Every count of sink_counts, in declaration order.
+std::span<const sink_count_field> sink_count_fields() noexcept;
 
 /// Where a subscription's events end up. One object per subscription; write() is called from one
 /// delivery thread at a time (it is not thread-safe against itself); counters() from any thread.
