@@ -206,6 +206,16 @@ void settle(const fs::path& dir, std::chrono::seconds limit) {
   }
 }
 
+void add_disk_options(CLI::App& cmd, std::uint64_t& settle_seconds, std::string& dir) {
+  cmd.add_option("--settle-seconds", settle_seconds,
+                 "How long to wait at most for the disk to settle before measuring (0: not at all)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600}));
+  cmd.add_option("--dir", dir,
+                 "Where to create the run's temporary directory (default $TMPDIR, else /var/tmp; "
+                 "never a tmpfs unless named here)");
+}
+
 checked<double> prepare_scratch(const fs::path& parent, std::uint64_t free_bytes,
                                 std::uint64_t reference_bytes, std::chrono::seconds settle_limit,
                                 scratch_dir& scratch) {

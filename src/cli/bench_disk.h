@@ -8,6 +8,8 @@
 
 #include <tl/expected.hpp>
 
+#include "cli/cli11.h"
+
 // Where `sluice bench` measures, and what the disk there can do without sluice: the physical
 // reference its figures are printed beside. See docs/benchmarks.md.
 namespace sluice::cli::bench {
@@ -91,6 +93,11 @@ void settle(const std::filesystem::path& dir, std::chrono::seconds limit);
 
 /// The default of the benches' --settle-seconds: how long settle() may wait.
 inline constexpr std::chrono::seconds k_default_settle_limit{60};
+
+/// The options both disk benches take: --settle-seconds (how long settle() may wait, into
+/// `settle_seconds`, whose value is the default shown) and --dir (where the run's directory goes,
+/// pick_parent()'s `dir_option`).
+void add_disk_options(CLI::App& cmd, std::uint64_t& settle_seconds, std::string& dir);
 
 /// What a disk bench does before it measures: checks that `parent` has `free_bytes` free beside
 /// the reference file and the probes, makes `scratch` in it, warms the page cache over

@@ -388,13 +388,7 @@ void add_bench_pipeline_command(CLI::App& bench_cmd, int& exit_code) {
   p->add_option("--latency-seconds", req->latency_seconds, "Length of the latency run")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600}));
-  p->add_option("--settle-seconds", req->settle_seconds,
-                "How long to wait at most for the disk to settle before measuring (0: not at all)")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600}));
-  p->add_option("--dir", req->dir,
-                "Where to create the run's temporary directory (default $TMPDIR, else /var/tmp; "
-                "never a tmpfs unless named here)");
+  bench::add_disk_options(*p, req->settle_seconds, req->dir);
   p->add_flag("--json", req->json, "Print one JSON object instead of the table");
   p->callback([req, &exit_code] { exit_code = bench_pipeline(*req); });
 }

@@ -40,13 +40,13 @@ constexpr queue::read_limits k_read_limits{4096, 4u << 20};
 
 /// What `sluice bench queue` was asked to do.
 struct bench_request {
-  std::uint64_t settle_seconds = bench::k_default_settle_limit.count();
   std::uint64_t records = k_default_records;
   bool records_given = false;
   std::size_t record_bytes = 300;
   std::string fsync = "10ms";
   unsigned appenders = 1;
   std::size_t batch = 64;
+  std::uint64_t settle_seconds = bench::k_default_settle_limit.count();
   std::string dir;
   bool json = false;
 };
@@ -379,13 +379,7 @@ void add_bench_commands(CLI::App& root, int& exit_code) {
   q->add_option("--batch", req->batch, "Records per append() call")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
-  q->add_option("--settle-seconds", req->settle_seconds,
-                "How long to wait at most for the disk to settle before measuring (0: not at all)")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600}));
-  q->add_option("--dir", req->dir,
-                "Where to create the run's temporary directory (default $TMPDIR, else /var/tmp; "
-                "never a tmpfs unless named here)");
+  bench::add_disk_options(*q, req->settle_seconds, req->dir);
   q->add_flag("--json", req->json, "Print one JSON object instead of the table");
   q->callback([req, records, &exit_code] {
     bench_request run = *req;
