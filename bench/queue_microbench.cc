@@ -61,7 +61,7 @@ struct batch_in {
 std::unique_ptr<queue::queue> open_queue(benchmark::State& state, const temp_dir& dir) {
   queue::disk::options opts;
   opts.dir = dir.path() / "queue";
-  opts.fsync = queue::disk::fsync_policy::never;
+  opts.fsync.mode = sluice::config::fsync_mode::never;
   auto q = queue::disk::open(opts);
   if (!q) {
     state.SkipWithError(("open: " + q.error().message()).c_str());

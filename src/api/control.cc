@@ -1,13 +1,12 @@
 #include "api/control.h"
 
-#include <regex>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "api/render.h"
+#include "base/name.h"
 #include "config/config_error.h"
-#include "queue/disk/cursor_file.h"
+#include "config/tables.h"
 
 namespace sluice::api {
 namespace {
@@ -107,7 +106,7 @@ outcome control::set_stream_params(const std::string& stream,
   const auto* s = by_name(runner_.config().sources, stream);
   if (s == nullptr)
     return error_outcome(http::status::not_found, fmt::format("no stream {}", stream));
-  if (!std::holds_alternative<config::http_source>(s->settings))
+  if (!s->has_params())
     return error_outcome(http::status::conflict,
                          fmt::format("stream {} is a {} source: only http streams have parameters",
                                      stream, s->type()));
@@ -160,10 +159,9 @@ outcome control::add_subscription(const json& body) {
   if (!body.contains("name") || !body["name"].is_string())
     return error_outcome(http::status::bad_request, "\"name\" (a string) is required");
   auto name = body["name"].get<std::string>();
-  static const std::regex name_re("[A-Za-z0-9_.-]{1,128}");
-  if (!std::regex_match(name, name_re))
+  if (!valid_name(name))
     return error_outcome(http::status::bad_request,
-                         fmt::format("\"{}\": a name is 1 to 128 of A-Z a-z 0-9 _ . -", name));
+                         fmt::format("\"{}\": a name is {}", name, k_name_rule));
   if (by_name(runner_.config().subscriptions, name) != nullptr)
     return error_outcome(http::status::conflict, fmt::format("subscription {} exists", name));
   if (!body.contains("sink") || !body["sink"].is_object())
@@ -173,8 +171,14 @@ outcome control::add_subscription(const json& body) {
   json table = body;
   table.erase("name");
   const auto& data_dir = runner_.config().data_dir;
-  for (const char* key : {"dir", "path"}) {
-    if (!table["sink"].contains(key))
+  // The sink type's file and directory options stay inside data_dir (the validation of the
+  // whole subscription, below, reports an unknown type).
+  const auto* kind = table["sink"].contains("type") && table["sink"]["type"].is_string()
+                         ? config::sink_types.find(table["sink"]["type"].get<std::string>())
+                         : nullptr;
+  for (const auto& option : kind == nullptr ? std::span<const config::option>() : kind->options) {
+    const std::string key(option.name);
+    if (!option.path || !table["sink"].contains(key))
       continue;
     if (!table["sink"][key].is_string())
       return error_outcome(http::status::bad_request,
@@ -232,8 +236,7 @@ outcome control::add_subscription(const json& body) {
   if (start_at) {
     // The subscription is new (no cursor of that name may exist once it was deleted, see
     // delete_subscription), so this cursor is where it starts.
-    auto w = queue::disk::cursor_file::write(data_dir / "queue", name,
-                                             *start_at == 0 ? 0 : *start_at - 1);
+    auto w = runner_.queue().set_cursor(name, *start_at == 0 ? 0 : *start_at - 1);
     if (!w)
       return error_outcome(
           http::status::internal_server_error,

@@ -1,5 +1,7 @@
 // The metric families of GET /metrics and of Graphite, from a view.
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "api/render.h"
@@ -35,39 +37,37 @@ sample latency_sample(const latency& l, label_set labels) {
   return s;
 }
 
-} // namespace
-
-std::vector<family> families(const view& v, const board& b, const server_stats* api) {
-  std::vector<family> out;
-  auto f =
-      make("sluice_up", "1 while the pipeline runs (0 while it starts or drains).", kind::gauge);
-  add(f, {}, b.ready() && !b.draining() ? 1 : 0);
+/// A family of one sample without labels.
+void one(std::vector<family>& out, std::string name, std::string help, kind type, double value) {
+  auto f = make(std::move(name), std::move(help), type);
+  add(f, {}, value);
   out.push_back(std::move(f));
-  f = make("sluice_start_time_seconds", "When the daemon started, in unix seconds.", kind::gauge);
-  add(f, {}, static_cast<double>(b.start_ns()) / 1e9);
-  out.push_back(std::move(f));
+}
 
-  // Sources.
-  auto events =
-      make("sluice_source_events_total", "Events a source appended to the queue.", kind::counter);
+void source_families(const view& v, std::vector<family>& out) {
+  // A family per metric of sources::source_count_fields() (the rejections and the
+  // disconnects by reason), a sample per source; then the figures of the moment.
+  std::vector<family> counted;
+  for (const auto& field : sources::source_count_fields()) {
+    auto name = fmt::format("sluice_source_{}_total", field.metric);
+    auto fam = std::find_if(counted.begin(), counted.end(),
+                            [&](const family& f) { return f.name == name; });
+    if (fam == counted.end())
+      fam = counted.insert(counted.end(), make(name, field.help, kind::counter));
+    for (const auto& s : v.status.sources) {
+      label_set l{{"source", s.name}};
+      if (*field.reason != '\0')
+        l.emplace_back("reason", field.reason);
+      add(*fam, std::move(l), static_cast<double>(s.counts.*field.member));
+    }
+  }
+  for (auto& fam : counted)
+    out.push_back(std::move(fam));
   auto by_type = make("sluice_source_events_by_type_total",
                       "Events a source accepted, by event type.", kind::counter);
-  auto bytes = make("sluice_source_bytes_total", "Payload bytes a source appended.", kind::counter);
-  auto rejected = make("sluice_source_rejected_total",
-                       "Records a source set aside in its dead-letter file.", kind::counter);
-  auto duplicates =
-      make("sluice_source_duplicates_total",
-           "Events an http source dropped as duplicates (dedupe_field).", kind::counter);
-  auto connects = make("sluice_source_connects_total", "Connections a source made.", kind::counter);
-  auto disconnects =
-      make("sluice_source_disconnects_total",
-           "Failed attempts and lost connections of a source, by reason.", kind::counter);
-  auto switches =
-      make("sluice_source_switches_total",
-           "Connections an http source replaced after a change of its request.", kind::counter);
-  auto limits =
-      make("sluice_source_limit_notices_total", "Limit notices a source received.", kind::counter);
   auto up = make("sluice_source_up", "1 while a source is connected (or listening).", kind::gauge);
+  auto open = make("sluice_source_open_connections",
+                   "Pushers connected to a listen source now.", kind::gauge);
   auto backoff = make("sluice_source_backoff_seconds",
                       "The delay a source waits before its next connection attempt.", kind::gauge);
   auto coverage = make("sluice_source_coverage_ratio",
@@ -79,40 +79,24 @@ std::vector<family> families(const view& v, const board& b, const server_stats* 
   for (std::size_t i = 0; i < v.status.sources.size(); ++i) {
     const auto& s = v.status.sources[i];
     label_set l{{"source", s.name}};
-    add(events, l, static_cast<double>(s.records));
     for (const auto& [type, n] : s.types)
       add(by_type, {{"source", s.name}, {"type", type}}, static_cast<double>(n));
-    add(bytes, l, static_cast<double>(s.bytes));
-    add(rejected, l, static_cast<double>(s.rejected));
-    add(duplicates, l, static_cast<double>(s.duplicates));
-    add(connects, l, static_cast<double>(s.connects));
-    for (auto [reason, n] :
-         {std::pair{"network", s.disconnects_network},
-          std::pair{"http_error", s.disconnects_http_error},
-          std::pair{"rate_limited", s.disconnects_rate_limited},
-          std::pair{"fatal", s.disconnects_fatal}, std::pair{"stall", s.disconnects_stall}})
-      add(disconnects, {{"source", s.name}, {"reason", reason}}, static_cast<double>(n));
-    add(switches, l, static_cast<double>(s.switches));
-    add(limits, l, static_cast<double>(s.limit_notices));
     add(up, l, s.state == sources::source_state::connected ? 1 : 0);
+    add(open, l, static_cast<double>(s.open_connections));
     add(backoff, l, static_cast<double>(s.backoff_ns) / 1e9);
     add(coverage, l, s.coverage / 100);
     add(rate, l, v.source_rates[i].m1);
   }
-  for (auto* fam : {&events, &by_type, &bytes, &rejected, &duplicates, &connects, &disconnects,
-                    &switches, &limits, &up, &backoff, &coverage, &rate})
+  for (auto* fam : {&by_type, &up, &open, &backoff, &coverage, &rate})
     out.push_back(std::move(*fam));
+}
 
-  // The queue.
+void queue_families(const view& v, std::vector<family>& out) {
   auto gauge = [&](std::string name, std::string help, double value) {
-    auto g = make(std::move(name), std::move(help), kind::gauge);
-    add(g, {}, value);
-    out.push_back(std::move(g));
+    one(out, std::move(name), std::move(help), kind::gauge, value);
   };
   auto counter = [&](std::string name, std::string help, double value) {
-    auto c = make(std::move(name), std::move(help), kind::counter);
-    add(c, {}, value);
-    out.push_back(std::move(c));
+    one(out, std::move(name), std::move(help), kind::counter, value);
   };
   gauge("sluice_queue_last_position", "The last position assigned.",
         static_cast<double>(v.status.last));
@@ -145,8 +129,9 @@ std::vector<family> families(const view& v, const board& b, const server_stats* 
            kind::histogram);
   h.samples.push_back(latency_sample(v.receipt_to_durable, {}));
   out.push_back(std::move(h));
+}
 
-  // Subscriptions.
+void subscription_families(const view& v, std::vector<family>& out) {
   auto delivered = make("sluice_subscription_delivered_total",
                         "Events a subscription's sink confirmed.", kind::counter);
   auto filtered = make("sluice_subscription_filtered_total",
@@ -180,8 +165,10 @@ std::vector<family> families(const view& v, const board& b, const server_stats* 
   for (auto* fam :
        {&delivered, &filtered, &retries, &dead, &lag, &cursor, &paused, &failing, &to_delivered})
     out.push_back(std::move(*fam));
+}
 
-  // Sinks: one family per count of sinks::sink_counts, a sample per subscription with a delivery.
+void sink_families(const view& v, std::vector<family>& out) {
+  // One family per count of sinks::sink_counts, a sample per subscription with a delivery.
   for (const auto& field : sinks::sink_count_fields()) {
     auto fam = make(fmt::format("sluice_sink_{}_total", field.name), field.help, kind::counter);
     for (const auto& s : v.status.subscriptions)
@@ -190,23 +177,39 @@ std::vector<family> families(const view& v, const board& b, const server_stats* 
             static_cast<double>(s.sink_counts.*field.member));
     out.push_back(std::move(fam));
   }
+}
 
-  if (api != nullptr) {
-    counter("sluice_api_connections_total", "Connections the API accepted.",
-            static_cast<double>(api->connections.load()));
-    gauge("sluice_api_open_connections", "Connections the API holds now.",
-          static_cast<double>(api->open_connections.load()));
-    counter("sluice_api_requests_total", "Requests the API handled.",
-            static_cast<double>(api->requests.load()));
-    auto refused = make("sluice_api_refused_total",
-                        "Connections and requests the API refused, by reason.", kind::counter);
-    for (std::size_t i = 0; i < k_refusal_count; ++i) {
-      auto r = static_cast<refusal>(i);
-      add(refused, {{"reason", std::string(refusal_name(r))}},
-          static_cast<double>(api->refused_by(r)));
-    }
-    out.push_back(std::move(refused));
+void api_families(const server_stats& api, std::vector<family>& out) {
+  one(out, "sluice_api_connections_total", "Connections the API accepted.", kind::counter,
+      static_cast<double>(api.connections.load()));
+  one(out, "sluice_api_open_connections", "Connections the API holds now.", kind::gauge,
+      static_cast<double>(api.open_connections.load()));
+  one(out, "sluice_api_requests_total", "Requests the API handled.", kind::counter,
+      static_cast<double>(api.requests.load()));
+  auto refused = make("sluice_api_refused_total",
+                      "Connections and requests the API refused, by reason.", kind::counter);
+  for (std::size_t i = 0; i < k_refusal_count; ++i) {
+    auto r = static_cast<refusal>(i);
+    add(refused, {{"reason", std::string(refusal_name(r))}},
+        static_cast<double>(api.refused_by(r)));
   }
+  out.push_back(std::move(refused));
+}
+
+} // namespace
+
+std::vector<family> families(const view& v, const board& b, const server_stats* api) {
+  std::vector<family> out;
+  one(out, "sluice_up", "1 while the pipeline runs (0 while it starts or drains).", kind::gauge,
+      b.ready() && !b.draining() ? 1 : 0);
+  one(out, "sluice_start_time_seconds", "When the daemon started, in unix seconds.", kind::gauge,
+      static_cast<double>(b.start_ns()) / 1e9);
+  source_families(v, out);
+  queue_families(v, out);
+  subscription_families(v, out);
+  sink_families(v, out);
+  if (api != nullptr)
+    api_families(*api, out);
   return out;
 }
 

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "config/config_error.h"
-#include "queue/disk/files.h"
+#include "base/file.h"
 
 namespace sluice::api {
 namespace {
@@ -142,7 +142,7 @@ result<void> save_overlay(const std::filesystem::path& path, const overlay& o, s
     j["subscriptions"][name] = s;
   j["paused"] = o.paused;
   auto text = j.dump(2) + "\n";
-  if (auto r = queue::disk::replace_file(path, text.data(), text.size()); !r) {
+  if (auto r = replace_file(path, text.data(), text.size()); !r) {
     error = fmt::format("cannot write {}: {}", path.string(), r.error().message());
     return fail(r.error());
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -26,21 +28,30 @@ std::size_t index_of_source(const view& v, const std::string& name) {
   return v.status.sources.size();
 }
 
-json sink_json(const config::subscription_config& s) {
-  if (const auto* e = std::get_if<config::eventlog_sink>(&s.sink)) {
-    json j = {{"type", "eventlog"},
-              {"dir", e->dir.string()},
-              {"envelope", e->envelope},
-              {"rotate_bytes", e->rotate_bytes}};
-    if (e->rotate_interval)
-      j["rotate_interval_seconds"] = std::chrono::duration<double>(*e->rotate_interval).count();
-    if (e->rotate_events)
-      j["rotate_events"] = *e->rotate_events;
-    return j;
-  }
-  const auto& q = std::get<config::sqlite_sink>(s.sink);
-  return {{"type", "sqlite"}, {"path", q.path.string()}, {"table", q.table}};
+} // namespace
+
+json values_json(const config::option_values& values) {
+  json j = json::object();
+  if (!values.kind().empty())
+    j["type"] = values.kind();
+  for (const auto& [name, value] : values.items())
+    std::visit(
+        [&, &key = name](const auto& v) {
+          using t = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<t, std::chrono::nanoseconds>)
+            j[key + "_seconds"] = std::chrono::duration<double>(v).count();
+          else if constexpr (std::is_same_v<t, config::option_entries>)
+            j[key] = json(std::map<std::string, std::vector<std::string>>(v.begin(), v.end()));
+          else if constexpr (std::is_same_v<t, std::shared_ptr<const config::option_values>>)
+            j[key] = values_json(*v);
+          else
+            j[key] = v;
+        },
+        value);
+  return j;
 }
+
+namespace {
 
 json filter_json(const config::subscription_config& s) {
   if (!s.filter)
@@ -139,20 +150,17 @@ json stream_json(const view& v, const config::source_config& s, bool api_changed
   json j = {{"name", s.name}, {"type", std::string(s.type())}, {"enabled", s.enabled}};
   const auto* st = source_of(v, s.name);
   j["state"] = st != nullptr ? std::string(sources::state_name(st->state)) : "stopped";
-  if (const auto* h = std::get_if<config::http_source>(&s.settings)) {
-    j["url"] = h->url;
-    j["method"] = h->method == config::http_method::post ? "POST" : "GET";
-    json params = json::object();
-    for (const auto& [k, values] : h->params)
-      params[k] = values;
-    j["params"] = params;
-  } else {
-    j["params"] = json::object();
-  }
+  for (const char* key : {"url", "method"})
+    if (s.settings.has(key))
+      j[key] = s.settings.string(key);
+  json params = json::object();
+  for (const auto& [k, values] : s.settings.entries("params"))
+    params[k] = values;
+  j["params"] = params;
   j["origin"] = api_changed ? "api" : "file";
   if (st != nullptr) {
     auto i = index_of_source(v, s.name);
-    j["events"] = st->records;
+    j["events"] = st->counts.records;
     j["rate_1m"] = v.source_rates[i].m1;
     j["connected_at"] = time_json(st->connected_at_ns);
     j["last_error"] = st->last_error;
@@ -169,7 +177,7 @@ json subscription_json(const view& v, const config::subscription_config& s) {
       break;
     }
   json j = {{"name", s.name},
-            {"sink", sink_json(s)},
+            {"sink", values_json(s.sink)},
             {"filter", filter_json(s)},
             {"start", s.start == config::start_position::end ? "end" : "beginning"},
             {"batch", s.batch},
@@ -206,7 +214,7 @@ json meta_json(const view& v, const board& b, const std::string& host, int pid) 
   std::map<std::string, std::uint64_t> by_type;
   std::int64_t last = 0;
   for (const auto& s : v.status.sources) {
-    all += s.records;
+    all += s.counts.records;
     for (const auto& [type, n] : s.types)
       by_type[type] += n;
     last = std::max(last, s.last_event_ns);
@@ -223,34 +231,40 @@ json meta_json(const view& v, const board& b, const std::string& host, int pid) 
     json types = json::object();
     for (const auto& [type, n] : s.types)
       types[type] = n;
+    json counts = json::object();
+    for (const auto& field : sources::source_count_fields())
+      counts[field.name] = s.counts.*field.member;
+    const auto& c = s.counts;
     sources.push_back({{"name", s.name},
                        {"type", s.type},
                        {"state", std::string(sources::state_name(s.state))},
                        {"enabled", s.enabled},
-                       {"events", s.records},
+                       {"events", c.records},
                        {"events_by_type", types},
-                       {"bytes", s.bytes},
-                       {"rejected", s.rejected},
-                       {"duplicates", s.duplicates},
+                       {"bytes", c.bytes},
+                       {"rejected", c.rejected()},
+                       {"duplicates", c.duplicates},
                        {"rate_1s", r.s1},
                        {"rate_1m", r.m1},
                        {"rate_5m", r.m5},
                        {"connected_at", time_json(s.connected_at_ns)},
                        {"last_event_time", time_json(s.last_event_ns)},
-                       {"connects", s.connects},
+                       {"connects", c.connects},
+                       {"open_connections", s.open_connections},
                        {"reconnects",
-                        {{"total", s.reconnects},
-                         {"network", s.disconnects_network},
-                         {"http_error", s.disconnects_http_error},
-                         {"rate_limited", s.disconnects_rate_limited},
-                         {"fatal", s.disconnects_fatal},
-                         {"stall", s.disconnects_stall}}},
+                        {{"total", c.reconnects},
+                         {"network", c.disconnects_network},
+                         {"http_error", c.disconnects_http_error},
+                         {"rate_limited", c.disconnects_rate_limited},
+                         {"fatal", c.disconnects_fatal},
+                         {"stall", c.disconnects_stall}}},
                        {"backoff_seconds", static_cast<double>(s.backoff_ns) / 1e9},
-                       {"switches", s.switches},
-                       {"limit_count", s.limit_notices},
+                       {"switches", c.switches},
+                       {"limit_count", c.limit_notices},
                        {"limit_skipped", s.limit_skipped},
                        {"limit_time", time_json(s.limit_last_ns)},
                        {"coverage", s.coverage},
+                       {"counts", counts},
                        {"last_error", s.last_error}});
   }
   j["sources"] = sources;

@@ -19,6 +19,10 @@ nlohmann::json time_json(std::int64_t unix_ns);
 std::optional<std::int64_t> parse_time(std::string_view text);
 
 /// A stream (source) as the routes show it: name, type, state, params, url, figures.
+/// A source's or a sink's own settings as the API shows them: `type`, then each option (set or
+/// defaulted) under its name; a duration in seconds under NAME_seconds; a nested table as an
+/// object.
+nlohmann::json values_json(const config::option_values& values);
 nlohmann::json stream_json(const view& v, const config::source_config& s, bool api_changed);
 /// A subscription: name, sink, filter, start, state, figures, origin.
 nlohmann::json subscription_json(const view& v, const config::subscription_config& s);

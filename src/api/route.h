@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/control.h"
+#include "base/name.h"
 #include "api/routes.h"
 #include "api/token.h"
 
@@ -29,8 +30,6 @@ std::vector<std::string> split_values(const std::string& s);
 response to_response(const outcome& o, unsigned version);
 response error(http::status s, std::string_view message, const nlohmann::json& detail = nullptr,
                unsigned version = 11);
-/// A stream or subscription name as the configuration allows them.
-bool valid_name(std::string_view n);
 /// Stream parameters the API accepts besides those a stream already has.
 const std::set<std::string>& known_stream_params();
 

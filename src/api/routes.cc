@@ -86,15 +86,6 @@ response error(http::status s, std::string_view message, const json& detail, uns
   return error_response(s, message, detail.is_null() ? "null" : detail.dump(), version);
 }
 
-bool valid_name(std::string_view n) {
-  if (n.empty() || n.size() > 128)
-    return false;
-  for (char c : n)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
-      return false;
-  return true;
-}
-
 /// The request being routed.
 const std::set<std::string>& known_stream_params() {
   static const std::set<std::string> known = {

@@ -57,10 +57,10 @@ void route::streams(std::string_view rest) {
           set[k].push_back(one);
     }
     const auto& known = known_stream_params();
-    const auto* h = std::get_if<config::http_source>(&cfg->settings);
+    const auto current = cfg->settings.entries("params");
     for (const auto& [k, _] : set) {
-      bool has = h != nullptr && std::any_of(h->params.begin(), h->params.end(),
-                                             [&](const auto& p) { return p.first == k; });
+      bool has = std::any_of(current.begin(), current.end(),
+                             [&](const auto& p) { return p.first == k; });
       if (!has && !known.contains(k))
         return fail(http::status::bad_request, fmt::format("unknown stream parameter \"{}\"", k),
                     json{{"known", known}});
@@ -87,15 +87,13 @@ void route::stream_key(const std::string& name, const std::string& key) {
   auto v = current();
   if (!v)
     return;
-  const config::http_source* h = nullptr;
-  if (const auto* s = config::by_name(v->cfg.sources, name))
-    h = std::get_if<config::http_source>(&s->settings);
-  if (h == nullptr)
+  const auto* s = config::by_name(v->cfg.sources, name);
+  if (s == nullptr || !s->has_params())
     return fail(http::status::conflict,
                 fmt::format("stream {} is not an http stream: it has no parameters", name));
   std::vector<std::string> current_values;
   bool exists = false;
-  for (const auto& [k, values] : h->params)
+  for (const auto& [k, values] : s->settings.entries("params"))
     if (k == key) {
       current_values = values;
       exists = true;

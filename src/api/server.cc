@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
-#include <sys/stat.h>
 
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -17,6 +16,7 @@
 #include "base/host_port.h"
 #include "base/json_string.h"
 #include "base/log.h"
+#include "io/listen.h"
 
 namespace sluice::api {
 namespace {
@@ -321,24 +321,11 @@ result<std::vector<std::string>> server::start(std::string& error) {
   for (const auto& address : m.opts.listen) {
     if (address.starts_with("unix:")) {
       std::string path = address.substr(5);
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-        // A socket file left by a process that is gone: connecting to it fails.
-        local::socket probe(m.io);
-        probe.connect(local::endpoint(path), ec);
-        if (!ec) {
-          error = fmt::format("api.listen {}: another process serves that socket", address);
-          return fail(std::make_error_code(std::errc::address_in_use));
-        }
-        std::filesystem::remove(path, ec);
-      }
       auto a = std::make_unique<local::acceptor>(m.io);
-      local::endpoint ep(path);
-      if (a->open(ep.protocol(), ec); !ec)
-        if (a->bind(ep, ec); !ec)
-          a->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) {
-        error = fmt::format("api.listen {}: cannot listen: {}", address, ec.message());
+      if (ec = io::listen_on(*a, path); ec) {
+        error = ec == asio::error::address_in_use
+                    ? fmt::format("api.listen {}: another process serves that socket", address)
+                    : fmt::format("api.listen {}: cannot listen: {}", address, ec.message());
         return fail(ec);
       }
       m.unix_paths.push_back(path);
@@ -358,20 +345,11 @@ result<std::vector<std::string>> server::start(std::string& error) {
       return fail(ec);
     }
     auto a = std::make_unique<tcp::acceptor>(m.io);
-    tcp::endpoint ep(ip, hp->port);
-    if (a->open(ep.protocol(), ec); !ec) {
-      a->set_option(asio::socket_base::reuse_address(true), ec);
-      if (a->bind(ep, ec); !ec)
-        a->listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
+    if (ec = io::listen_on(*a, tcp::endpoint(ip, hp->port)); ec) {
       error = fmt::format("api.listen {}: cannot listen: {}", address, ec.message());
       return fail(ec);
     }
-    auto at = a->local_endpoint();
-    bound.push_back(at.address().is_v6()
-                        ? fmt::format("[{}]:{}", at.address().to_string(), at.port())
-                        : fmt::format("{}:{}", at.address().to_string(), at.port()));
+    bound.push_back(io::endpoint_text(a->local_endpoint()));
     m.tcp_acceptors.push_back(std::move(a));
   }
   for (auto& a : m.tcp_acceptors)

@@ -8,7 +8,7 @@
 #include "api/render.h"
 #include "api/token.h"
 #include "base/host_port.h"
-#include "queue/disk/files.h"
+#include "base/file.h"
 
 namespace sluice::api {
 
@@ -66,7 +66,7 @@ result<std::unique_ptr<service>> service::start(const config::pipeline_config& c
         text += b + "\n";
         spdlog::info("api: listening on {}", address_url(b));
       }
-      (void)queue::disk::replace_file(s->address_file_, text.data(), text.size());
+      (void)replace_file(s->address_file_, text.data(), text.size());
       s->addresses_ = *bound;
     }
   }

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "queue/disk/files.h"
+#include "base/file.h"
 
 namespace sluice::api {
 namespace {
@@ -46,7 +46,7 @@ result<std::string> load_or_create_token(const std::filesystem::path& path, std:
     }
     if (fd >= 0) {
       auto line = token + "\n";
-      auto w = queue::disk::write_all(fd, line.data(), line.size());
+      auto w = write_all(fd, line.data(), line.size());
       bool synced = ::fsync(fd) == 0;
       ::close(fd);
       if (!w || !synced) {

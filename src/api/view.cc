@@ -47,9 +47,9 @@ std::shared_ptr<const view> view_maker::make(pipeline::runner& r,
   std::uint64_t all = 0;
   for (const auto& s : v->status.sources) {
     auto& w = sources_[s.name];
-    w.observe(now, s.records);
+    w.observe(now, s.counts.records);
     v->source_rates.push_back(rates_of(w));
-    all += s.records;
+    all += s.counts.records;
   }
   all_.observe(now, all);
   v->all_events = rates_of(all_);

@@ -93,6 +93,21 @@ result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   return fail(std::make_error_code(std::errc::invalid_argument));
 }
 
+std::string format_duration(std::chrono::nanoseconds d) {
+  struct unit {
+    const char* name;
+    std::int64_t ns;
+  };
+  static constexpr unit units[] = {{"d", 86400'000'000'000}, {"h", 3600'000'000'000},
+                                   {"m", 60'000'000'000},    {"s", 1'000'000'000},
+                                   {"ms", 1'000'000},        {"us", 1'000}};
+  const auto n = d.count();
+  for (const auto& u : units)
+    if (n != 0 && n % u.ns == 0)
+      return fmt::format("{}{}", n / u.ns, u.name);
+  return fmt::format("{}ns", n);
+}
+
 std::string format_size(std::uint64_t bytes) {
   static constexpr const char* names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(bytes);

@@ -23,6 +23,7 @@
 #include "cli/bench_disk.h"
 #include "cli/verbs.h"
 #include "config/pipeline.h"
+#include "config/tables.h"
 #include "firehose/server.h"
 #include "pipeline/runner.h"
 
@@ -89,6 +90,9 @@ struct bench_figures {
   double raw_mb_per_s = 0;
 };
 
+/// The queue's group commit in every run; what the figures print.
+const config::fsync_setting k_fsync{config::fsync_mode::interval, std::chrono::milliseconds(10)};
+
 double ns_to_ms(std::uint64_t ns) {
   return static_cast<double>(ns) / 1e6;
 }
@@ -104,30 +108,35 @@ double cpu_seconds() {
 }
 
 /// The pipeline under test: one tcp source reading the firehose at 127.0.0.1:port, the disk queue
-/// in dir/data with fsync every 10 ms, one subscription delivering to the chosen sink in `dir`.
+/// in dir/data with group commit k_fsync, one subscription delivering to the chosen sink in `dir`.
 config::pipeline_config make_config(const fs::path& dir, std::uint16_t port,
                                     const bench_request& req) {
   config::pipeline_config cfg;
   cfg.data_dir = dir / "data";
-  cfg.queue.fsync = config::fsync_mode::interval;
-  cfg.queue.fsync_interval = std::chrono::milliseconds(10);
+  cfg.queue.fsync = k_fsync;
 
   config::source_config src;
   src.name = "firehose";
   src.format = config::record_format::json;
   // The firehose closes the connection after the last event and has nothing for a new one
   // (resume): a slow reconnect keeps the source from knocking while the sink catches up.
-  src.settings = config::tcp_source{fmt::format("127.0.0.1:{}", port),
-                                    {std::chrono::seconds(1), std::chrono::seconds(1)}};
+  const std::chrono::nanoseconds second = std::chrono::seconds(1);
+  auto reconnect = std::make_shared<const config::option_values>(config::option_values::make(
+      config::reconnect_options, src.name, {{"network_initial", second}, {"network_step", second}}));
+  src.settings = config::option_values::make(
+      config::source_types, "tcp", src.name,
+      {{"address", fmt::format("127.0.0.1:{}", port)}, {"reconnect", reconnect}});
   cfg.sources.push_back(std::move(src));
 
   config::subscription_config sub;
   sub.name = std::string(k_subscription);
   sub.batch = req.batch;
   if (req.sink == "sqlite")
-    sub.sink = config::sqlite_sink{dir / "events.sqlite", std::string(k_subscription)};
+    sub.sink = config::option_values::make(config::sink_types, "sqlite", sub.name,
+                                           {{"path", (dir / "events.sqlite").string()}});
   else
-    sub.sink = config::eventlog_sink{.dir = dir / "eventlog"};
+    sub.sink = config::option_values::make(config::sink_types, "eventlog", sub.name,
+                                           {{"dir", (dir / "eventlog").string()}});
   cfg.subscriptions.push_back(std::move(sub));
   return cfg;
 }
@@ -156,7 +165,7 @@ checked<void> wait_delivered(const pipeline::runner& r, std::uint64_t events) {
           "no progress for {} s: source {} ({}) appended {} of {} events, {} rejected; queue "
           "durable at {}; the sink confirmed {}{}",
           std::chrono::duration_cast<std::chrono::seconds>(k_stall_limit).count(), src.name,
-          state_name(src.state), src.records, events, src.rejected, st.durable, sub.delivered,
+          state_name(src.state), src.counts.records, events, src.counts.rejected(), st.durable, sub.delivered,
           sub.last_error.empty() ? "" : ", sink error: " + sub.last_error));
     }
     std::this_thread::sleep_for(k_poll);
@@ -200,13 +209,13 @@ checked<run_figures> run_pipeline(const fs::path& dir, const bench_request& req,
   auto st = (*r)->status();
   const auto& src = st.sources.front();
   const auto& sub = st.subscriptions.front();
-  if (src.records != events || src.rejected != 0 || sub.delivered != events ||
+  if (src.counts.records != events || src.counts.rejected() != 0 || sub.delivered != events ||
       sub.committed != events)
     return failure(fmt::format("the firehose sent {} events; the source appended {} ({} "
                                "rejected), the sink confirmed {}, the cursor is at {}",
-                               events, src.records, src.rejected, sub.delivered, sub.committed));
+                               events, src.counts.records, src.counts.rejected(), sub.delivered, sub.committed));
   f.events = events;
-  f.bytes = src.bytes;
+  f.bytes = src.counts.bytes;
   f.p50_ms = ns_to_ms(sub.receipt_to_delivered_p50_ns);
   f.p99_ms = ns_to_ms(sub.receipt_to_delivered_p99_ns);
   const auto& qs = (*r)->queue().stats();
@@ -263,7 +272,7 @@ void print_json(const bench_request& req, const bench_figures& f) {
       {"sink", req.sink},
       {"events", req.events},
       {"batch", req.batch},
-      {"fsync", "10ms"},
+      {"fsync", k_fsync.text()},
       {"events_per_s", f.events_per_s},
       {"mb_per_s", f.mb_per_s},
       {"seconds", f.throughput.seconds},
@@ -301,9 +310,9 @@ void print_table(const bench_request& req, const bench_figures& f) {
   const auto& t = f.throughput;
   const auto& l = f.latency;
   std::string out = fmt::format(
-      "sluice bench pipeline: firehose -> tcp source -> disk queue (fsync 10ms) -> {} sink, "
+      "sluice bench pipeline: firehose -> tcp source -> disk queue (fsync {}) -> {} sink, "
       "batch {}\n",
-      req.sink, req.batch);
+      k_fsync.text(), req.sink, req.batch);
   out += fmt::format("throughput: {} events of {:.0f} B on average, as fast as possible\n",
                      t.events, static_cast<double>(t.bytes) / static_cast<double>(t.events));
   out += table_line("events_per_s", fmt::format("{:.0f}", f.events_per_s),
@@ -322,9 +331,9 @@ void print_table(const bench_request& req, const bench_figures& f) {
       table_line("p50_ms", fmt::format("{:.1f}", l.p50_ms),
                  fmt::format("(the queue alone, append to durable: {:.1f} ms)", l.durable_p50_ms));
   out += table_line("p99_ms", fmt::format("{:.1f}", l.p99_ms),
-                    fmt::format("(the queue alone: {:.1f} ms; its fsyncs every 10 ms: p50 {:.1f} "
+                    fmt::format("(the queue alone: {:.1f} ms; its fsyncs every {}: p50 {:.1f} "
                                 "ms, p99 {:.1f} ms)",
-                                l.durable_p99_ms, l.fsync_p50_ms, l.fsync_p99_ms));
+                                l.durable_p99_ms, k_fsync.text(), l.fsync_p50_ms, l.fsync_p99_ms));
   out += table_line("rss_mib", fmt::format("{:.1f}", f.rss_mib),
                     "(peak of the process, firehose included)");
   std::fputs(out.c_str(), stdout);

@@ -253,7 +253,7 @@ checked<bench_figures> run_bench(const bench_request& req, const disk::options& 
     return failure(raw.error());
   bench_figures f;
   f.raw_mb_per_s = *raw;
-  if (opts.fsync == disk::fsync_policy::always) {
+  if (opts.fsync.mode == config::fsync_mode::always) {
     auto per_record =
         bench::measure_fsync_per_record(scratch.path() / "fsync-reference",
                                         req.record_bytes + k_header_bytes, bench::interrupted());
@@ -331,12 +331,14 @@ void print_table(const bench_request& req, bool always, const bench_figures& f) 
 
 int bench_queue(bench_request req) {
   disk::options opts;
-  if (auto parsed = disk::parse_fsync(req.fsync, opts); !parsed) {
-    std::fprintf(stderr, "sluice bench queue: --fsync %s: %s\n", req.fsync.c_str(),
-                 parsed.error().message().c_str());
+  auto fsync = config::fsync_setting::parse(req.fsync);
+  if (!fsync) {
+    std::fprintf(stderr, "sluice bench queue: --fsync %s: expected always, never or a duration\n",
+                 req.fsync.c_str());
     return 2;
   }
-  const bool always = opts.fsync == disk::fsync_policy::always;
+  opts.fsync = *fsync;
+  const bool always = opts.fsync.mode == config::fsync_mode::always;
   if (!req.records_given && always)
     req.records = k_default_records_always;
 

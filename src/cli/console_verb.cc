@@ -26,6 +26,7 @@
 #include "cli/cli11.h"
 #include "cli/ctl_commands.h"
 #include "cli/verbs.h"
+#include "config/tables.h"
 
 namespace sluice::cli {
 namespace {
@@ -122,6 +123,20 @@ struct completion_set {
   names from_api = names::none;   ///< names the API knows that may also stand there
 };
 
+// `sub add`'s words: the subscription's own keys, then each sink type and its options.
+std::vector<std::string> sub_add_words() {
+  std::vector<std::string> words = {"any_of=", "batch=", "field=", "start=beginning",
+                                    "start=end", "type="};
+  for (const auto* kind : config::sink_types.all_kinds()) {
+    words.push_back(fmt::format("sink={}", kind->kind));
+    for (const auto& o : kind->options)
+      words.push_back(fmt::format("{}=", o.name));
+  }
+  std::sort(words.begin(), words.end());
+  words.erase(std::unique(words.begin(), words.end()), words.end());
+  return words;
+}
+
 // The grammar's completions for the word after `before`.
 completion_set complete_after(const std::vector<std::string>& before) {
   using names = completion_set::names;
@@ -150,9 +165,7 @@ completion_set complete_after(const std::vector<std::string>& before) {
   if (n == 3 && before[1] == "rewind")
     return {{"beginning", "end"}, names::none};
   if (n >= 3 && before[1] == "add")
-    return {{"any_of=", "batch=", "dir=", "field=", "path=", "sink=eventlog", "sink=sqlite",
-             "start=beginning", "start=end", "table=", "type="},
-            names::none};
+    return {sub_add_words(), names::none};
   return {};
 }
 
@@ -331,7 +344,9 @@ int run_console(const api_args& args) {
   el_set(el.get(), EL_PROMPT, console_prompt);
   el_set(el.get(), EL_HIST, history, hist.get());
   el_set(el.get(), EL_CLIENTDATA, static_cast<void*>(&*api));
-  el_set(el.get(), EL_ADDFN, "sluice-complete", "Complete a command or a name", complete_word);
+  // The wide call: el_set's EL_ADDFN copies the name and help with wcsdup and never frees them
+  // (libedit's own "XXX: The two strdup's leak"); el_wset keeps these literals' pointers.
+  el_wset(el.get(), EL_ADDFN, L"sluice-complete", L"Complete a command or a name", complete_word);
   el_set(el.get(), EL_BIND, "^I", "sluice-complete", nullptr);
   el_source(el.get(), nullptr); // the user's ~/.editrc
 

@@ -12,6 +12,7 @@
 #include "base/units.h"
 #include "cli/table.h"
 #include "cli/verbs.h"
+#include "config/tables.h"
 
 namespace sluice::cli {
 namespace {
@@ -81,14 +82,16 @@ std::string params_cell(const json& params) {
   return s.empty() ? "-" : s;
 }
 
-// The sink column: "eventlog x-events", "sqlite db.sqlite", or the type alone.
+// The sink column: its type and its first target option ("eventlog x-events", "sqlite
+// db.sqlite"), or the type alone.
 std::string sink_cell(const json& sink) {
   if (!sink.is_object())
     return cell(sink);
   std::string s = cell(sink, "type");
-  for (const char* where : {"dir", "path"})
-    if (sink.contains(where))
-      return s + " " + cell(sink, where);
+  const auto* kind = config::sink_types.find(s);
+  for (const auto& o : kind == nullptr ? std::span<const config::option>() : kind->options)
+    if (o.target && sink.contains(std::string(o.name)))
+      return s + " " + cell(sink, std::string(o.name).c_str());
   return s;
 }
 
@@ -110,7 +113,20 @@ std::string render_sources(const json& meta) {
   for (const auto& s : array_at(meta, "sources"))
     t.add_row({cell(s, "name"), cell(s, "type"), cell(s, "state"), cell(s, "events"),
                rate_cell(s, "rate_1m"), cell(s, "last_error")});
-  return t.render();
+  auto out = t.render();
+  // Every count the API gives (the source count table), those that are not zero: a rejection
+  // by reason or a drop at the cap is in sight without asking for /metrics.
+  for (const auto& s : array_at(meta, "sources")) {
+    if (!s.is_object() || !s.contains("counts") || !s["counts"].is_object())
+      continue;
+    std::string line;
+    for (const auto& [name, value] : s["counts"].items())
+      if (value.is_number_unsigned() && value.get<std::uint64_t>() > 0 && name != "events")
+        line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, cell(value));
+    if (!line.empty())
+      out += fmt::format("  {}: {}\n", cell(s, "name"), line);
+  }
+  return out;
 }
 
 std::string render_meta(const json& j) {
@@ -295,7 +311,10 @@ std::optional<json> subscription_body(const std::vector<std::string>& words, std
       body["sink"][key] = typed(value);
   }
   if (!body["sink"].contains("type")) {
-    error = "a subscription needs sink=TYPE (eventlog or sqlite)";
+    std::string kinds;
+    for (const auto* kind : config::sink_types.all_kinds())
+      kinds += fmt::format("{}{}", kinds.empty() ? "" : ", ", kind->kind);
+    error = fmt::format("a subscription needs sink=TYPE ({})", kinds);
     return std::nullopt;
   }
   if (!filter.empty())

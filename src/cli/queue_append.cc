@@ -18,17 +18,18 @@
 #include "base/clock.h"
 #include "base/units.h"
 #include "cli/queue_verbs.h"
-#include "queue/disk/disk_queue.h"
+#include "queue/open.h"
 
 namespace sluice::cli {
 namespace {
 
-namespace disk = queue::disk;
 using namespace std::chrono_literals;
 
 constexpr std::size_t k_batch_lines = 1000;
 constexpr std::size_t k_batch_bytes = 1u << 20;
 constexpr std::size_t k_stdin_buffer = 4u << 20;
+/// A line longer than this is an error (the queue's largest record).
+constexpr std::size_t k_max_line = 64u << 20;
 
 // What every append call of one run added up to.
 struct append_totals {
@@ -247,15 +248,16 @@ void print_summary(const append_totals& t, bool as_json) {
 } // namespace
 
 int run_append(const append_args& args) {
-  disk::options opts;
-  opts.dir = args.dir;
-  if (auto parsed = disk::parse_fsync(args.fsync, opts); !parsed)
-    return fail_with("--fsync " + args.fsync, parsed.error());
+  config::queue_config settings;
+  auto fsync = config::fsync_setting::parse(args.fsync);
+  if (!fsync)
+    return fail_with("--fsync " + args.fsync, "expected always, never or a duration");
+  settings.fsync = *fsync;
   if (!args.segment_bytes.empty())
-    opts.segment_bytes = *parse_size(args.segment_bytes);
+    settings.segment_bytes = *parse_size(args.segment_bytes);
 
   std::string detail;
-  auto opened = disk::open(opts, &detail);
+  auto opened = queue::open_at(args.dir, settings, k_max_line, &detail);
   if (!opened) {
     if (opened.error() == queue::errc::locked)
       detail = lock_detail(args.dir, detail);
@@ -264,7 +266,7 @@ int run_append(const append_args& args) {
   auto& q = **opened;
   install_stop_handlers();
   line_appender appender(q, args);
-  int rc = appender.run(opts.max_record_bytes);
+  int rc = appender.run(k_max_line);
   if (auto closed = q.close(); !closed && rc == 0)
     rc = fail_with(fmt::format("close queue {}", args.dir), closed.error());
 

@@ -17,13 +17,12 @@
 
 #include "base/units.h"
 #include "cli/queue_verbs.h"
-#include "queue/disk/disk_queue.h"
+#include "queue/open.h"
 #include "queue/event.h"
 
 namespace sluice::cli {
 namespace {
 
-namespace disk = queue::disk;
 using json = nlohmann::json;
 
 bool write_stdout(std::string_view bytes) {
@@ -166,7 +165,7 @@ int run_tail(const tail_args& args) {
   install_stop_handlers();
   auto missing = [&] { return stop_requested() ? 0 : no_queue("tail", args.dir); };
   if (args.subscription.empty()) {
-    auto reader = open_when_there(args, [&] { return disk::open_reader(args.dir, *start); });
+    auto reader = open_when_there(args, [&] { return queue::open_reader_at(args.dir, *start); });
     if (!reader && is_missing(reader.error()))
       return missing();
     if (!reader)
@@ -175,7 +174,7 @@ int run_tail(const tail_args& args) {
   }
   std::string detail;
   auto sub = open_when_there(
-      args, [&] { return disk::subscribe(args.dir, args.subscription, *start, &detail); });
+      args, [&] { return queue::subscribe_at(args.dir, args.subscription, *start, &detail); });
   if (!sub && is_missing(sub.error()))
     return missing();
   if (!sub) {

@@ -76,8 +76,8 @@ namespace {
 // Validators that reject bad values at parse time, so they are usage errors (exit 2).
 CLI::Validator fsync_validator() {
   return {[](std::string& text) -> std::string {
-            disk::options scratch;
-            return disk::parse_fsync(text, scratch) ? "" : "expected always, never or a duration";
+            return config::fsync_setting::parse(text) ? ""
+                                                      : "expected always, never or a duration";
           },
           "", "fsync"};
 }

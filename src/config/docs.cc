@@ -131,8 +131,8 @@ std::string config_reference() {
       "`MiB`, `GiB`, `TiB`; decimal `KB`, `MB`, `GB`, `TB`) or an integer of bytes.\n"
       "- A **duration** is a string such as `\"250ms\"`, `\"10s\"`, `\"1.5s\"`, `\"5m\"`, "
       "`\"1h\"`, `\"7d\"` (units `ns`, `us`, `ms`, `s`, `m`, `h`, `d`).\n"
-      "- Names of sources and subscriptions match `[A-Za-z0-9_.-]+` (quote a name with a dot: "
-      "`[sources.\"a.b\"]`).\n"
+      "- Names of sources, subscriptions and tasks are 1 to 128 of `A-Z a-z 0-9 _ . -`, not "
+      "starting with `.` (quote a name with a dot: `[sources.\"a.b\"]`).\n"
       "\n"
       "`examples/nfl.toml` is a complete file.\n";
   return out + render_markdown(file_options);

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::config {
 
@@ -22,7 +23,7 @@ enum class option_type {
                 ///< free-form keys whose values are `entries` (string, or string_list which
                 ///< also accepts a single string)
   named_tables, ///< a table of sections keyed by name ([sources.NAME]), names matching
-                ///< [A-Za-z0-9_.-]+, each checked against `fields` or `family`
+                ///< base/name.h's valid_name, each checked against `fields` or `family`
 };
 
 struct option_table;
@@ -52,6 +53,15 @@ struct option {
   std::int64_t max = std::numeric_limits<std::int64_t>::max(); ///< integer only
   /// string and string_list: a further check of the text; returns the problem, or nullopt.
   std::optional<std::string> (*check)(std::string_view text) = nullptr;
+  /// Unset, the value is the name of the section's owner (a sqlite sink's table: its
+  /// subscription's name); say so in `default_doc`.
+  bool owner_default = false;
+  /// A file or directory the section writes: the API keeps one given at run time inside
+  /// data_dir.
+  bool path = false;
+  /// Part of what a sink writes to: two subscriptions whose sinks of one type agree on every
+  /// target option would interleave, and the configuration refuses the second.
+  bool target = false;
 
   bool has_default() const noexcept { return !default_value.empty(); }
 };
@@ -63,6 +73,8 @@ struct option_table {
   std::string_view kind;  ///< in a family: the value of `type` that selects this table
   std::string_view help;  ///< a paragraph for the docs
   std::span<const option> options;
+  /// What the `target` options name together, for messages: "directory", "table".
+  std::string_view target_noun = {};
 
   /// The option called `name`, or nullptr.
   const option* find(std::string_view name) const noexcept {
@@ -81,14 +93,16 @@ struct table_family {
   const option_table* common = nullptr; ///< options every kind takes (`type` itself is implied)
   std::span<const option_table* const> kinds;
 
-  /// The table for `type = kind`, or nullptr.
-  const option_table* find(std::string_view kind) const noexcept {
-    for (const auto* t : kinds)
-      if (t->kind == kind)
-        return t;
-    return nullptr;
-  }
+  /// The table for `type = kind` (built in, or registered), or nullptr.
+  const option_table* find(std::string_view kind) const noexcept;
+  /// The kinds built in, then those registered, in that order.
+  std::vector<const option_table*> all_kinds() const;
 };
+
+/// Adds a kind to `family` at run time: a source or sink type built outside src/config (a test
+/// build's, say) brings its own table. Call before any configuration is read (at start-up);
+/// registering a kind twice is once.
+void register_kind(const table_family& family, const option_table& kind);
 
 /// "a duration", "a size": how messages and the docs name a type.
 std::string_view describe(option_type type) noexcept;

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include "base/units.h"
 #include "config/load.h"
 #include "config/rules.h"
 #include "config/section.h"
@@ -11,85 +12,20 @@
 namespace sluice::config {
 namespace {
 
-reconnect_config read_backoff(const section& s) {
-  reconnect_config r;
-  r.network_initial = s.duration("network_initial");
-  r.network_step = s.duration("network_step");
-  r.network_max = s.duration("network_max");
-  r.http_initial = s.duration("http_initial");
-  r.http_max = s.duration("http_max");
-  r.rate_limit_initial = s.duration("rate_limit_initial");
-  r.rate_limit_max = s.duration("rate_limit_max");
-  r.jitter = static_cast<unsigned>(s.integer("jitter"));
-  r.stable_after = s.duration("stable_after");
-  if (s.has("max_retries"))
-    r.max_retries = static_cast<std::uint64_t>(s.integer("max_retries"));
-  return r;
-}
-
 queue_config read_queue(const section& s) {
   queue_config q;
-  if (auto k = s.keyword("fsync")) {
-    q.fsync = *k == "always" ? fsync_mode::always : fsync_mode::never;
-  } else {
-    q.fsync = fsync_mode::interval;
-    q.fsync_interval = s.duration("fsync");
-  }
+  // Validated already: the one parser reads what the file (or the default) says.
+  auto k = s.keyword("fsync");
+  q.fsync = *fsync_setting::parse(k ? *k : format_duration(s.duration("fsync")));
   q.segment_bytes = s.size("segment_bytes");
   if (s.has("max_disk"))
     q.max_disk = s.size("max_disk");
-  q.when_full =
-      s.string("when_full") == "block" ? when_full_mode::block : when_full_mode::drop_newest;
+  q.when_full = *parse_when_full(s.string("when_full"));
   if (s.has("retain_bytes"))
     q.retain_bytes = s.size("retain_bytes");
   if (s.has("retain_age"))
     q.retain_age = s.duration("retain_age");
   return q;
-}
-
-http_source read_http(const section& s) {
-  http_source h;
-  h.url = s.string("url");
-  h.method = s.string("method") == "POST" ? http_method::post : http_method::get;
-  h.params = s.entries("params");
-  for (auto& [key, values] : s.entries("headers"))
-    h.headers.emplace_back(key, values.front());
-  if (s.is_set("auth")) {
-    auto auth = s.table("auth");
-    if (auth.has("bearer"))
-      h.bearer = auth.string("bearer");
-    else
-      h.basic_auth.emplace(auth.string("user"), auth.string("password"));
-  }
-  if (s.has("user_agent"))
-    h.user_agent = s.string("user_agent");
-  h.gzip = s.boolean("gzip");
-  if (s.has("ca_file"))
-    h.ca_file = s.string("ca_file");
-  if (s.has("client_cert"))
-    h.client_cert = s.string("client_cert");
-  if (s.has("client_key"))
-    h.client_key = s.string("client_key");
-  h.insecure = s.boolean("insecure");
-  h.stall_timeout = s.duration("stall_timeout");
-  h.backfill = static_cast<std::uint64_t>(s.integer("backfill"));
-  h.dedupe_field = s.string("dedupe_field");
-  h.dedupe_window = static_cast<std::uint64_t>(s.integer("dedupe_window"));
-  h.change_debounce = s.duration("change_debounce");
-  h.reconnect = read_backoff(s.table("reconnect"));
-  return h;
-}
-
-listen_source read_listen(const section& s) {
-  listen_source l;
-  for (auto& e : s.string_list("listen")) {
-    if (e.starts_with("tcp://"))
-      l.endpoints.push_back({listen_endpoint::tcp, e.substr(6)});
-    else
-      l.endpoints.push_back({listen_endpoint::unix_socket, e.substr(5)});
-  }
-  l.ack = s.boolean("ack");
-  return l;
 }
 
 source_config read_source(const std::string& name, const section& s) {
@@ -100,39 +36,16 @@ source_config read_source(const std::string& name, const section& s) {
   c.format = s.string("format") == "json" ? record_format::json : record_format::lines;
   c.default_type = s.string("default_type");
   c.enabled = s.boolean("enabled");
-  const auto& kind = s.kind();
-  if (kind == "http")
-    c.settings = read_http(s);
-  else if (kind == "tcp")
-    c.settings = tcp_source{s.string("address"), read_backoff(s.table("reconnect"))};
-  else if (kind == "unix")
-    c.settings = unix_source{s.string("address"), read_backoff(s.table("reconnect"))};
-  else if (kind == "listen")
-    c.settings = read_listen(s);
-  else
-    c.settings = stdin_source{};
+  c.settings = read_values(s, *source_types.find(s.kind()), name);
   return c;
-}
-
-std::variant<eventlog_sink, sqlite_sink> read_sink(const std::string& name, const section& s) {
-  if (s.kind() == "sqlite")
-    return sqlite_sink{s.string("path"), s.has("table") ? s.string("table") : name};
-  eventlog_sink e;
-  e.dir = s.string("dir");
-  e.envelope = s.boolean("envelope");
-  e.rotate_bytes = s.size("rotate_bytes");
-  if (s.has("rotate_interval"))
-    e.rotate_interval = s.duration("rotate_interval");
-  if (s.has("rotate_events"))
-    e.rotate_events = static_cast<std::uint64_t>(s.integer("rotate_events"));
-  return e;
 }
 
 subscription_config read_subscription(const std::string& name, const section& s) {
   subscription_config c;
   c.name = name;
   c.line = s.line();
-  c.sink = read_sink(name, s.table("sink"));
+  auto sink = s.table("sink");
+  c.sink = read_values(sink, *sink_types.find(sink.kind()), name);
   if (s.is_set("filter")) {
     auto f = s.table("filter");
     c.filter = filter_config{f.string_list("type"), f.has("field") ? f.string("field") : "",
@@ -232,16 +145,6 @@ std::optional<graphite_config> read_graphite(const section& metrics) {
 }
 
 } // namespace
-
-std::string_view source_config::type() const noexcept {
-  static constexpr std::string_view names[] = {"http", "tcp", "unix", "listen", "stdin"};
-  return names[settings.index()];
-}
-
-std::string_view subscription_config::sink_type() const noexcept {
-  static constexpr std::string_view names[] = {"eventlog", "sqlite"};
-  return names[sink.index()];
-}
 
 std::vector<config_error> validate_pipeline(const toml::table& root) {
   validator v;

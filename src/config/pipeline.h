@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "config/config_error.h"
+#include "config/option_values.h"
+#include "config/queue_settings.h"
 
 namespace toml {
 inline namespace v3 {
@@ -24,90 +26,8 @@ namespace sluice::config {
 
 using std::chrono::nanoseconds;
 
-enum class fsync_mode { always, interval, never };
-enum class when_full_mode { block, drop_newest };
 enum class record_format { json, lines };
 enum class start_position { beginning, end };
-enum class http_method { get, post };
-
-struct queue_config {
-  fsync_mode fsync = fsync_mode::interval;
-  nanoseconds fsync_interval = std::chrono::milliseconds(10); ///< for fsync_mode::interval
-  std::uint64_t segment_bytes = 64ull << 20;
-  std::uint64_t max_disk = 0; ///< 0: no cap
-  when_full_mode when_full = when_full_mode::block;
-  std::uint64_t retain_bytes = 0;
-  nanoseconds retain_age{0}; ///< 0: none
-  bool operator==(const queue_config&) const = default;
-};
-
-/// The reconnection policy of a client source ([sources.NAME.reconnect]; io::reconnect_policy):
-/// network errors and stalls linear from `network_initial` by `network_step` up to
-/// `network_max`; HTTP errors and rate limiting exponential (doubling) up to their maximum.
-struct reconnect_config {
-  nanoseconds network_initial = std::chrono::milliseconds(250);
-  nanoseconds network_step = std::chrono::milliseconds(250);
-  nanoseconds network_max = std::chrono::seconds(16);
-  nanoseconds http_initial = std::chrono::seconds(5);
-  nanoseconds http_max = std::chrono::seconds(320);
-  nanoseconds rate_limit_initial = std::chrono::seconds(60);
-  nanoseconds rate_limit_max = std::chrono::seconds(960);
-  unsigned jitter = 20; ///< percent taken off each delay at most
-  nanoseconds stable_after = std::chrono::seconds(30);
-  std::optional<std::uint64_t> max_retries; ///< nullopt: never give up
-  bool operator==(const reconnect_config&) const = default;
-};
-
-struct http_source {
-  std::string url;
-  http_method method = http_method::get;
-  /// In key order; a parameter given as one string is a list of one.
-  std::vector<std::pair<std::string, std::vector<std::string>>> params;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::optional<std::pair<std::string, std::string>> basic_auth; ///< user, password
-  std::optional<std::string> bearer;
-  std::string user_agent; ///< empty: "sluice/VERSION"
-  bool gzip = true;
-  std::filesystem::path ca_file;     ///< empty: the system's trust store
-  std::filesystem::path client_cert; ///< with client_key
-  std::filesystem::path client_key;
-  bool insecure = false;
-  nanoseconds stall_timeout = std::chrono::seconds(90);
-  std::uint64_t backfill = 0;          ///< count=-N on every connection; 0: none
-  std::string dedupe_field = "id_str"; ///< empty: no duplicate suppression
-  std::uint64_t dedupe_window = 10000; ///< ids remembered
-  nanoseconds change_debounce = std::chrono::seconds(2);
-  reconnect_config reconnect;
-  bool operator==(const http_source&) const = default;
-};
-
-struct tcp_source {
-  std::string address; ///< HOST:PORT
-  reconnect_config reconnect;
-  bool operator==(const tcp_source&) const = default;
-};
-
-struct unix_source {
-  std::string path;
-  reconnect_config reconnect;
-  bool operator==(const unix_source&) const = default;
-};
-
-struct listen_endpoint {
-  enum kind_t { tcp, unix_socket } kind = tcp;
-  std::string address; ///< HOST:PORT for tcp, the path for unix_socket
-  bool operator==(const listen_endpoint&) const = default;
-};
-
-struct listen_source {
-  std::vector<listen_endpoint> endpoints;
-  bool ack = false;
-  bool operator==(const listen_source&) const = default;
-};
-
-struct stdin_source {
-  bool operator==(const stdin_source&) const = default;
-};
 
 struct source_config {
   std::string name;
@@ -116,31 +36,23 @@ struct source_config {
   record_format format = record_format::json;
   std::string default_type = "event";
   bool enabled = true; ///< false: defined, not started (the API's stop)
-  std::variant<http_source, tcp_source, unix_source, listen_source, stdin_source> settings;
+  /// The source's type and its own settings (`type = ...` and that type's keys), read by the
+  /// type's descriptor (sources/source_type.h); its option table is in tables_sources.cc.
+  option_values settings;
 
-  /// "http", "tcp", "unix", "listen", "stdin".
-  std::string_view type() const noexcept;
+  /// "http", "tcp", "unix", "listen", "stdin", ...: the source's `type`.
+  std::string_view type() const noexcept { return settings.kind(); }
+  /// Whether its type takes stream parameters (`params`, an http source's query terms), which
+  /// the API changes at run time.
+  bool has_params() const noexcept {
+    return settings.table() != nullptr && settings.table()->find("params") != nullptr;
+  }
   /// The same settings: `line` (where they are written) does not count, so that a reload of a
   /// file edited elsewhere leaves the source untouched. Keep in step with the members.
   bool operator==(const source_config& o) const {
     return name == o.name && max_record_bytes == o.max_record_bytes && format == o.format &&
            default_type == o.default_type && enabled == o.enabled && settings == o.settings;
   }
-};
-
-struct eventlog_sink {
-  std::filesystem::path dir;
-  bool envelope = false;
-  std::uint64_t rotate_bytes = 64ull << 20;   ///< 0: never by size
-  std::optional<nanoseconds> rotate_interval; ///< nullopt: never by age
-  std::optional<std::uint64_t> rotate_events; ///< nullopt: never by count
-  bool operator==(const eventlog_sink&) const = default;
-};
-
-struct sqlite_sink {
-  std::filesystem::path path;
-  std::string table; ///< defaults to the subscription's name
-  bool operator==(const sqlite_sink&) const = default;
 };
 
 /// An event passes when its type is in `types` (if any) and, when `field` is set, the value(s)
@@ -162,7 +74,9 @@ struct retry_config {
 struct subscription_config {
   std::string name;
   int line = 0; ///< of [subscriptions.NAME], for messages
-  std::variant<eventlog_sink, sqlite_sink> sink;
+  /// The sink's type and settings (`sink = { type = ..., ... }`), read by that type's own
+  /// descriptor (sinks/sink_type.h); its option table is in tables_sinks.cc.
+  option_values sink;
   std::optional<filter_config> filter; ///< nullopt: every event
   std::size_t batch = 500;
   start_position start = start_position::beginning;
@@ -172,8 +86,8 @@ struct subscription_config {
   /// true: no delivery runs; the cursor keeps its place (the API's pause).
   bool paused = false;
 
-  /// "eventlog", "sqlite".
-  std::string_view sink_type() const noexcept;
+  /// "eventlog", "sqlite", ...: the sink's `type`.
+  std::string_view sink_type() const noexcept { return sink.kind(); }
   /// The same settings; `line` does not count (see source_config). Keep in step.
   bool operator==(const subscription_config& o) const {
     return name == o.name && sink == o.sink && filter == o.filter && batch == o.batch &&

@@ -115,28 +115,40 @@ void check_filter(validator& v, const toml::table& filter, const std::string& pa
     v.add(path, filter.source(), "expected \"type\" or \"field\" with \"any_of\"");
 }
 
+// What a sink writes to, from its type's `target` options: its type and each one's value (as
+// written, or its default, or the owner's name); empty for a type without target options.
+std::string sink_target_key(const toml::table& sink, const option_table& kind,
+                            std::string_view owner) {
+  std::string key;
+  for (const auto& o : kind.options) {
+    if (!o.target)
+      continue;
+    std::string value = o.owner_default ? std::string(owner) : std::string(o.default_value);
+    if (const auto* n = sink.get(o.name))
+      value = n->value_or(value);
+    key += fmt::format("{}{}={}", key.empty() ? std::string(kind.kind) + " " : " ", o.name, value);
+  }
+  return key;
+}
+
 // Two subscriptions writing one event log directory or one SQLite table would interleave.
 void check_sink_targets(validator& v, const toml::table& subscriptions) {
   std::map<std::string, std::string> taken; // target -> first subscription
   for (auto&& [name, node] : subscriptions) {
     const auto* sub = node.as_table();
     const auto* sink = sub == nullptr ? nullptr : table_at(*sub, "sink");
-    if (sink == nullptr)
+    const auto* kind =
+        sink == nullptr ? nullptr : sink_types.find((*sink)["type"].value_or(std::string()));
+    if (kind == nullptr)
       continue;
-    std::string type = (*sink)["type"].value_or(std::string());
-    std::string target;
-    if (type == "eventlog")
-      target = "eventlog " + (*sink)["dir"].value_or(std::string());
-    else if (type == "sqlite")
-      target = "sqlite " + (*sink)["path"].value_or(std::string()) + " table " +
-               (*sink)["table"].value_or(std::string(name.str()));
-    else
+    auto target = sink_target_key(*sink, *kind, name.str());
+    if (target.empty())
       continue;
     auto [it, fresh] = taken.emplace(target, std::string(name.str()));
     if (!fresh) {
       v.add(join(join("subscriptions", name.str()), "sink"), sink->source(),
-            fmt::format("writes the same {} as subscription \"{}\"",
-                        type == "eventlog" ? "directory" : "table", it->second));
+            fmt::format("writes the same {} as subscription \"{}\"", kind->target_noun,
+                        it->second));
     }
   }
 }

@@ -287,7 +287,7 @@ const option_table subscription_options{
     .title = "[subscriptions.NAME]",
     .help = "A named consumer of the queue with its own committed cursor: it reads events, "
             "filters them, and writes them in batches to its sink; the cursor moves only after "
-            "the sink confirmed a batch. NAME matches `[A-Za-z0-9_.-]+`.",
+            "the sink confirmed a batch. NAME is 1 to 128 of A-Z a-z 0-9 _ . -, not starting with '.'.",
     .options = subscription_list,
 };
 

@@ -6,7 +6,9 @@ namespace {
 constexpr option eventlog_list[] = {
     {.name = "dir",
      .required = true,
-     .help = "Directory of the event log files; created when missing."},
+     .help = "Directory of the event log files; created when missing.",
+     .path = true,
+     .target = true},
     {.name = "envelope",
      .type = option_type::boolean,
      .default_value = "false",
@@ -30,11 +32,17 @@ constexpr option eventlog_list[] = {
 };
 
 constexpr option sqlite_list[] = {
-    {.name = "path", .required = true, .help = "The SQLite database file; created when missing."},
+    {.name = "path",
+     .required = true,
+     .help = "The SQLite database file; created when missing.",
+     .path = true,
+     .target = true},
     {.name = "table",
      .default_doc = "the subscription's name",
      .help = "Table of the events (created when missing): `id INTEGER PRIMARY KEY` (the queue "
-             "position), `source`, `received_at`, `type`, `payload`."},
+             "position), `source`, `received_at`, `type`, `payload`.",
+     .owner_default = true,
+     .target = true},
 };
 
 constexpr const option_table* kinds[] = {&eventlog_sink_options, &sqlite_sink_options};
@@ -48,6 +56,7 @@ const option_table eventlog_sink_options{
             "symlink; data is fsynced before a batch is confirmed, and a batch redelivered "
             "after a crash never writes a line twice.",
     .options = eventlog_list,
+    .target_noun = "directory",
 };
 
 const option_table sqlite_sink_options{
@@ -56,6 +65,7 @@ const option_table sqlite_sink_options{
     .help = "A SQLite database in WAL mode, one transaction per batch; `INSERT OR IGNORE` by "
             "queue position, so a redelivered batch never duplicates a row.",
     .options = sqlite_list,
+    .target_noun = "table",
 };
 
 const option_table sink_common_options{

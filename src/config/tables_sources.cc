@@ -254,7 +254,7 @@ const option_table source_common_options{
     .title = "[sources.NAME]",
     .help = "A source produces newline-delimited records (`\\r\\n` accepted, blank keep-alive "
             "lines ignored) and appends them to the queue. `type` selects the kind of source; "
-            "these keys apply to every type. NAME matches `[A-Za-z0-9_.-]+`.",
+            "these keys apply to every type. NAME is 1 to 128 of A-Z a-z 0-9 _ . -, not starting with '.'.",
     .options = common_list,
 };
 

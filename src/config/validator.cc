@@ -1,5 +1,7 @@
 #include "config/validator.h"
 
+#include "base/name.h"
+
 #include <algorithm>
 #include <array>
 
@@ -57,7 +59,7 @@ void validator::check_family(const toml::table& table, const table_family& famil
   std::array<const option_table*, 2> tables{family.common, nullptr};
   const auto* type = table.get("type");
   std::vector<std::string> kinds;
-  for (const auto* k : family.kinds)
+  for (const auto* k : family.all_kinds())
     kinds.emplace_back(k->kind);
   if (type == nullptr) {
     add(path, table.source(),
@@ -143,10 +145,9 @@ void validator::check_entries(const toml::table& table, const option& opt,
 void validator::check_named(const toml::table& table, const option& opt, const std::string& path) {
   for (auto&& [key, node] : table) {
     std::string where = detail::join(path, key.str());
-    if (!detail::valid_name(key.str())) {
+    if (!valid_name(key.str())) {
       add(where, key.source(),
-          fmt::format("invalid name \"{}\": use only letters, digits, '_', '.' and '-'",
-                      key.str()));
+          fmt::format("invalid name \"{}\": a name is {}", key.str(), k_name_rule));
     }
     const auto* section = node.as_table();
     if (section == nullptr) {

@@ -215,17 +215,5 @@ std::string join(const std::string& path, std::string_view key) {
   return path + "." + key_text(key);
 }
 
-bool valid_name(std::string_view name) noexcept {
-  if (name.empty())
-    return false;
-  for (char c : name) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.';
-    if (!ok)
-      return false;
-  }
-  return true;
-}
-
 } // namespace detail
 } // namespace sluice::config

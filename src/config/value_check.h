@@ -27,7 +27,4 @@ std::string key_text(std::string_view key);
 /// `path.key`, or `key` when path is empty.
 std::string join(const std::string& path, std::string_view key);
 
-/// Whether `name` is a valid source or subscription name: [A-Za-z0-9_.-]+.
-bool valid_name(std::string_view name) noexcept;
-
 } // namespace sluice::config::detail

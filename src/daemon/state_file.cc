@@ -15,7 +15,7 @@
 
 #include "base/json_string.h"
 #include "base/log.h"
-#include "queue/disk/files.h"
+#include "base/file.h"
 
 namespace sluice::daemon {
 namespace {
@@ -40,7 +40,7 @@ std::vector<source_entry> source_entries(const pipeline::pipeline_status& st) {
   out.reserve(st.sources.size());
   for (const auto& s : st.sources)
     out.push_back(source_entry{s.name, s.type, std::string(sources::state_name(s.state)),
-                               s.last_error, s.records, s.connects});
+                               s.last_error, s.counts.records, s.counts.connects});
   return out;
 }
 
@@ -107,7 +107,7 @@ bool write_source_states(const fs::path& path, const source_states& s) {
     return false;
   }
   ::fchmod(fd, 0640); // whatever the umask of a `sluice run` started by hand
-  bool ok = queue::disk::write_all(fd, text.data(), text.size()).has_value();
+  bool ok = write_all(fd, text.data(), text.size()).has_value();
   int err = errno;
   ::close(fd);
   if (ok && ::rename(tmp.c_str(), path.c_str()) == 0)

@@ -21,7 +21,7 @@
 #include "base/log.h"
 #include "daemon/hooks.h"
 #include "daemon/process.h"
-#include "queue/disk/files.h"
+#include "base/file.h"
 
 namespace sluice::daemon {
 namespace {
@@ -41,7 +41,7 @@ void write_line(int fd, const std::string& line) {
   if (fd < 0)
     return;
   std::string l = line + "\n";
-  (void)queue::disk::write_all(fd, l.data(), l.size());
+  (void)write_all(fd, l.data(), l.size());
 }
 
 struct child_proc {
@@ -212,12 +212,212 @@ std::chrono::nanoseconds restart_delay(const config::daemon_config& d, unsigned 
   return std::min(delay, d.restart_max);
 }
 
-int run_supervisor(const supervisor_options& o) {
-  const auto& paths = o.paths;
-  const auto instance = paths.instance();
-  const int self = static_cast<int>(::getpid());
-  int start_fd = o.start_fd;
+namespace {
 
+/// One `sluice start`'s supervisor: starts the pipeline, passes signals on, restarts it after a
+/// crash with back-off, and reports the first start's outcome on start_fd.
+class supervisor {
+public:
+  supervisor(const supervisor_options& o, int signal_fd)
+      : o_(o), instance_(o.paths.instance()), self_(static_cast<int>(::getpid())),
+        start_fd_(o.start_fd), sfd_(signal_fd),
+        hooks_(o.hooks, o.paths.id, o.paths.context, o.paths.log_file()) {}
+
+  int run() {
+    common_log_line(o_.paths.common_log, instance_, "start", self_,
+                    fmt::format("config={}", o_.paths.config_file.string()));
+    for (;;) {
+      if (!child_ && respawn_ && steady::now() >= respawn_at_ && !stopping_ && !spawn())
+        break;
+      if (!child_ && (stopping_ || !respawn_))
+        break;
+      if (!wait_and_take_input())
+        break;
+      if (child_ && !reap())
+        break;
+    }
+    return finish();
+  }
+
+private:
+  /// Starts the pipeline; false (with exit_status_ set) when it cannot be.
+  bool spawn() {
+    respawn_ = false;
+    child_ = spawn_pipeline(o_);
+    ready_buf_.clear();
+    if (!child_) {
+      spdlog::error("cannot start the pipeline: {}", std::strerror(errno));
+      report_start(fmt::format("fail {} cannot start the pipeline: {}", k_exit_failure,
+                               std::strerror(errno)));
+      exit_status_ = k_exit_failure;
+      return false;
+    }
+    write_info(o_, child_->pid);
+    if (!first_)
+      common_log_line(o_.paths.common_log, instance_, "restart", self_,
+                      fmt::format("child={}", child_->pid));
+    return true;
+  }
+
+  /// Waits (at most a second, or until the restart is due) for a signal or the child's
+  /// readiness line, and takes them. False when poll fails.
+  bool wait_and_take_input() {
+    pollfd fds[2] = {{sfd_, POLLIN, 0}, {child_ ? child_->ready_fd : -1, POLLIN, 0}};
+    int timeout_ms = 1000;
+    if (!child_ && respawn_) {
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(respawn_at_ - steady::now());
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1000));
+    }
+    int n = ::poll(fds, 2, timeout_ms);
+    if (n < 0 && errno != EINTR)
+      return false;
+    if (child_ && child_->ready_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
+      if (auto line = read_ready(*child_, ready_buf_))
+        take_ready_line(*line);
+    }
+    if ((fds[0].revents & POLLIN) != 0)
+      take_signals();
+    return true;
+  }
+
+  /// TERM, INT, QUIT stop (and go to the child); USR2 reopens the log; every signal but CHLD
+  /// is passed on to the child.
+  void take_signals() {
+    signalfd_siginfo si{};
+    while (::read(sfd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      int sig = static_cast<int>(si.ssi_signo);
+      if (sig == SIGCHLD)
+        continue; // reaped in reap()
+      if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
+        if (!stopping_)
+          spdlog::info("{}: stopping the pipeline", strsignal(sig));
+        stopping_ = true;
+        stop_signal_ = sig;
+        respawn_ = false;
+      }
+      if (sig == SIGUSR2)
+        reopen_log(o_.paths.log_file());
+      if (child_)
+        ::kill(child_->pid, sig);
+    }
+  }
+
+  /// "ready" from the pipeline, or "fail STATUS MESSAGE" before it exits with that status; the
+  /// first start's outcome goes to `sluice start`.
+  void take_ready_line(const std::string& line) {
+    if (line == "ready") {
+      child_->ready = true;
+      if (first_)
+        report_start(fmt::format("ready {}", self_));
+      first_ = false;
+    } else if (line.starts_with("fail ") && first_) {
+      report_start(line);
+    }
+  }
+
+  /// When the child has exited, decides what follows; false when the supervisor stops.
+  bool reap() {
+    int raw = 0;
+    if (::waitpid(child_->pid, &raw, WNOHANG) != child_->pid)
+      return true;
+    if (child_->ready_fd >= 0) {
+      // What the child wrote before it died.
+      while (auto line = read_ready(*child_, ready_buf_))
+        take_ready_line(*line);
+    }
+    auto ran = steady::now() - child_->started;
+    bool was_ready = child_->ready;
+    child_.reset();
+    if (stopping_) {
+      exit_status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : k_exit_failure;
+      return false;
+    }
+    return after_exit(raw, ran, was_ready);
+  }
+
+  /// An exit nobody asked for: a configuration or lock failure and a first start that never
+  /// came up are final; a requested restart is at once; a crash restarts after a back-off.
+  bool after_exit(int raw, steady::duration ran, bool was_ready) {
+    std::string status = describe_status(raw);
+    int code = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    if (code == k_exit_config || code == k_exit_locked) {
+      common_log_line(o_.paths.common_log, instance_, "fatal", self_,
+                      fmt::format("status=\"{}\" (not restarted)", status));
+      report_start(fmt::format("fail {} the pipeline exited with {}", code, status));
+      exit_status_ = code;
+      return false;
+    }
+    if (!was_ready && first_) {
+      // A pipeline that never came up: `sluice start` reports it, nothing restarts.
+      report_start(fmt::format("fail {} the pipeline exited with {} before it was ready",
+                               code > 0 ? code : k_exit_failure, status));
+      exit_status_ = code > 0 ? code : k_exit_failure;
+      return false;
+    }
+    respawn_ = true;
+    if (code == k_exit_restart) {
+      crashes_in_row_ = 0;
+      respawn_at_ = steady::now();
+      common_log_line(o_.paths.common_log, instance_, "exit", self_,
+                      fmt::format("status=\"{}\" reason=restart-requested", status));
+      return true;
+    }
+    if (ran >= o_.daemon.healthy_after)
+      crashes_in_row_ = 0;
+    ++crashes_in_row_;
+    auto delay = restart_delay(o_.daemon, crashes_in_row_);
+    common_log_line(o_.paths.common_log, instance_, "crash", self_,
+                    fmt::format("status=\"{}\" restart_in={}", status, seconds_text(delay)));
+    hooks_.fire("crash", {{"SLUICE_STATUS", status}});
+    respawn_at_ = steady::now() + delay;
+    return true;
+  }
+
+  int finish() {
+    if (child_) {
+      // Leaving with a child still running (poll failed): stop it.
+      ::kill(child_->pid, SIGTERM);
+      int raw = 0;
+      ::waitpid(child_->pid, &raw, 0);
+    }
+    report_start(fmt::format("fail {} the supervisor stopped before the pipeline was ready",
+                             exit_status_ != 0 ? exit_status_ : k_exit_failure));
+    common_log_line(o_.paths.common_log, instance_, "stop", self_,
+                    stop_signal_ != 0 ? fmt::format("signal={}", sigabbrev_np(stop_signal_))
+                                      : fmt::format("status={}", exit_status_));
+    hooks_.wait_idle(std::chrono::duration_cast<std::chrono::milliseconds>(o_.hooks.timeout));
+    return stopping_ ? 0 : exit_status_;
+  }
+
+  void report_start(const std::string& line) {
+    if (start_fd_ >= 0) {
+      write_line(start_fd_, line);
+      ::close(start_fd_);
+      start_fd_ = -1;
+    }
+  }
+
+  const supervisor_options& o_;
+  const std::string instance_;
+  const int self_;
+  int start_fd_;
+  int sfd_;
+  hook_runner hooks_;
+  std::optional<child_proc> child_;
+  std::string ready_buf_;
+  bool stopping_ = false;
+  int stop_signal_ = 0;
+  unsigned crashes_in_row_ = 0;
+  bool respawn_ = true; // a pipeline is to be started at respawn_at_
+  steady::time_point respawn_at_ = steady::now();
+  int exit_status_ = 0;
+  bool first_ = true;
+};
+
+} // namespace
+
+int run_supervisor(const supervisor_options& o) {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD})
@@ -225,167 +425,13 @@ int run_supervisor(const supervisor_options& o) {
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   int sfd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) {
-    write_line(start_fd, fmt::format("fail {} signalfd: {}", k_exit_failure, std::strerror(errno)));
+    write_line(o.start_fd,
+               fmt::format("fail {} signalfd: {}", k_exit_failure, std::strerror(errno)));
     return k_exit_failure;
   }
-
-  hook_runner hooks(o.hooks, paths.id, paths.context, paths.log_file());
-  common_log_line(paths.common_log, instance, "start", self,
-                  fmt::format("config={}", paths.config_file.string()));
-
-  std::optional<child_proc> child;
-  std::string ready_buf;
-  bool stopping = false;
-  int stop_signal = 0;
-  unsigned crashes_in_row = 0;
-  bool respawn = true; // a pipeline is to be started at respawn_at
-  steady::time_point respawn_at = steady::now();
-  int exit_status = 0;
-  bool first = true;
-
-  auto report_start = [&](const std::string& line) {
-    if (start_fd >= 0) {
-      write_line(start_fd, line);
-      ::close(start_fd);
-      start_fd = -1;
-    }
-  };
-
-  // "ready" from the pipeline, or "fail STATUS MESSAGE" before it exits with that status; the
-  // first start's outcome goes to `sluice start`.
-  auto take_ready_line = [&](const std::string& line) {
-    if (line == "ready") {
-      child->ready = true;
-      if (first)
-        report_start(fmt::format("ready {}", self));
-      first = false;
-    } else if (line.starts_with("fail ") && first) {
-      report_start(line);
-    }
-  };
-
-  for (;;) {
-    if (!child && respawn && steady::now() >= respawn_at && !stopping) {
-      respawn = false;
-      child = spawn_pipeline(o);
-      ready_buf.clear();
-      if (!child) {
-        spdlog::error("cannot start the pipeline: {}", std::strerror(errno));
-        report_start(fmt::format("fail {} cannot start the pipeline: {}", k_exit_failure,
-                                 std::strerror(errno)));
-        exit_status = k_exit_failure;
-        break;
-      }
-      write_info(o, child->pid);
-      if (!first)
-        common_log_line(paths.common_log, instance, "restart", self,
-                        fmt::format("child={}", child->pid));
-    }
-    if (!child && (stopping || !respawn))
-      break;
-
-    pollfd fds[2] = {{sfd, POLLIN, 0}, {child ? child->ready_fd : -1, POLLIN, 0}};
-    int timeout_ms = 1000;
-    if (!child && respawn) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(respawn_at - steady::now());
-      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1000));
-    }
-    int n = ::poll(fds, 2, timeout_ms);
-    if (n < 0 && errno != EINTR)
-      break;
-
-    if (child && child->ready_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
-      if (auto line = read_ready(*child, ready_buf))
-        take_ready_line(*line);
-    }
-
-    if ((fds[0].revents & POLLIN) != 0) {
-      signalfd_siginfo si{};
-      while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        int sig = static_cast<int>(si.ssi_signo);
-        if (sig == SIGCHLD)
-          continue; // reaped below
-        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
-          if (!stopping)
-            spdlog::info("{}: stopping the pipeline", strsignal(sig));
-          stopping = true;
-          stop_signal = sig;
-          respawn = false;
-        }
-        if (sig == SIGUSR2)
-          reopen_log(paths.log_file());
-        if (child)
-          ::kill(child->pid, sig);
-      }
-    }
-
-    if (!child)
-      continue;
-    int raw = 0;
-    pid_t r = ::waitpid(child->pid, &raw, WNOHANG);
-    if (r != child->pid)
-      continue;
-    if (child->ready_fd >= 0) {
-      // What the child wrote before it died.
-      while (auto line = read_ready(*child, ready_buf))
-        take_ready_line(*line);
-    }
-    auto ran = steady::now() - child->started;
-    bool was_ready = child->ready;
-    child.reset();
-    std::string status = describe_status(raw);
-    if (stopping) {
-      exit_status = WIFEXITED(raw) ? WEXITSTATUS(raw) : k_exit_failure;
-      break;
-    }
-    int code = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    if (code == k_exit_config || code == k_exit_locked) {
-      common_log_line(paths.common_log, instance, "fatal", self,
-                      fmt::format("status=\"{}\" (not restarted)", status));
-      report_start(fmt::format("fail {} the pipeline exited with {}", code, status));
-      exit_status = code;
-      break;
-    }
-    if (!was_ready && first) {
-      // A pipeline that never came up: `sluice start` reports it, nothing restarts.
-      report_start(fmt::format("fail {} the pipeline exited with {} before it was ready",
-                               code > 0 ? code : k_exit_failure, status));
-      exit_status = code > 0 ? code : k_exit_failure;
-      break;
-    }
-    if (code == k_exit_restart) {
-      crashes_in_row = 0;
-      respawn = true;
-      respawn_at = steady::now();
-      common_log_line(paths.common_log, instance, "exit", self,
-                      fmt::format("status=\"{}\" reason=restart-requested", status));
-      continue;
-    }
-    if (ran >= o.daemon.healthy_after)
-      crashes_in_row = 0;
-    ++crashes_in_row;
-    auto delay = restart_delay(o.daemon, crashes_in_row);
-    common_log_line(paths.common_log, instance, "crash", self,
-                    fmt::format("status=\"{}\" restart_in={}", status, seconds_text(delay)));
-    hooks.fire("crash", {{"SLUICE_STATUS", status}});
-    respawn = true;
-    respawn_at = steady::now() + delay;
-  }
-
-  if (child) {
-    // Leaving with a child still running (poll failed): stop it.
-    ::kill(child->pid, SIGTERM);
-    int raw = 0;
-    ::waitpid(child->pid, &raw, 0);
-  }
-  report_start(fmt::format("fail {} the supervisor stopped before the pipeline was ready",
-                           exit_status != 0 ? exit_status : k_exit_failure));
-  common_log_line(paths.common_log, instance, "stop", self,
-                  stop_signal != 0 ? fmt::format("signal={}", sigabbrev_np(stop_signal))
-                                   : fmt::format("status={}", exit_status));
-  hooks.wait_idle(std::chrono::duration_cast<std::chrono::milliseconds>(o.hooks.timeout));
+  int status = supervisor(o, sfd).run();
   ::close(sfd);
-  return stopping ? 0 : exit_status;
+  return status;
 }
 
 } // namespace sluice::daemon

@@ -19,8 +19,10 @@
 #include "base/log.h"
 #include "firehose/http_request.h"
 #include "io/asio.h"
+#include "io/base64.h"
 #include "io/errc.h"
 #include "io/gzip.h"
+#include "io/listen.h"
 #include "io/tls.h"
 
 namespace sluice::firehose {
@@ -101,26 +103,6 @@ void shutdown_send(stream_socket& s) {
 void shutdown_send(tls_stream& s) {
   error_code ec;
   s.lowest_layer().shutdown(asio::socket_base::shutdown_send, ec);
-}
-
-std::string base64(std::string_view in) {
-  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  unsigned bits = 0;
-  int n = 0;
-  for (unsigned char c : in) {
-    bits = (bits << 8) | c;
-    n += 8;
-    while (n >= 6) {
-      n -= 6;
-      out += k[(bits >> n) & 63];
-    }
-  }
-  if (n > 0)
-    out += k[(bits << (6 - n)) & 63];
-  while (out.size() % 4 != 0)
-    out += '=';
-  return out;
 }
 
 // "track=a,b count=-5": the decoded parameters, for the request log.
@@ -234,17 +216,8 @@ result<std::uint16_t> server::impl::listen_ip(const std::string& host, std::uint
     }
     tls = std::move(*made);
   }
-  tcp::endpoint ep(*addr, port);
   tcp::acceptor a(*ctx);
-  error_code ec;
-  a.open(ep.protocol(), ec);
-  if (!ec)
-    a.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec)
-    a.bind(ep, ec);
-  if (!ec)
-    a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
+  if (auto ec = io::listen_on(a, tcp::endpoint(*addr, port)); ec)
     return fail(std::error_code(ec.value(), std::system_category()));
   auto bound = a.local_endpoint().port();
   (http ? http_acceptors : tcp_acceptors).push_back(std::move(a));
@@ -325,9 +298,13 @@ template <class Stream> awaitable<void> server::impl::respond_error(Stream& sock
 bool server::impl::authorized(const http_request& req) const {
   if (!opts.require_bearer.empty() && req.authorization != "Bearer " + opts.require_bearer)
     return false;
-  if (!opts.require_basic.empty() && req.authorization != "Basic " + base64(opts.require_basic))
+  if (opts.require_basic.empty())
+    return true;
+  constexpr std::string_view scheme = "Basic ";
+  if (!req.authorization.starts_with(scheme))
     return false;
-  return true;
+  auto credentials = io::base64_decode(std::string_view(req.authorization).substr(scheme.size()));
+  return credentials && *credentials == opts.require_basic;
 }
 
 awaitable<void> server::impl::serve_https(stream_socket sock, std::string peer) {
@@ -598,18 +575,8 @@ result<std::uint16_t> server::listen_tcp(const std::string& host, std::uint16_t 
 }
 
 result<void> server::listen_unix(const std::string& path) {
-  std::error_code fs_ec;
-  if (std::filesystem::is_socket(path, fs_ec))
-    ::unlink(path.c_str());
   asio::local::stream_protocol::acceptor a(*impl_->ctx);
-  error_code ec;
-  asio::local::stream_protocol::endpoint ep(path);
-  a.open(ep.protocol(), ec);
-  if (!ec)
-    a.bind(ep, ec);
-  if (!ec)
-    a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
+  if (auto ec = io::listen_on(a, path); ec)
     return fail(std::error_code(ec.value(), std::system_category()));
   impl_->unix_acceptors.push_back(std::move(a));
   impl_->unix_paths.push_back(path);

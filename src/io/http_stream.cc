@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "io/base64.h"
 #include "io/chunked.h"
 #include "io/gzip.h"
 #include "io/tls.h"
@@ -28,34 +29,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string base64(std::string_view in) {
-  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    auto v = (static_cast<unsigned char>(in[i]) << 16) |
-             (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
-    out += k[(v >> 18) & 63];
-    out += k[(v >> 12) & 63];
-    out += k[(v >> 6) & 63];
-    out += k[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    auto v = static_cast<unsigned char>(in[i]) << 16;
-    out += k[(v >> 18) & 63];
-    out += k[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    auto v =
-        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += k[(v >> 18) & 63];
-    out += k[(v >> 12) & 63];
-    out += k[(v >> 6) & 63];
-    out += '=';
-  }
   return out;
 }
 
@@ -168,7 +141,7 @@ std::string build_request(const url_parts& url, const stream_request& req) {
   if (req.bearer)
     out += "Authorization: Bearer " + *req.bearer + "\r\n";
   else if (req.basic_auth)
-    out += "Authorization: Basic " + base64(req.basic_auth->first + ":" + req.basic_auth->second) +
+    out += "Authorization: Basic " + base64_encode(req.basic_auth->first + ":" + req.basic_auth->second) +
            "\r\n";
   for (const auto& [k, v] : req.headers)
     out += k + ": " + v + "\r\n";

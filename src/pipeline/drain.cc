@@ -7,8 +7,7 @@
 
 #include "pipeline/delivery.h"
 #include "pipeline/runner.h"
-#include "queue/disk/disk_queue.h"
-#include "queue/disk/watermark_file.h"
+#include "queue/open.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -42,30 +41,15 @@ result<drain_report> drain_subscription(const config::pipeline_config& cfg, std:
         fmt::format("no subscription named '{}' in the configuration; {}", name, known_names(cfg));
     return fail(queue::errc::invalid_argument);
   }
-  const auto dir = queue_options_of(cfg).dir;
-  // The watermark file exists once an appending process opened the queue.
-  auto wm = queue::disk::watermark_file::open_for_reader(dir);
-  if (!wm) {
-    error = fmt::format("subscription {}: no queue in {} yet ({}); nothing to drain before "
-                        "`sluice run` has run with this configuration",
-                        s->name, dir.string(), wm.error().message());
-    return fail(wm.error());
+  std::string why;
+  auto attached = queue::attach(cfg, s->name, start_of(*s), why);
+  if (!attached) {
+    error = fmt::format("subscription {}: {}", s->name, why);
+    return fail(attached.error());
   }
-  std::string detail;
-  auto sub = queue::disk::subscribe(dir, s->name, start_of(*s), &detail);
-  if (!sub) {
-    if (sub.error() == queue::errc::subscription_busy)
-      error = fmt::format("subscription {}: {} (a running `sluice run` delivers it, or another "
-                          "drain runs)",
-                          s->name, detail);
-    else
-      error =
-          fmt::format("subscription {}: cannot open its cursor in {}: {}{}", s->name, dir.string(),
-                      sub.error().message(), detail.empty() ? "" : " (" + detail + ")");
-    return fail(sub.error());
-  }
-  // The target: what is durable now, with the lock held (the cursor cannot move any more).
-  const queue::position until = wm->load().pos;
+  auto& sub = attached->sub;
+  // The target: what was durable once the subscription was held.
+  const queue::position until = attached->durable;
   auto sink = open_sink(*s);
   if (!sink) {
     error = fmt::format("subscription {} (line {}): cannot open its {} sink {}: {}", s->name,
@@ -73,10 +57,10 @@ result<drain_report> drain_subscription(const config::pipeline_config& cfg, std:
     return fail(sink.error());
   }
   drain_report rep;
-  rep.from = (*sub)->committed();
+  rep.from = sub->committed();
   const std::uint64_t max = o.max.value_or(std::numeric_limits<std::uint64_t>::max());
   const std::uint64_t total = std::min(until > rep.from ? until - rep.from : 0, max);
-  delivery d(delivery_options_of(cfg, *s), std::move(*sub), std::move(*sink));
+  delivery d(delivery_options_of(cfg, *s), std::move(sub), std::move(*sink));
   std::function<void(std::uint64_t)> progress;
   if (o.progress)
     progress = [&](std::uint64_t done) { o.progress(done, total); };

@@ -38,9 +38,8 @@ struct drain_report {
 };
 
 /// Delivers subscription `name` of `cfg` once, on the calling thread (blocking), from a process
-/// that need not be the one appending (`sluice run` may be running): opens the queue in
-/// queue_options_of(cfg).dir as a reader, takes the subscription's cursor lock, opens its sink,
-/// and delivers everything that was durable when the drain began (later events wait for the next
+/// that need not be the one appending (`sluice run` may be running): takes the subscription
+/// (queue::attach, queue/open.h), opens its sink, and delivers everything that was durable when the drain began (later events wait for the next
 /// drain), at most `o.max` records, in batches of the subscription's `batch`, with its filter,
 /// retries and dead-letter file (pipeline/delivery.h). The cursor is committed as it goes and at
 /// the end: when this returns, `to` is durable. Works for continuous subscriptions too, when no

@@ -6,10 +6,9 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "queue/disk/cursor_file.h"
+#include "queue/open.h"
 #include "queue/errc.h"
-#include "sinks/eventlog.h"
-#include "sinks/sqlite.h"
+#include "sinks/sink_type.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -24,25 +23,14 @@ source_status status_of(const sources::source& src) {
   ss.name = src.name();
   ss.type = std::string(src.type());
   ss.state = src.state();
-  ss.records = c.records.load(std::memory_order_relaxed);
-  ss.bytes = c.bytes.load(std::memory_order_relaxed);
-  ss.rejected = c.rejected_total();
+  ss.counts = c.snapshot();
   ss.types = c.types.snapshot();
   ss.last_event_ns = c.last_event_ns.load(std::memory_order_relaxed);
   ss.connected_at_ns = c.connected_at_ns.load(std::memory_order_relaxed);
-  ss.reconnects = c.reconnects.load(std::memory_order_relaxed);
-  ss.connects = c.connects.load(std::memory_order_relaxed);
-  ss.duplicates = c.duplicates.load(std::memory_order_relaxed);
-  ss.switches = c.switches.load(std::memory_order_relaxed);
-  ss.limit_notices = c.limit_notices.load(std::memory_order_relaxed);
+  ss.open_connections = c.open_connections.load(std::memory_order_relaxed);
   ss.limit_skipped = c.limit_skipped.load(std::memory_order_relaxed);
   ss.limit_last_ns = c.limit_last_ns.load(std::memory_order_relaxed);
   ss.coverage = c.coverage();
-  ss.disconnects_network = c.disconnects_by(io::disconnect_reason::network);
-  ss.disconnects_http_error = c.disconnects_by(io::disconnect_reason::http_error);
-  ss.disconnects_rate_limited = c.disconnects_by(io::disconnect_reason::rate_limited);
-  ss.disconnects_fatal = c.disconnects_by(io::disconnect_reason::fatal);
-  ss.disconnects_stall = c.disconnects_by(io::disconnect_reason::stall);
   ss.backoff_ns = c.backoff_ns.load(std::memory_order_relaxed);
   ss.last_error = c.last_error();
   return ss;
@@ -68,19 +56,7 @@ void add_counts(subscription_status& into, const subscription_status& from) {
 }
 
 void add_counts(source_status& into, const source_status& from) {
-  into.records += from.records;
-  into.bytes += from.bytes;
-  into.rejected += from.rejected;
-  into.reconnects += from.reconnects;
-  into.connects += from.connects;
-  into.disconnects_network += from.disconnects_network;
-  into.disconnects_http_error += from.disconnects_http_error;
-  into.disconnects_rate_limited += from.disconnects_rate_limited;
-  into.disconnects_fatal += from.disconnects_fatal;
-  into.disconnects_stall += from.disconnects_stall;
-  into.duplicates += from.duplicates;
-  into.switches += from.switches;
-  into.limit_notices += from.limit_notices;
+  into.counts += from.counts;
   into.last_event_ns = std::max(into.last_event_ns, from.last_event_ns);
   into.limit_last_ns = std::max(into.limit_last_ns, from.limit_last_ns);
   for (const auto& [type, n] : from.types) {
@@ -94,33 +70,11 @@ void add_counts(source_status& into, const source_status& from) {
 }
 
 result<std::unique_ptr<sinks::sink>> open_sink(const config::subscription_config& s) {
-  if (const auto* e = std::get_if<config::eventlog_sink>(&s.sink)) {
-    sinks::eventlog_options o;
-    o.dir = e->dir;
-    o.envelope = e->envelope;
-    o.rotate_bytes = e->rotate_bytes;
-    o.rotate_interval = e->rotate_interval.value_or(std::chrono::nanoseconds(0));
-    o.rotate_events = e->rotate_events.value_or(0);
-    auto r = sinks::eventlog_sink::open(std::move(o));
-    if (!r)
-      return fail(r.error());
-    return std::unique_ptr<sinks::sink>(std::move(*r));
-  }
-  const auto& q = std::get<config::sqlite_sink>(s.sink);
-  sinks::sqlite_options o;
-  o.path = q.path;
-  o.table = q.table;
-  auto r = sinks::sqlite_sink::open(std::move(o));
-  if (!r)
-    return fail(r.error());
-  return std::unique_ptr<sinks::sink>(std::move(*r));
+  return sinks::open_sink(s.sink, sinks::sink_context{s.name});
 }
 
 std::string sink_target(const config::subscription_config& s) {
-  if (const auto* e = std::get_if<config::eventlog_sink>(&s.sink))
-    return e->dir.string();
-  const auto& q = std::get<config::sqlite_sink>(s.sink);
-  return q.path.string() + " table " + q.table;
+  return sinks::sink_target(s.sink);
 }
 
 delivery_options delivery_options_of(const config::pipeline_config& cfg,
@@ -137,36 +91,6 @@ delivery_options delivery_options_of(const config::pipeline_config& cfg,
 queue::start_at start_of(const config::subscription_config& s) {
   return s.start == config::start_position::beginning ? queue::start_at::beginning()
                                                       : queue::start_at::end();
-}
-
-queue::disk::options queue_options_of(const config::pipeline_config& cfg) {
-  queue::disk::options o;
-  o.dir = cfg.data_dir / "queue";
-  o.segment_bytes = cfg.queue.segment_bytes;
-  switch (cfg.queue.fsync) {
-  case config::fsync_mode::always:
-    o.fsync = queue::disk::fsync_policy::always;
-    break;
-  case config::fsync_mode::interval:
-    o.fsync = queue::disk::fsync_policy::interval;
-    break;
-  case config::fsync_mode::never:
-    o.fsync = queue::disk::fsync_policy::never;
-    break;
-  }
-  o.fsync_interval = cfg.queue.fsync_interval;
-  o.max_disk = cfg.queue.max_disk;
-  o.when_full = cfg.queue.when_full == config::when_full_mode::block
-                    ? queue::disk::full_policy::block
-                    : queue::disk::full_policy::drop_newest;
-  o.retain_bytes = cfg.queue.retain_bytes;
-  o.retain_age = cfg.queue.retain_age;
-  // A record is an event envelope around a payload of at most max_record_bytes.
-  std::uint64_t largest = 0;
-  for (const auto& s : cfg.sources)
-    largest = std::max(largest, s.max_record_bytes);
-  o.max_record_bytes = std::max<std::size_t>(o.max_record_bytes, largest + 64 * 1024);
-  return o;
 }
 
 result<std::optional<queue::position>> position_at_time(queue::queue& q, std::int64_t unix_ns) {
@@ -204,14 +128,9 @@ result<std::unique_ptr<runner>> runner::open(const config::pipeline_config& cfg,
     error = fmt::format("cannot create data_dir {}: {}", cfg.data_dir.string(), ec.message());
     return fail(ec);
   }
-  auto qopts = queue_options_of(cfg);
-  std::string detail;
-  auto q = queue::disk::open(qopts, &detail);
-  if (!q) {
-    error = fmt::format("cannot open the queue in {}: {}{}", qopts.dir.string(),
-                        q.error().message(), detail.empty() ? "" : " (" + detail + ")");
+  auto q = queue::open(cfg, error);
+  if (!q)
     return fail(q.error());
-  }
   r->queue_ = std::move(*q);
   for (const auto& s : cfg.subscriptions) {
     if (!s.continuous || s.paused) {
@@ -370,7 +289,7 @@ pipeline_status runner::status() const {
       ss.receipt_to_delivered_p99_ns = c.receipt_to_delivered_ns.quantile(0.99);
       ss.last_error = d.last_error();
     } else {
-      auto c = queue::disk::cursor_file::read(cfg_.data_dir / "queue", s.name);
+      auto c = queue_->cursor(s.name);
       if (c && *c)
         ss.committed = **c;
     }

@@ -15,7 +15,6 @@
 #include "config/pipeline.h"
 #include "io/asio.h"
 #include "pipeline/delivery.h"
-#include "queue/disk/disk_queue.h"
 #include "queue/queue.h"
 #include "sinks/sink.h"
 #include "sources/source.h"
@@ -27,27 +26,15 @@ struct source_status {
   std::string name;
   std::string type; ///< "http", "tcp", ...
   sources::source_state state = sources::source_state::stopped;
-  std::uint64_t records = 0;  ///< appended to the queue
-  std::uint64_t bytes = 0;    ///< payload bytes appended
-  std::uint64_t rejected = 0; ///< set aside in the dead-letter file
-  bool enabled = true;        ///< false: stopped through the API (or `enabled = false`)
+  bool enabled = true; ///< false: stopped through the API (or `enabled = false`)
+  /// Every cumulative count (sources::source_count_fields()), over the source's restarts.
+  sources::source_counts counts;
   /// Accepted records by event type, in the order the types were first seen.
   std::vector<std::pair<std::string, std::uint64_t>> types;
   std::int64_t last_event_ns = 0;   ///< unix ns of the last records' receipt; 0: none yet
   std::int64_t connected_at_ns = 0; ///< unix ns the current connection began; 0: none
-  std::uint64_t reconnects = 0;
-  // http, tcp, unix (zero for the others): the reconnection policy's figures.
-  std::uint64_t connects = 0; ///< connections made
-  /// Failed attempts and lost connections by reason (io::disconnect_reason).
-  std::uint64_t disconnects_network = 0;
-  std::uint64_t disconnects_http_error = 0;
-  std::uint64_t disconnects_rate_limited = 0;
-  std::uint64_t disconnects_fatal = 0;
-  std::uint64_t disconnects_stall = 0;
-  std::int64_t backoff_ns = 0;  ///< the delay being waited before the next attempt; 0: none
-  std::uint64_t duplicates = 0; ///< http: events dropped by the dedupe window
-  std::uint64_t switches = 0;   ///< http: connections replaced after a change of the request
-  std::uint64_t limit_notices = 0;
+  std::uint64_t open_connections = 0; ///< listen: pushers connected now
+  std::int64_t backoff_ns = 0; ///< the delay being waited before the next attempt; 0: none
   std::uint64_t limit_skipped = 0; ///< on the current connection, as the last notice said
   std::int64_t limit_last_ns = 0;  ///< unix ns of the last notice; 0: none
   double coverage = 100;           ///< received / (received + skipped) x 100, this connection
@@ -104,10 +91,6 @@ struct pipeline_status {
 /// reads; reads the whole queue in the worst case.
 result<std::optional<queue::position>> position_at_time(queue::queue& q, std::int64_t unix_ns);
 
-/// The queue options a configuration's [queue] table and data_dir describe: the queue lives in
-/// DATA_DIR/queue.
-queue::disk::options queue_options_of(const config::pipeline_config& cfg);
-
 /// Opens a subscription's sink as its configuration describes it.
 result<std::unique_ptr<sinks::sink>> open_sink(const config::subscription_config& s);
 /// The sink's target for messages: the event log's directory, "PATH table T" for sqlite.
@@ -119,7 +102,7 @@ delivery_options delivery_options_of(const config::pipeline_config& cfg,
 /// Where a subscription without a cursor starts, from its `start` setting.
 queue::start_at start_of(const config::subscription_config& s);
 
-/// A running pipeline: the disk queue, every source writing to it, and every subscription's
+/// A running pipeline: the queue (queue/open.h), every source writing to it, and every subscription's
 /// continuous delivery reading from it. A deliver = "drain" subscription gets no delivery: open()
 /// creates its cursor (so retention keeps its records) and lets go of it, for `sluice drain`
 /// (pipeline/drain.h) to take. The sources' I/O runs on two threads of the runner's own; each

@@ -7,9 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/runner.h"
-#include "queue/disk/cursor_file.h"
 #include "queue/errc.h"
-#include "sources/http_source.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -113,11 +111,8 @@ bool runner::reconfigure(const config::pipeline_config& next, std::string& what)
       ++i;
       continue;
     }
-    auto* http = dynamic_cast<sources::http_source*>(sources_[i].get());
-    if (now != nullptr && before != nullptr && http != nullptr && now->enabled && before->enabled &&
-        http->state() != sources::source_state::failed &&
-        sources::request_change_only(*before, *now)) {
-      http->change_request(std::get<config::http_source>(now->settings));
+    // An http source takes a change of its request alone without a gap.
+    if (now != nullptr && before != nullptr && sources_[i]->take_change(*before, *now)) {
       done.push_back(fmt::format("source {} switches to its new request settings", name));
       ++i;
       continue;
@@ -177,11 +172,8 @@ bool runner::restart_source(const std::string& name) {
   if (cfg == nullptr || !cfg->enabled || it == sources_.end())
     return false;
   // An http source opens a second connection and switches once it delivers: no gap.
-  if (auto* http = dynamic_cast<sources::http_source*>(it->get());
-      http != nullptr && http->state() != sources::source_state::failed) {
-    http->change_request(std::get<config::http_source>(cfg->settings));
+  if ((*it)->reconnect_in_place())
     return true;
-  }
   retire_source(static_cast<std::size_t>(it - sources_.begin()));
   auto src = sources::make_source(*cfg, *queue_, cfg_.data_dir);
   if (!src) {
@@ -230,19 +222,10 @@ result<void> runner::rewind(const std::string& name, queue::position first, std:
     deliveries_.push_back(std::move(*d));
     return {};
   };
-  // Holding the subscription keeps a drain from delivering while its cursor moves.
-  auto held = queue_->subscribe(name, start_of(*cfg));
-  if (!held) {
-    error =
-        fmt::format("subscription {}: cannot take its cursor: {}", name, held.error().message());
-    (void)restart();
-    return fail(held.error());
-  }
+  // The queue refuses while a drain holds the subscription: its cursor moves under no reader.
   auto target = first == 0 ? 0 : first - 1;
-  auto w = queue::disk::cursor_file::write(cfg_.data_dir / "queue", name, target);
-  held->reset();
-  if (!w) {
-    error = fmt::format("subscription {}: cannot write its cursor: {}", name, w.error().message());
+  if (auto w = queue_->set_cursor(name, target); !w) {
+    error = fmt::format("subscription {}: cannot move its cursor: {}", name, w.error().message());
     (void)restart();
     return fail(w.error());
   }
@@ -255,18 +238,9 @@ result<void> runner::forget_cursor(const std::string& name, std::string& error) 
     error = fmt::format("subscription {} is still configured", name);
     return fail(queue::errc::invalid_argument);
   }
-  auto held = queue_->subscribe(name, queue::start_at::end());
-  if (!held) {
-    error =
-        fmt::format("subscription {}: cannot take its cursor: {}", name, held.error().message());
-    return fail(held.error());
-  }
-  std::error_code ec;
-  std::filesystem::remove(queue::disk::cursor_file::path_of(cfg_.data_dir / "queue", name), ec);
-  held->reset();
-  if (ec) {
-    error = fmt::format("subscription {}: cannot delete its cursor: {}", name, ec.message());
-    return fail(ec);
+  if (auto f = queue_->forget_subscription(name); !f) {
+    error = fmt::format("subscription {}: cannot delete its cursor: {}", name, f.error().message());
+    return fail(f.error());
   }
   return {};
 }

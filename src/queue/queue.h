@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -102,8 +103,8 @@ public:
   virtual void interrupt() noexcept = 0;
 };
 
-/// A named reader with a durable cursor. Only one subscription object per name exists at a time
-/// across every process (errc::subscription_busy for the second).
+/// A named reader with a durable cursor. On the disk backend only one subscription object per
+/// name exists at a time across every process (errc::subscription_busy for the second).
 class subscription : public reader {
 public:
   virtual const std::string& name() const noexcept = 0;
@@ -159,6 +160,24 @@ public:
 
   /// Every subscription's cursor, including those of other processes.
   virtual std::vector<cursor_info> cursors() const = 0;
+
+  /// The named subscription's committed position, read without taking the subscription (another
+  /// process may deliver it now): nullopt when it has no cursor.
+  virtual result<std::optional<position>> cursor(std::string_view name) const = 0;
+
+  /// Moves the named subscription's cursor durably so that the next record it reads is the first
+  /// after `p` (a rewind or a skip; creating the cursor when it has none). errc::subscription_busy
+  /// while a subscription object of that name is open (here or in another process): close it
+  /// first. errc::invalid_argument for a name base/name.h refuses.
+  virtual result<void> set_cursor(std::string_view name, position p) = 0;
+
+  /// Forgets the named subscription: its cursor goes, so retention no longer keeps records for
+  /// it. Nothing when it has none; errc::subscription_busy while it is open (see set_cursor).
+  virtual result<void> forget_subscription(std::string_view name) = 0;
+
+  /// Where the queue lives, for messages and the tools (`sluice queue stats LOCATION`): a
+  /// directory for the disk backend.
+  virtual std::string location() const = 0;
 
   virtual const queue_stats& stats() const noexcept = 0;
 

@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "base/log.h"
+#include "config/tables.h"
+#include "sinks/sink_type.h"
 #include "queue/errc.h"
 
 namespace sluice::sinks {
@@ -33,9 +35,9 @@ result<std::unique_ptr<eventlog_sink>> eventlog_sink::open(eventlog_options opti
     return fail(ec);
   std::unique_ptr<eventlog_sink> s(new eventlog_sink(std::move(options)));
   int holder = 0;
-  auto lock = queue::disk::lock_file(s->options_.dir / k_lock_file, &holder);
+  auto lock = lock_file(s->options_.dir / k_lock_file, &holder);
   if (!lock) {
-    if (lock.error() == queue::errc::locked) {
+    if (lock.error() == std::errc::operation_would_block) {
       spdlog::error("eventlog {}: in use by process {}", s->options_.dir.string(), holder);
       return fail(errc::in_use);
     }
@@ -110,7 +112,7 @@ result<void> eventlog_sink::remove_unconfirmed_files() {
     return fail(ec);
   next_seq_ = max_seq + 1;
   if (removed)
-    return queue::disk::sync_dir(options_.dir);
+    return sync_dir(options_.dir);
   return {};
 }
 
@@ -118,7 +120,7 @@ result<void> eventlog_sink::open_confirmed_file() {
   if (pos_.file_seq == 0)
     return {};
   auto name = eventlog_file_name(pos_.file_opened_ns, pos_.file_seq);
-  auto f = queue::disk::open_file(options_.dir / name, O_WRONLY | O_APPEND);
+  auto f = open_file(options_.dir / name, O_WRONLY | O_APPEND);
   if (!f && f.error() == std::errc::no_such_file_or_directory) {
     SLUICE_WARN_LIMITED("eventlog {}: {} is gone; continuing in a new file", options_.dir.string(),
                         name);
@@ -128,7 +130,7 @@ result<void> eventlog_sink::open_confirmed_file() {
   }
   if (!f)
     return fail(f.error());
-  auto size = queue::disk::file_size(f->get());
+  auto size = file_size(f->get());
   if (!size)
     return fail(size.error());
   if (*size > pos_.file_bytes) {
@@ -169,12 +171,12 @@ result<void> eventlog_sink::create_file(eventlog_position& pos, std::int64_t now
   auto seq = next_seq_++;
   auto name = eventlog_file_name(now_ns, seq);
   auto f =
-      queue::disk::open_file(options_.dir / name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, 0644);
+      open_file(options_.dir / name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, 0644);
   if (!f)
     return fail(f.error());
   if (auto r = point_current_at(name); !r)
     return r;
-  if (auto r = queue::disk::sync_dir(options_.dir); !r)
+  if (auto r = sync_dir(options_.dir); !r)
     return r;
   if (pos.file_seq != 0)
     counters_.add(counters_.files_rotated);
@@ -267,7 +269,7 @@ result<void> eventlog_sink::write(std::span<const queue::event_view> batch) {
         return fail_write(r.error(), "creating a file");
     auto count = lines_that_fit(next, i);
     auto bytes = line_ends_[i + count - 1] - start;
-    if (auto r = queue::disk::write_all(file_.get(), buf_.data() + start, bytes); !r)
+    if (auto r = write_all(file_.get(), buf_.data() + start, bytes); !r)
       return fail_write(r.error(), "writing");
     if (::fdatasync(file_.get()) != 0)
       return fail_write(std::error_code(errno, std::system_category()), "syncing");
@@ -295,5 +297,32 @@ result<void> eventlog_sink::fail_write(std::error_code ec, const char* what) {
     return fail(errc::disk_full);
   return fail(ec);
 }
+
+// The eventlog type: options in config/tables_sinks.cc (eventlog_sink_options).
+namespace {
+
+result<std::unique_ptr<sink>> open_eventlog(const config::option_values& v, const sink_context&) {
+  eventlog_options o;
+  o.dir = v.string("dir");
+  o.envelope = v.boolean("envelope");
+  o.rotate_bytes = v.size("rotate_bytes");
+  if (v.has("rotate_interval"))
+    o.rotate_interval = v.duration("rotate_interval");
+  if (v.has("rotate_events"))
+    o.rotate_events = static_cast<std::uint64_t>(v.integer("rotate_events"));
+  auto r = eventlog_sink::open(std::move(o));
+  if (!r)
+    return fail(r.error());
+  return std::unique_ptr<sink>(std::move(*r));
+}
+
+} // namespace
+
+extern const sink_type eventlog_type{
+    .name = "eventlog",
+    .options = &config::eventlog_sink_options,
+    .open = open_eventlog,
+    .target = [](const config::option_values& v) { return v.string("dir"); },
+};
 
 } // namespace sluice::sinks

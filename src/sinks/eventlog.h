@@ -10,7 +10,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
-#include "queue/disk/files.h"
+#include "base/file.h"
 #include "sinks/envelope.h"
 #include "sinks/eventlog_state.h"
 #include "sinks/sink.h"
@@ -68,10 +68,10 @@ private:
   result<void> fail_write(std::error_code ec, const char* what);
 
   eventlog_options options_;
-  queue::disk::file lock_;
+  file lock_;
   std::optional<eventlog_state> state_;
   eventlog_position pos_;  ///< what the state file holds (the confirmed position)
-  queue::disk::file file_; ///< the file pos_ names, open for appending
+  file file_; ///< the file pos_ names, open for appending
   std::uint64_t next_seq_ = 1;
   /// The largest N of the event files found with no saved position that could tell what they
   /// hold (a new directory, a lost or damaged state file): recovery leaves them alone.

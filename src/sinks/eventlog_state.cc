@@ -92,9 +92,9 @@ std::optional<std::uint64_t> parse_eventlog_file_seq(std::string_view name) {
 result<eventlog_state> eventlog_state::open(const std::filesystem::path& dir) {
   auto path = dir / k_file_name;
   bool created = false;
-  auto f = queue::disk::open_file(path, O_RDWR);
+  auto f = open_file(path, O_RDWR);
   if (!f && f.error() == std::errc::no_such_file_or_directory) {
-    f = queue::disk::open_file(path, O_RDWR | O_CREAT | O_EXCL, 0640);
+    f = open_file(path, O_RDWR | O_CREAT | O_EXCL, 0640);
     created = true;
   }
   if (!f)
@@ -111,16 +111,16 @@ result<eventlog_state> eventlog_state::open(const std::filesystem::path& dir) {
         std::memcpy(zeros, "lost", 4);
         break;
       }
-    if (auto w = queue::disk::pwrite_all(st.fd_.get(), zeros, sizeof zeros, 0); !w)
+    if (auto w = pwrite_all(st.fd_.get(), zeros, sizeof zeros, 0); !w)
       return fail(w.error());
     if (::fdatasync(st.fd_.get()) != 0)
       return fail_errno(errno);
-    if (auto s = queue::disk::sync_dir(dir); !s)
+    if (auto s = sync_dir(dir); !s)
       return fail(s.error());
     return st;
   }
   char buf[2 * k_slot_bytes] = {};
-  auto n = queue::disk::pread_full(st.fd_.get(), buf, sizeof buf, 0);
+  auto n = pread_full(st.fd_.get(), buf, sizeof buf, 0);
   if (!n)
     return fail(n.error());
   std::optional<slot> best;
@@ -154,7 +154,7 @@ result<void> eventlog_state::save(const eventlog_position& p) {
   put_u64(rec + 48, p.file_events);
   put_u32(rec + 56, crc32c(rec, 56));
   auto offset = (seq % 2) * k_slot_bytes;
-  if (auto w = queue::disk::pwrite_all(fd_.get(), rec, sizeof rec, offset); !w)
+  if (auto w = pwrite_all(fd_.get(), rec, sizeof rec, offset); !w)
     return fail(w.error());
   if (::fdatasync(fd_.get()) != 0)
     return fail_errno(errno);

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "base/result.h"
-#include "queue/disk/files.h"
+#include "base/file.h"
 #include "queue/queue.h"
 
 namespace sluice::sinks {
@@ -54,7 +54,7 @@ public:
   result<void> save(const eventlog_position& p);
 
 private:
-  queue::disk::file fd_;
+  file fd_;
   std::uint64_t seq_ = 0; ///< sequence number of the newest valid slot
   std::optional<eventlog_position> saved_;
   bool never_saved_ = false;

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "base/log.h"
+#include "config/tables.h"
+#include "sinks/sink_type.h"
 
 namespace sluice::sinks {
 namespace {
@@ -333,5 +335,29 @@ result<void> sqlite_sink::write(std::span<const queue::event_view> batch) {
     checkpoint(); // the batch is committed whatever this does
   return {};
 }
+
+// The sqlite type: options in config/tables_sinks.cc (sqlite_sink_options).
+namespace {
+
+result<std::unique_ptr<sink>> open_sqlite(const config::option_values& v, const sink_context&) {
+  sqlite_options o;
+  o.path = v.string("path");
+  o.table = v.string("table"); // the subscription's name unless set
+  auto r = sqlite_sink::open(std::move(o));
+  if (!r)
+    return fail(r.error());
+  return std::unique_ptr<sink>(std::move(*r));
+}
+
+} // namespace
+
+extern const sink_type sqlite_type{
+    .name = "sqlite",
+    .options = &config::sqlite_sink_options,
+    .open = open_sqlite,
+    .target = [](const config::option_values& v) {
+      return v.string("path") + " table " + v.string("table");
+    },
+};
 
 } // namespace sluice::sinks

@@ -4,6 +4,8 @@
 
 #include "base/host_port.h"
 #include "base/log.h"
+#include "config/tables.h"
+#include "sources/source_type.h"
 
 namespace sluice::sources {
 namespace {
@@ -11,12 +13,6 @@ namespace {
 // One connection per source: a larger read than a listen connection's means fewer hand-offs to
 // the append thread per event when the server sends faster than the source appends.
 constexpr std::size_t k_read_bytes = 256 * 1024;
-
-const config::reconnect_config& reconnect_of(const config::source_config& c) {
-  if (const auto* t = std::get_if<config::tcp_source>(&c.settings))
-    return t->reconnect;
-  return std::get<config::unix_source>(c.settings).reconnect;
-}
 
 } // namespace
 
@@ -26,12 +22,8 @@ std::uint64_t client_source::framed_so_far() const noexcept {
 
 client_source::client_source(config::source_config cfg, queue::queue& q,
                              const std::filesystem::path& data_dir)
-    : source(std::move(cfg), q, data_dir), policy_(reconnect_settings_of(reconnect_of(ctx_.cfg))) {
-  if (const auto* t = std::get_if<config::tcp_source>(&ctx_.cfg.settings))
-    target_ = "tcp://" + t->address;
-  else
-    target_ = "unix:" + std::get<config::unix_source>(ctx_.cfg.settings).path;
-}
+    : source(std::move(cfg), q, data_dir), settings_(client_settings::of(ctx_.cfg.settings)),
+      target_(settings_.target), policy_(settings_.reconnect) {}
 
 client_source::~client_source() {
   stop();
@@ -73,8 +65,8 @@ void client_source::connect() {
   if (ctx_.stopping.load())
     return;
   set_state(source_state::connecting);
-  if (const auto* t = std::get_if<config::tcp_source>(&ctx_.cfg.settings)) {
-    auto hp = parse_host_port(t->address);
+  if (!settings_.unix_socket) {
+    auto hp = parse_host_port(settings_.address);
     if (!hp) { // validated with the configuration; here for a source made in code
       attempt_failed(asio::error::invalid_argument);
       return;
@@ -103,7 +95,7 @@ void client_source::connect() {
         });
     return;
   }
-  const auto& path = std::get<config::unix_source>(ctx_.cfg.settings).path;
+  const auto& path = settings_.address;
   unix_socket_.emplace(*strand_);
   unix_socket_->async_connect(
       asio::local::stream_protocol::endpoint(path), [this](const boost::system::error_code& ec) {
@@ -159,5 +151,19 @@ void client_source::retry(const std::string& what) {
       connect();
   });
 }
+
+namespace {
+
+result<std::unique_ptr<source>> make_client(const config::source_config& cfg, queue::queue& q,
+                                            const std::filesystem::path& data_dir) {
+  return std::make_unique<client_source>(cfg, q, data_dir);
+}
+
+} // namespace
+
+extern const source_type tcp_type{
+    .name = "tcp", .options = &config::tcp_source_options, .make = make_client};
+extern const source_type unix_type{
+    .name = "unix", .options = &config::unix_source_options, .make = make_client};
 
 } // namespace sluice::sources

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "sources/settings.h"
 #include "sources/source.h"
 #include "sources/stream_conn.h"
 
@@ -35,6 +36,7 @@ private:
   void retry(const std::string& what);
   std::uint64_t framed_so_far() const noexcept;
 
+  client_settings settings_;
   std::string target_; ///< for messages
   std::optional<asio::strand<asio::io_context::executor_type>> strand_;
   std::optional<asio::ip::tcp::resolver> resolver_;

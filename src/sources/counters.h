@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -74,6 +75,54 @@ private:
   std::atomic<std::size_t> used_{0};
 };
 
+/// A source's cumulative counts at one moment (counters::snapshot()): every count of
+/// source_count_fields(), summed over the source objects a source had (a restart makes a new one).
+struct source_counts {
+  std::uint64_t records = 0; ///< appended to the queue
+  std::uint64_t bytes = 0;   ///< payload bytes of those records
+  std::uint64_t rejected_too_long = 0;
+  std::uint64_t rejected_not_utf8 = 0;
+  std::uint64_t rejected_invalid_json = 0;
+  std::uint64_t dropped_at_cap = 0;
+  std::uint64_t truncated = 0;
+  std::uint64_t append_failures = 0;
+  std::uint64_t dead_letter_failures = 0;
+  std::uint64_t connects = 0;
+  std::uint64_t reconnects = 0;
+  std::uint64_t connect_failures = 0;
+  std::uint64_t acks = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t switches = 0;
+  std::uint64_t disconnects_network = 0;
+  std::uint64_t disconnects_http_error = 0;
+  std::uint64_t disconnects_rate_limited = 0;
+  std::uint64_t disconnects_fatal = 0;
+  std::uint64_t disconnects_stall = 0;
+  std::uint64_t limit_notices = 0;
+
+  /// Rejected records, every reason.
+  std::uint64_t rejected() const noexcept {
+    return rejected_too_long + rejected_not_utf8 + rejected_invalid_json;
+  }
+  source_counts& operator+=(const source_counts& o) noexcept;
+};
+
+struct counters;
+
+/// One count of source_counts, for every place that shows them (/metrics, /meta.json, `sluice
+/// ctl meta` and the console): `name` is its key; `metric` its family, sluice_source_<metric>_total,
+/// with a `reason` label when `reason` is not empty (the rejections and the disconnects).
+struct source_count_field {
+  const char* name;
+  const char* metric;
+  const char* reason;
+  const char* help; ///< the family's help
+  std::uint64_t source_counts::*member;
+  std::uint64_t (*load)(const counters&) noexcept;
+};
+/// Every count of source_counts, in declaration order.
+std::span<const source_count_field> source_count_fields() noexcept;
+
 /// One source's counters. Every member may be read and incremented from any thread.
 struct counters {
   std::atomic<std::uint64_t> records{0};        ///< records appended to the queue
@@ -135,6 +184,9 @@ struct counters {
     std::lock_guard lock(error_mutex_);
     last_error_ = std::move(e);
   }
+
+  /// Every count of source_count_fields() now.
+  source_counts snapshot() const noexcept;
 
   std::uint64_t rejected_by(reason r) const noexcept {
     return rejected[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);

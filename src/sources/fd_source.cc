@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "base/log.h"
+#include "config/tables.h"
+#include "sources/source_type.h"
 
 namespace sluice::sources {
 
@@ -66,5 +68,14 @@ void fd_source::run() {
   }
   set_state(source_state::stopped);
 }
+
+extern const source_type stdin_type{
+    .name = "stdin",
+    .options = &config::stdin_source_options,
+    .make = [](const config::source_config& cfg, queue::queue& q,
+               const std::filesystem::path& data_dir) -> result<std::unique_ptr<source>> {
+      return std::make_unique<fd_source>(cfg, q, data_dir, 0);
+    },
+};
 
 } // namespace sluice::sources

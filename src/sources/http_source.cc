@@ -6,7 +6,9 @@
 
 #include "base/log.h"
 #include "io/errc.h"
+#include "config/tables.h"
 #include "sources/dedupe.h"
+#include "sources/source_type.h"
 
 // GCC 12 reports a false -Wmismatched-new-delete in Asio's coroutine frames.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -14,46 +16,24 @@
 namespace sluice::sources {
 namespace {
 
-io::stream_request request_of(const config::http_source& h) {
-  io::stream_request r;
-  r.url = h.url;
-  r.post = h.method == config::http_method::post;
-  r.params = h.params;
-  r.headers = h.headers;
-  r.basic_auth = h.basic_auth;
-  r.bearer = h.bearer;
-  r.user_agent = h.user_agent;
-  r.gzip = h.gzip;
-  r.ca_file = h.ca_file.string();
-  r.client_cert = h.client_cert.string();
-  r.client_key = h.client_key.string();
-  r.insecure = h.insecure;
-  return r;
+// The settings but the request (url, method, params, headers, auth, user_agent, gzip, TLS): a
+// change of those alone is taken without a gap.
+config::option_values request_left_out(const config::option_values& v) {
+  return v.without({"url", "method", "params", "headers", "auth", "user_agent", "gzip", "ca_file",
+                    "client_cert", "client_key", "insecure"});
 }
 
 } // namespace
 
 bool request_change_only(const config::source_config& before, const config::source_config& now) {
-  const auto* b = std::get_if<config::http_source>(&before.settings);
-  const auto* n = std::get_if<config::http_source>(&now.settings);
-  if (b == nullptr || n == nullptr || before == now)
+  if (before.type() != "http" || now.type() != "http" || before == now)
     return false;
-  // Everything but the request, compared with the request made equal.
+  // Everything but the request, compared with the request left out.
   auto same_request = now;
-  auto& h = std::get<config::http_source>(same_request.settings);
-  h.url = b->url;
-  h.method = b->method;
-  h.params = b->params;
-  h.headers = b->headers;
-  h.basic_auth = b->basic_auth;
-  h.bearer = b->bearer;
-  h.user_agent = b->user_agent;
-  h.gzip = b->gzip;
-  h.ca_file = b->ca_file;
-  h.client_cert = b->client_cert;
-  h.client_key = b->client_key;
-  h.insecure = b->insecure;
-  return same_request == before;
+  same_request.settings = request_left_out(now.settings);
+  auto before_request = before;
+  before_request.settings = request_left_out(before.settings);
+  return same_request == before_request;
 }
 
 /// One streaming connection and its reconnections, with the request settings it was made for.
@@ -76,8 +56,8 @@ struct http_source::link {
 http_source::http_source(config::source_config cfg, queue::queue& q,
                          const std::filesystem::path& data_dir,
                          std::chrono::nanoseconds stall_timeout)
-    : source(std::move(cfg), q, data_dir), request_(request_of(settings())),
-      stall_timeout_(stall_timeout) {}
+    : source(std::move(cfg), q, data_dir), settings_(http_settings::of(ctx_.cfg.settings)),
+      request_(settings_.request), stall_timeout_(stall_timeout) {}
 
 http_source::~http_source() {
   stop();
@@ -89,7 +69,7 @@ result<void> http_source::start(asio::io_context& /*io*/) {
     set_state(source_state::failed);
     return fail(url.error());
   }
-  const auto& h = settings();
+  const auto& h = settings_;
   if (!h.dedupe_field.empty() &&
       (ctx_.cfg.format == config::record_format::json || h.backfill > 0)) {
     ctx_.dedupe = std::make_unique<dedupe_window>(h.dedupe_window);
@@ -106,7 +86,7 @@ result<void> http_source::start(asio::io_context& /*io*/) {
   }
   started_ = true;
   set_state(source_state::connecting);
-  live_ = std::make_shared<link>(request_, reconnect_settings_of(h.reconnect));
+  live_ = std::make_shared<link>(request_, h.reconnect);
   asio::co_spawn(io_, run(live_), asio::detached);
   thread_ = std::thread([this] {
     auto work = asio::make_work_guard(io_); // a change may come while no connection is tried
@@ -125,8 +105,26 @@ void http_source::stop() {
     set_state(source_state::stopped);
 }
 
-void http_source::change_request(const config::http_source& s) {
-  asio::post(io_, [this, req = request_of(s)]() mutable { request_changed(std::move(req)); });
+void http_source::change_request(const config::option_values& settings) {
+  asio::post(io_, [this, req = http_settings::of(settings).request]() mutable {
+    request_changed(std::move(req));
+  });
+}
+
+bool http_source::take_change(const config::source_config& before,
+                              const config::source_config& now) {
+  if (state() == source_state::failed || !before.enabled || !now.enabled ||
+      !request_change_only(before, now))
+    return false;
+  change_request(now.settings);
+  return true;
+}
+
+bool http_source::reconnect_in_place() {
+  if (state() == source_state::failed)
+    return false;
+  change_request(ctx_.cfg.settings);
+  return true;
 }
 
 void http_source::request_changed(io::stream_request req) {
@@ -134,7 +132,7 @@ void http_source::request_changed(io::stream_request req) {
   if (debouncing_)
     return;
   debouncing_ = true;
-  debounce_.expires_after(settings().change_debounce);
+  debounce_.expires_after(settings_.change_debounce);
   debounce_.async_wait([this](const boost::system::error_code& ec) {
     debouncing_ = false;
     if (ec || ctx_.stopping.load() || !pending_)
@@ -152,7 +150,7 @@ void http_source::start_candidate(io::stream_request req) {
     if (candidate_->timer)
       candidate_->timer->cancel();
   }
-  candidate_ = std::make_shared<link>(std::move(req), reconnect_settings_of(settings().reconnect));
+  candidate_ = std::make_shared<link>(std::move(req), settings_.reconnect);
   spdlog::info("source {}: request changed, opening a connection with the new settings", name());
   asio::co_spawn(io_, run(candidate_), asio::detached);
 }
@@ -202,7 +200,7 @@ void http_source::retire(const std::shared_ptr<link>& l) {
 
 asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
   l->timer.emplace(co_await asio::this_coro::executor);
-  const auto& h = settings();
+  const auto& h = settings_;
   while (!ctx_.stopping.load() && !l->retired) {
     if (l == live_)
       set_state(source_state::connecting);
@@ -329,5 +327,15 @@ http_source::failure_of(const std::string& url, const std::error_code& why,
   return {disconnect_reason::network,
           fmt::format("stream {}: {}", url, head.failure.empty() ? why.message() : head.failure)};
 }
+
+extern const source_type http_type{
+    .name = "http",
+    .options = &config::http_source_options,
+    .make = [](const config::source_config& cfg, queue::queue& q,
+               const std::filesystem::path& data_dir) -> result<std::unique_ptr<source>> {
+      return std::make_unique<http_source>(cfg, q, data_dir,
+                                           cfg.settings.duration("stall_timeout"));
+    },
+};
 
 } // namespace sluice::sources

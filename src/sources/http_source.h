@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "io/http_stream.h"
+#include "sources/settings.h"
 #include "sources/source.h"
 
 namespace sluice::sources {
@@ -61,10 +62,15 @@ public:
   result<void> start(asio::io_context& io) override;
   void stop() override;
 
-  /// Switches to the request `settings` describe (url, method, params, headers, auth,
-  /// user_agent, gzip, TLS files; their other members are ignored), without a gap; debounced.
-  /// Any thread.
-  void change_request(const config::http_source& settings);
+  /// Switches to the request the http settings `settings` describe (url, method, params,
+  /// headers, auth, user_agent, gzip, TLS files; the other options are ignored), without a gap;
+  /// debounced. Any thread.
+  void change_request(const config::option_values& settings);
+
+  /// A change of the request alone (request_change_only) is taken without a gap.
+  bool take_change(const config::source_config& before, const config::source_config& now) override;
+  /// A new connection opens and takes over once it delivers: no gap.
+  bool reconnect_in_place() override;
 
   /// The last HTTP status a server answered with (0 before any); any thread.
   int last_status() const noexcept { return last_status_.load(); }
@@ -87,10 +93,7 @@ private:
                                                            const std::error_code& why,
                                                            const io::response_head& head) const;
 
-  const config::http_source& settings() const {
-    return std::get<config::http_source>(ctx_.cfg.settings);
-  }
-
+  http_settings settings_; ///< as configured at construction (a change moves request_ only)
   io::stream_request request_; ///< the live link's
   std::chrono::nanoseconds stall_timeout_;
   asio::io_context io_{1};

@@ -1,18 +1,21 @@
 #include "sources/listen_source.h"
 
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <fmt/format.h>
 
 #include "base/host_port.h"
 #include "base/log.h"
+#include "config/tables.h"
+#include "io/listen.h"
+#include "sources/settings.h"
+#include "sources/source_type.h"
 
 namespace sluice::sources {
 namespace {
 
-const config::listen_source& settings_of(const config::source_config& c) {
-  return std::get<config::listen_source>(c.settings);
+listen_settings settings_of(const config::source_config& c) {
+  return listen_settings::of(c.settings);
 }
 
 std::error_code to_std(const boost::system::error_code& ec) {
@@ -33,8 +36,9 @@ result<void> listen_source::start(asio::io_context& io) {
   io_ = &io;
   strand_.emplace(asio::make_strand(io));
   boost::system::error_code ec;
-  for (const auto& ep : settings_of(ctx_.cfg).endpoints) {
-    if (ep.kind == config::listen_endpoint::tcp) {
+  const auto settings = settings_of(ctx_.cfg);
+  for (const auto& ep : settings.endpoints) {
+    if (!ep.unix_socket) {
       auto hp = parse_host_port(ep.address);
       auto addr = hp ? asio::ip::make_address(hp->host, ec) : asio::ip::address();
       if (!hp || ec) {
@@ -43,38 +47,18 @@ result<void> listen_source::start(asio::io_context& io) {
         return fail(std::make_error_code(std::errc::invalid_argument));
       }
       auto a = std::make_unique<tcp_acceptor>(*strand_);
-      asio::ip::tcp::endpoint endpoint(addr, hp->port);
-      a->open(endpoint.protocol(), ec);
-      if (!ec)
-        a->set_option(asio::socket_base::reuse_address(true), ec);
-      if (!ec)
-        a->bind(endpoint, ec);
-      if (!ec)
-        a->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) {
+      if (ec = io::listen_on(*a, asio::ip::tcp::endpoint(addr, hp->port)); ec) {
         spdlog::error("source {}: cannot listen on {}: {}", name(), ep.address, ec.message());
         set_state(source_state::failed);
         return fail(to_std(ec));
       }
       auto bound = a->local_endpoint();
       ports_.push_back(bound.port());
-      spdlog::info("source {}: listening on tcp://{}", name(),
-                   bound.address().is_v6()
-                       ? fmt::format("[{}]:{}", bound.address().to_string(), bound.port())
-                       : fmt::format("{}:{}", bound.address().to_string(), bound.port()));
+      spdlog::info("source {}: listening on tcp://{}", name(), io::endpoint_text(bound));
       tcp_.push_back(std::move(a));
     } else {
-      struct stat st {};
-      if (::lstat(ep.address.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
-        ::unlink(ep.address.c_str());
       auto a = std::make_unique<unix_acceptor>(*strand_);
-      asio::local::stream_protocol::endpoint endpoint(ep.address);
-      a->open(endpoint.protocol(), ec);
-      if (!ec)
-        a->bind(endpoint, ec);
-      if (!ec)
-        a->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) {
+      if (ec = io::listen_on(*a, ep.address); ec) {
         spdlog::error("source {}: cannot listen on unix:{}: {}", name(), ep.address, ec.message());
         set_state(source_state::failed);
         return fail(to_std(ec));
@@ -166,5 +150,14 @@ void listen_source::adopt(stream_conn::socket_t sock) {
   }
   conn->start();
 }
+
+extern const source_type listen_type{
+    .name = "listen",
+    .options = &config::listen_source_options,
+    .make = [](const config::source_config& cfg, queue::queue& q,
+               const std::filesystem::path& data_dir) -> result<std::unique_ptr<source>> {
+      return std::make_unique<listen_source>(cfg, q, data_dir);
+    },
+};
 
 } // namespace sluice::sources

@@ -1,22 +1,45 @@
-#include "sources/client_source.h"
-#include "sources/fd_source.h"
-#include "sources/http_source.h"
-#include "sources/listen_source.h"
-#include "sources/source.h"
+#include "sources/source_type.h"
+
+#include "base/registry.h"
+#include "config/tables.h"
+#include "queue/errc.h"
 
 namespace sluice::sources {
 
+// The source types built in, each defined in its own file: the one list a new type joins.
+extern const source_type http_type;
+extern const source_type tcp_type;
+extern const source_type unix_type;
+extern const source_type listen_type;
+extern const source_type stdin_type;
+
+namespace {
+
+constexpr const source_type* k_builtin[] = {&http_type, &tcp_type, &unix_type, &listen_type,
+                                            &stdin_type};
+
+type_registry<source_type>& registry() {
+  static type_registry<source_type> r(k_builtin);
+  return r;
+}
+
+} // namespace
+
+const source_type* find_source_type(std::string_view name) {
+  return registry().find(name);
+}
+
+void register_source_type(const source_type& type) {
+  config::register_kind(config::source_types, *type.options);
+  registry().add(type);
+}
+
 result<std::unique_ptr<source>> make_source(const config::source_config& cfg, queue::queue& q,
                                             const std::filesystem::path& data_dir) {
-  if (std::holds_alternative<config::tcp_source>(cfg.settings) ||
-      std::holds_alternative<config::unix_source>(cfg.settings))
-    return std::make_unique<client_source>(cfg, q, data_dir);
-  if (std::holds_alternative<config::listen_source>(cfg.settings))
-    return std::make_unique<listen_source>(cfg, q, data_dir);
-  if (std::holds_alternative<config::stdin_source>(cfg.settings))
-    return std::make_unique<fd_source>(cfg, q, data_dir, 0);
-  return std::make_unique<http_source>(cfg, q, data_dir,
-                                       std::get<config::http_source>(cfg.settings).stall_timeout);
+  const auto* type = find_source_type(cfg.type());
+  if (type == nullptr)
+    return fail(queue::errc::invalid_argument);
+  return type->make(cfg, q, data_dir);
 }
 
 } // namespace sluice::sources

@@ -23,21 +23,6 @@ std::string_view state_name(source_state s) noexcept {
   return "unknown";
 }
 
-io::reconnect_settings reconnect_settings_of(const config::reconnect_config& cfg) {
-  io::reconnect_settings s;
-  s.network_initial = cfg.network_initial;
-  s.network_step = cfg.network_step;
-  s.network_max = cfg.network_max;
-  s.http_initial = cfg.http_initial;
-  s.http_max = cfg.http_max;
-  s.rate_limit_initial = cfg.rate_limit_initial;
-  s.rate_limit_max = cfg.rate_limit_max;
-  s.jitter_percent = std::min(cfg.jitter, 100u);
-  s.stable_after = cfg.stable_after;
-  s.max_retries = cfg.max_retries;
-  return s;
-}
-
 void source::note_connected(io::reconnect_policy& policy) {
   if (ctx_.stats.connects.fetch_add(1, std::memory_order_relaxed) > 0)
     ctx_.stats.reconnects.fetch_add(1, std::memory_order_relaxed);

@@ -49,6 +49,19 @@ public:
   const std::string& name() const noexcept { return ctx_.cfg.name; }
   /// "http", "tcp", "unix", "listen", "stdin".
   std::string_view type() const noexcept { return ctx_.cfg.type(); }
+
+  /// Takes a change of its settings from `before` (what it runs with) to `now` in place, without
+  /// a gap, when its type can (an http source: a change of the request alone): true when it did;
+  /// false, the caller stops it and makes a new one. Call from the thread that started it.
+  virtual bool take_change(const config::source_config& before,
+                           const config::source_config& now) {
+    (void)before;
+    (void)now;
+    return false;
+  }
+  /// Opens a new connection and switches to it without a gap when its type can (an http source):
+  /// true when it does; false, the caller stops it and makes a new one. As take_change().
+  virtual bool reconnect_in_place() { return false; }
   /// DATA_DIR/dead-letter/NAME.ndjson.
   const std::filesystem::path& dead_letter_path() const noexcept { return ctx_.dead.path(); }
 
@@ -77,10 +90,8 @@ protected:
   std::atomic<source_state> state_{source_state::stopped};
 };
 
-/// The policy settings a [sources.NAME.reconnect] table describes.
-io::reconnect_settings reconnect_settings_of(const config::reconnect_config& cfg);
-
-/// Makes the source `cfg` describes: http, tcp, unix, listen or stdin.
+/// Makes the source `cfg` describes, by its type (source_type.h): http, tcp, unix, listen, stdin
+/// or a registered one. errc::invalid_argument for a type none has.
 result<std::unique_ptr<source>> make_source(const config::source_config& cfg, queue::queue& q,
                                             const std::filesystem::path& data_dir);
 

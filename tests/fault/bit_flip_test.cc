@@ -23,7 +23,7 @@ namespace {
 using sluice::testing::append_range;
 using sluice::testing::payload_of;
 using sluice::testing::small_options;
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 // 300 records of 524 bytes in 64 KiB segments: 125 records in each of the first two segments
 // (32 + 125 * 524 = 65532 bytes), 50 in the third.
@@ -170,7 +170,7 @@ void expect_one_damaged_record_then_repair(const std::filesystem::path& dir, con
 }
 
 TEST(bit_flip, payload_bit_in_first_segment_is_reported_skipped_and_quarantined) {
-  test_dir d;
+  temp_dir d;
   auto segs = build_queue(d.path());
   ASSERT_EQ(segs.size(), 3u);
   const position pos = k_per_segment / 2; // the middle of the first segment
@@ -185,7 +185,7 @@ TEST(bit_flip, payload_bit_in_first_segment_is_reported_skipped_and_quarantined)
 class bit_flip_length : public ::testing::TestWithParam<int> {};
 
 TEST_P(bit_flip_length, length_bit_in_first_segment_resynchronises_at_next_record) {
-  test_dir d;
+  temp_dir d;
   auto segs = build_queue(d.path());
   ASSERT_EQ(segs.size(), 3u);
   const position pos = k_per_segment / 2;
@@ -203,7 +203,7 @@ INSTANTIATE_TEST_SUITE_P(bits, bit_flip_length, ::testing::Values(0, 2, 9, 17, 3
                          });
 
 TEST(bit_flip, bit_flip_in_last_segment_middle_is_not_truncated) {
-  test_dir d;
+  temp_dir d;
   auto segs = build_queue(d.path());
   ASSERT_EQ(segs.size(), 3u);
   const position pos = 2 * k_per_segment + 25; // 25 records before it, 25 after it
@@ -233,7 +233,7 @@ TEST(bit_flip, bit_flip_in_last_segment_middle_is_not_truncated) {
 // Repair rewrites the newest segment shorter than the watermark file says it is; a reader from
 // another process must not take the missing bytes at the end for damage.
 TEST(bit_flip, repair_in_last_segment_leaves_no_damage_for_readers) {
-  test_dir d;
+  temp_dir d;
   auto segs = build_queue(d.path());
   ASSERT_EQ(segs.size(), 3u);
   const position pos = 2 * k_per_segment + 25;

@@ -13,21 +13,21 @@
 #include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
-#include "queue/tests/test_dir.h"
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 
 namespace sluice::queue::disk {
 namespace {
 
 using namespace std::chrono_literals;
-using namespace sluice::testing; // child_process, its helpers, steady, test_dir
+using namespace sluice::testing; // child_process, its helpers, steady, temp_dir
 
 constexpr std::uint64_t k_lines = 1'000'000;
 constexpr auto k_timeout = 30s;
 constexpr std::size_t k_feed_chunk = 64 * 1024;
 
 TEST(cross_process, follower_in_another_process_sees_exact_sequence) {
-  test_dir d;
+  temp_dir d;
   const auto dir = d / "q";
   // The queue exists (directory, watermark file, first segment) before either process starts,
   // so the follower starts first and waits on the watermark for the appender to come.

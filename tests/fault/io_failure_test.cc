@@ -12,7 +12,7 @@ using sluice::testing::append_range;
 using sluice::testing::payload_of;
 using sluice::testing::read_all;
 using sluice::testing::small_options;
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 std::vector<std::string> payloads_of(queue& q) {
   auto r = q.open_reader(start_at::beginning()).value();
@@ -34,10 +34,10 @@ result<append_result> append_one(queue& q, const std::string& p) {
 struct io_failure : ::testing::TestWithParam<bool> {}; // true: fsync fails, false: write fails
 
 TEST_P(io_failure, injected_failure_fails_the_append_and_the_queue_recovers) {
-  test_dir d;
+  temp_dir d;
   fault_probe probe;
   auto o = small_options(d.path());
-  o.fsync = fsync_policy::always;
+  o.fsync.mode = config::fsync_mode::always;
   o.faults = &probe;
   auto q = open(o).value();
   append_range(*q, 1, 50, 30); // acknowledged: durable
@@ -69,10 +69,10 @@ TEST_P(io_failure, injected_failure_fails_the_append_and_the_queue_recovers) {
 INSTANTIATE_TEST_SUITE_P(write_and_fsync, io_failure, ::testing::Values(false, true));
 
 TEST(io_failure_interval, wait_durable_reports_the_failure_of_a_buffered_append) {
-  test_dir d;
+  temp_dir d;
   fault_probe probe;
   auto o = small_options(d.path());
-  o.fsync_interval = std::chrono::milliseconds(2);
+  o.fsync.interval = std::chrono::milliseconds(2);
   o.faults = &probe;
   auto q = open(o).value();
   append_range(*q, 1, 10);
@@ -93,10 +93,10 @@ TEST(io_failure_interval, wait_durable_reports_the_failure_of_a_buffered_append)
 }
 
 TEST(io_failure_interval, repeated_failures_never_lose_acknowledged_records) {
-  test_dir d;
+  temp_dir d;
   fault_probe probe;
   auto o = small_options(d.path());
-  o.fsync = fsync_policy::always;
+  o.fsync.mode = config::fsync_mode::always;
   o.faults = &probe;
   auto q = open(o).value();
   std::vector<std::string> acked;

@@ -25,14 +25,14 @@
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/files.h"
 #include "queue/disk/format.h"
-#include "queue/tests/test_dir.h"
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 
 namespace sluice::queue::disk {
 namespace {
 
 using namespace std::chrono_literals;
-using namespace sluice::testing; // child_process, its helpers, steady, test_dir
+using namespace sluice::testing; // child_process, its helpers, steady, temp_dir
 
 constexpr int k_rounds = 20;
 constexpr std::uint64_t k_max_acks = 200;
@@ -229,7 +229,7 @@ TEST(kill9, kill9_during_group_commit) {
             << std::endl;
   RecordProperty("seed", std::to_string(seed));
   std::mt19937_64 rng(seed);
-  test_dir d;
+  temp_dir d;
   const auto dir = d / "q";
   std::vector<round_log> logs(k_rounds + 1);
   for (int round = 1; round <= k_rounds; ++round) {
@@ -270,7 +270,7 @@ TEST(kill9, kill9_during_group_commit) {
 // published. The reopen runs in a forked child so that a hang fails the test instead of stalling
 // it.
 TEST(kill9, kill9_mid_watermark_publish_does_not_hang_reopen) {
-  test_dir d;
+  temp_dir d;
   {
     auto q = open(options{.dir = d.path()}).value();
     ASSERT_TRUE(q->close().has_value());

@@ -15,7 +15,7 @@ using sluice::testing::append_range;
 using sluice::testing::payload_of;
 using sluice::testing::read_all;
 using sluice::testing::small_options;
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 constexpr std::uint64_t k_records = 20;
 constexpr std::size_t k_payload = 40;
@@ -55,7 +55,7 @@ void expect_exactly_records_before_last(const std::filesystem::path& dir,
 }
 
 TEST(torn_tail, torn_tail_at_every_offset_of_the_last_record) {
-  test_dir d;
+  temp_dir d;
   auto seg = make_queue(d.path());
   auto full = std::filesystem::file_size(seg);
   auto last_start = format::k_segment_header_bytes + (k_records - 1) * k_record_bytes;
@@ -67,7 +67,7 @@ TEST(torn_tail, torn_tail_at_every_offset_of_the_last_record) {
   }
   for (std::uint64_t cut = last_start; cut < full; ++cut) {
     SCOPED_TRACE("cut at " + std::to_string(cut));
-    test_dir each;
+    temp_dir each;
     std::filesystem::copy(d.path(), each.path(), std::filesystem::copy_options::recursive);
     auto s = each.path() / seg.filename();
     ASSERT_EQ(::truncate(s.c_str(), static_cast<off_t>(cut)), 0);
@@ -76,7 +76,7 @@ TEST(torn_tail, torn_tail_at_every_offset_of_the_last_record) {
 }
 
 TEST(torn_tail, crc_mismatch_in_the_last_record_is_truncated) {
-  test_dir d;
+  temp_dir d;
   auto seg = make_queue(d.path());
   auto full = std::filesystem::file_size(seg);
   {
@@ -94,7 +94,7 @@ TEST(torn_tail, crc_mismatch_in_the_last_record_is_truncated) {
 }
 
 TEST(torn_tail, garbage_after_the_last_record_is_truncated) {
-  test_dir d;
+  temp_dir d;
   auto seg = make_queue(d.path());
   auto full = std::filesystem::file_size(seg);
   {
@@ -112,7 +112,7 @@ TEST(torn_tail, garbage_after_the_last_record_is_truncated) {
 }
 
 TEST(torn_tail, torn_segment_header_of_a_new_segment_is_removed) {
-  test_dir d;
+  temp_dir d;
   make_queue(d.path());
   // A crash while creating the next segment left 10 bytes of its header.
   auto torn = d.path() / format::segment_file_name(k_records + 1);

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <map>
 #include <set>
-#include <sqlite3.h>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 
 #include "firehose/generator.h"
 #include "support/http_client.h"
+#include "support/sqlite_rows.h"
 
 namespace {
 
@@ -124,18 +124,7 @@ TEST(api_daemon, track_change_reaches_the_firehose_with_nothing_lost) {
   EXPECT_EQ(exit_code(*stopped), 0) << p.run_log();
 
   // Every queue position 1..N reached the sqlite sink, once: no gap at the switch.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((p.data_dir() / "rows.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  auto one = [&](const char* sql) {
-    sqlite3_stmt* st = nullptr;
-    std::int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-      v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-  };
+  auto one = [&](const char* sql) { return sqlite_int(p.data_dir() / "rows.db", sql); };
   auto count = one("SELECT count(*) FROM rows");
   EXPECT_EQ(count, static_cast<std::int64_t>(end));
   EXPECT_EQ(one("SELECT max(id) FROM rows"), count);
@@ -147,7 +136,6 @@ TEST(api_daemon, track_change_reaches_the_firehose_with_nothing_lost) {
   EXPECT_GT(one("SELECT count(*) FROM rows WHERE payload LIKE '%#Bears%' OR payload LIKE "
                 "'%#Packers%'"),
             0);
-  sqlite3_close(db);
 }
 
 // --- Subscriptions created through the API ---------------------------------------------------

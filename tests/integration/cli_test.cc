@@ -1,8 +1,6 @@
 // The `sluice` binary's command line, run as a child process with pipes for its stdio.
 
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <signal.h>
 #include <sstream>
@@ -16,6 +14,7 @@
 #include "queue/disk/disk_queue.h"
 #include "queue/event.h"
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -31,25 +30,15 @@ std::string numbered_lines(int from, int to) {
 
 class cli_test : public ::testing::Test {
 protected:
-  void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "sluice_cli_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
-    root_ = tmpl;
-    dir_ = (root_ / "q").string();
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
-
   // Appends lines 1..n ("record 1" ...) and checks the command succeeded.
   void append_numbered(int n) {
     auto r = run_sluice({"queue", "append", dir_}, numbered_lines(1, n));
     ASSERT_EQ(r.status, 0) << r.err;
   }
 
-  std::filesystem::path root_;
-  std::string dir_;
+  temp_dir tmp_{"cli"};
+  std::filesystem::path root_ = tmp_.path();
+  std::string dir_ = (root_ / "q").string();
 };
 
 TEST_F(cli_test, version_prints_name_and_number) {

@@ -28,6 +28,7 @@
 #include "cli/table.h"
 #include "support/child_process.h"
 #include "support/eventually.h"
+#include "support/temp_dir.h"
 
 extern char** environ;
 
@@ -108,11 +109,6 @@ private:
 
 class console_test : public ::testing::Test {
 protected:
-  void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "sluice_console_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
-    root_ = tmpl;
-  }
   void TearDown() override {
     run_.reset();
     if (firehose_) {
@@ -120,8 +116,6 @@ protected:
       firehose_->wait(5s);
       firehose_.reset();
     }
-    std::error_code ec;
-    fs::remove_all(root_, ec);
   }
 
   child_stdio logged(const std::string& name) const {
@@ -186,7 +180,8 @@ protected:
     return run_sluice(a);
   }
 
-  fs::path root_;
+  temp_dir dir_{"console"}; // removed after the processes ended
+  fs::path root_ = dir_.path();
   std::string url_;
   std::string token_file_;
   std::unique_ptr<child_process> firehose_;

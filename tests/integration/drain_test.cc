@@ -2,6 +2,7 @@
 // `sluice firehose`, against a drain holding the subscription, against `sluice run` delivering a
 // continuous subscription, and with a wrong name or configuration.
 
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -22,8 +23,11 @@
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/watermark_file.h"
 #include "queue/event.h"
-#include "queue/tests/test_dir.h"
 #include "support/child_process.h"
+#include "support/firehose_child.h"
+#include "support/eventually.h"
+#include "support/sqlite_rows.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -63,30 +67,13 @@ std::optional<summary> parse_summary(const std::string& out, const std::string& 
 struct db_rows {
   std::int64_t count = 0, distinct = 0, min = 0, max = 0;
 };
+/// The rows of `table` now (zeros when the database or table is not there yet).
 db_rows rows_of(const fs::path& db, const std::string& table) {
-  db_rows r;
-  if (!fs::exists(db))
-    return r;
-  sqlite3* h = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(h);
-    return r;
-  }
-  sqlite3_busy_timeout(h, 1000);
-  sqlite3_stmt* st = nullptr;
-  std::string sql = "select count(*), count(distinct id), coalesce(min(id),0), "
-                    "coalesce(max(id),0) from " +
-                    table;
-  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    r.count = sqlite3_column_int64(st, 0);
-    r.distinct = sqlite3_column_int64(st, 1);
-    r.min = sqlite3_column_int64(st, 2);
-    r.max = sqlite3_column_int64(st, 3);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return r;
+  auto v = sqlite_try_ints<4>(db, "select count(*), count(distinct id), coalesce(min(id),0), "
+                                  "coalesce(max(id),0) from " +
+                                      table)
+               .value_or(std::array<std::int64_t, 4>{});
+  return db_rows{v[0], v[1], v[2], v[3]};
 }
 
 /// The queue's durable watermark as another process sees it (0 before the queue exists).
@@ -97,51 +84,15 @@ std::uint64_t watermark_of(const fs::path& queue_dir) {
 
 /// Waits (bounded) until the watermark reaches `pos`.
 bool wait_watermark(const fs::path& queue_dir, std::uint64_t pos) {
-  auto deadline = steady::now() + k_limit;
-  while (watermark_of(queue_dir) < pos) {
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+  return eventually(
+      k_limit, [&] { return watermark_of(queue_dir) >= pos; }, 10ms);
 }
 
 /// Waits (bounded) until the child's log contains `text`.
 bool wait_log(const child_process& c, const std::string& text) {
-  auto deadline = steady::now() + k_limit;
-  while (c.log().find(text) == std::string::npos) {
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+  return eventually(
+      k_limit, [&] { return c.log().find(text) != std::string::npos; }, 10ms);
 }
-
-/// `sluice firehose` on a free port, ending after k_events.
-class firehose_child {
-public:
-  explicit firehose_child(const fs::path& log)
-      : proc_({"firehose", "--listen", "127.0.0.1:0", "--count", std::to_string(k_events), "--rate",
-               "3000", "--resume"},
-              child_stdio{.pipe_stdin = false, .pipe_stdout = true, .log = log}) {
-    // "listening on 127.0.0.1:PORT"
-    auto line = proc_.read_line(steady::now() + 10s);
-    if (!line)
-      return;
-    auto colon = line->rfind(':');
-    if (colon != std::string::npos)
-      std::from_chars(line->data() + colon + 1, line->data() + line->size(), port_);
-  }
-  ~firehose_child() {
-    proc_.kill(SIGTERM);
-    proc_.wait(5s);
-  }
-  std::uint16_t port() const { return port_; }
-
-private:
-  child_process proc_;
-  std::uint16_t port_ = 0;
-};
 
 class drain_test : public ::testing::Test {
 protected:
@@ -188,14 +139,15 @@ protected:
     return child_stdio{.pipe_stdin = false, .pipe_stdout = true, .log = dir_ / (name + ".log")};
   }
 
-  test_dir dir_;
+  temp_dir dir_;
 };
 
 // (a) While `sluice run` collects from the firehose, a drain delivers what was durable and its
 // summary says how many; once the firehose is done, a second drain delivers the rest: every
 // position once, none twice.
 TEST_F(drain_test, drains_while_sluice_run_collects_and_a_later_drain_delivers_the_rest) {
-  firehose_child fh(dir_ / "firehose.log");
+  firehose_child fh({"--count", std::to_string(k_events), "--rate", "3000", "--resume"},
+                    dir_ / "firehose.log");
   ASSERT_NE(fh.port(), 0) << file_text(dir_ / "firehose.log");
   write_config(fh.port());
   child_process run({"run", "-c", config().string(), "--no-status"}, logged("run"));

@@ -1,22 +1,22 @@
 // `sluice run` as a user runs it: the demo, a configuration file, a bad file, a locked queue,
 // and the signals that stop it.
 
-#include <cerrno>
-#include <cstring>
+#include <array>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <signal.h>
 #include <sqlite3.h>
 #include <string>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "support/child_process.h"
+#include "support/eventually.h"
+#include "support/socket_sender.h"
+#include "support/sqlite_rows.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -29,50 +29,25 @@ struct db_rows {
 
 // The rows of `table` now (zeros when the database or table is not there yet).
 db_rows rows_of(const std::filesystem::path& db, const std::string& table) {
-  db_rows r;
-  if (!std::filesystem::exists(db))
-    return r;
-  sqlite3* h = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(h);
-    return r;
-  }
-  sqlite3_busy_timeout(h, 1000);
-  sqlite3_stmt* st = nullptr;
-  std::string sql = "select count(*), coalesce(min(id),0), coalesce(max(id),0), "
-                    "coalesce(sum(type = 'tweet'),0) from " +
-                    table;
-  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    r.count = sqlite3_column_int64(st, 0);
-    r.min = sqlite3_column_int64(st, 1);
-    r.max = sqlite3_column_int64(st, 2);
-    r.tweets = sqlite3_column_int64(st, 3);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return r;
+  auto v = sqlite_try_ints<4>(db, "select count(*), coalesce(min(id),0), coalesce(max(id),0), "
+                                  "coalesce(sum(type = 'tweet'),0) from " +
+                                      table)
+               .value_or(std::array<std::int64_t, 4>{});
+  return db_rows{v[0], v[1], v[2], v[3]};
 }
 
 // Waits (bounded) until `table` has at least `n` rows.
 db_rows wait_rows(const std::filesystem::path& db, const std::string& table, std::int64_t n,
                   std::chrono::seconds limit = 60s) {
-  auto deadline = steady::now() + limit;
   db_rows r;
-  while ((r = rows_of(db, table)).count < n && steady::now() < deadline)
-    std::this_thread::sleep_for(20ms);
+  eventually(limit, [&] { return (r = rows_of(db, table)).count >= n; });
   return r;
 }
 
 // Waits (bounded) until `log` contains `text`.
 bool wait_log(const child_process& c, const std::string& text, std::chrono::seconds limit = 30s) {
-  auto deadline = steady::now() + limit;
-  while (c.log().find(text) == std::string::npos) {
-    if (steady::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+  return eventually(
+      limit, [&] { return c.log().find(text) != std::string::npos; }, 10ms);
 }
 
 std::size_t count_lines(const std::filesystem::path& dir) {
@@ -87,40 +62,14 @@ std::size_t count_lines(const std::filesystem::path& dir) {
   return n;
 }
 
+// Sends {"n":FIRST} .. {"n":LAST} to the listen source's socket (it may still be starting: the
+// connection is tried for 5 s).
 void push_lines(const std::filesystem::path& sock, int first, int last) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", sock.c_str());
-  // The source may still be starting: try for a bounded while.
-  int tries = 0;
-  while (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && ++tries < 500)
-    std::this_thread::sleep_for(10ms);
-  ASSERT_LT(tries, 500) << "cannot connect to " << sock;
-  std::string data;
-  for (int i = first; i <= last; ++i)
-    data += "{\"n\":" + std::to_string(i) + "}\n";
-  std::size_t off = 0;
-  while (off < data.size()) {
-    auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    ASSERT_GT(n, 0) << std::strerror(errno);
-    off += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
+  send_to_unix(sock, numbered_json_lines(first, last), 5s);
 }
 
 class run_test : public ::testing::Test {
 protected:
-  void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "sluice_run_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
-    root_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
-
   // A pipeline: a listen source on ROOT/push.sock into an eventlog and a sqlite subscription.
   std::filesystem::path write_config(const std::string& extra = "") {
     auto p = root_ / "pipeline.toml";
@@ -148,7 +97,8 @@ protected:
     return io;
   }
 
-  std::filesystem::path root_;
+  temp_dir dir_{"run"};
+  std::filesystem::path root_ = dir_.path();
 };
 
 // The demo, twice in the same directory: tweets flow from the built-in firehose into

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "queue/tests/test_dir.h"
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 
 namespace sluice::testing {
 namespace {
@@ -19,7 +19,7 @@ TEST(validate, the_example_files_are_valid) {
 }
 
 TEST(validate, each_error_names_its_key_and_line) {
-  test_dir d;
+  temp_dir d;
   auto file = d / "broken.toml";
   std::ofstream(file) << "data_dir = \"./x\"\n"            // 1
                          "[queue]\n"                       // 2
@@ -40,7 +40,7 @@ TEST(validate, each_error_names_its_key_and_line) {
 }
 
 TEST(validate, a_syntax_error_gives_line_and_column) {
-  test_dir d;
+  temp_dir d;
   auto file = d / "syntax.toml";
   std::ofstream(file) << "[queue]\nfsync = \n";
   auto r = run_sluice({"validate", "-c", file.string()});

@@ -35,6 +35,7 @@
 
 #include "support/child_process.h"
 #include "support/eventually.h"
+#include "support/temp_dir.h"
 
 namespace sluice::testing {
 
@@ -243,12 +244,7 @@ struct pipeline_options {
 /// ASSERT_NO_FATAL_FAILURE.
 class api_pipeline {
 public:
-  api_pipeline() {
-    std::string tmpl = ::testing::TempDir() + "sluice_api_XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-    root_ = tmpl;
-  }
+  api_pipeline() = default;
   ~api_pipeline() {
     run_.reset();
     if (firehose_) {
@@ -256,8 +252,6 @@ public:
       firehose_->wait(std::chrono::seconds(5));
       firehose_.reset();
     }
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
   }
   api_pipeline(const api_pipeline&) = delete;
   api_pipeline& operator=(const api_pipeline&) = delete;
@@ -354,7 +348,8 @@ public:
   std::string firehose_log() const { return file_text(root_ / "firehose.log"); }
 
 private:
-  std::filesystem::path root_;
+  temp_dir dir_{"api"}; // removed after the processes ended
+  std::filesystem::path root_ = dir_.path();
   std::unique_ptr<child_process> firehose_;
   std::unique_ptr<child_process> run_;
   int port_ = 0;

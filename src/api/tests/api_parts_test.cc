@@ -1,5 +1,6 @@
 // The API's pieces without a server: times, tokens, the overlay of persisted changes.
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -7,12 +8,15 @@
 #include "api/overlay.h"
 #include "api/render.h"
 #include "api/token.h"
-#include "config/tests/temp_dir.h"
+#include "metrics/prometheus.h"
+#include "sinks/sink.h"
+#include "sources/counters.h"
+#include "support/temp_dir.h"
 
 namespace sluice::api {
 namespace {
 
-using config::testing::temp_dir;
+using sluice::testing::temp_dir;
 
 TEST(api_time, parses_rfc3339_with_fractions_and_offsets) {
   EXPECT_EQ(parse_time("1970-01-01T00:00:00Z"), 0);
@@ -91,10 +95,8 @@ TEST(api_overlay, applies_params_enabled_subscriptions_and_pauses) {
   EXPECT_TRUE(dropped.empty());
   ASSERT_EQ(cfg.sources.size(), 1u);
   EXPECT_FALSE(cfg.sources[0].enabled);
-  const auto& h = std::get<config::http_source>(cfg.sources[0].settings);
-  std::vector<std::pair<std::string, std::vector<std::string>>> want{{"follow", {"1"}},
-                                                                     {"track", {"c"}}};
-  EXPECT_EQ(h.params, want);
+  config::option_entries want{{"follow", {"1"}}, {"track", {"c"}}};
+  EXPECT_EQ(cfg.sources[0].settings.entries("params"), want);
   ASSERT_EQ(cfg.subscriptions.size(), 2u);
   EXPECT_EQ(cfg.subscriptions[0].name, "api_sub");
   EXPECT_EQ(cfg.subscriptions[0].start, config::start_position::end);
@@ -119,7 +121,7 @@ TEST(api_overlay, leaves_out_what_no_longer_fits_the_file) {
   EXPECT_NE(dropped[2].find("the file now defines"), std::string::npos) << dropped[2];
   EXPECT_NE(dropped[3].find("nobody"), std::string::npos) << dropped[3];
   ASSERT_EQ(cfg.subscriptions.size(), 1u);
-  EXPECT_EQ(std::get<config::eventlog_sink>(cfg.subscriptions[0].sink).dir, "/tmp/x/events");
+  EXPECT_EQ(cfg.subscriptions[0].sink.string("dir"), "/tmp/x/events");
 }
 
 TEST(api_overlay, survives_a_save_and_a_load) {
@@ -150,6 +152,53 @@ TEST(api_overlay, a_damaged_file_is_an_error_naming_it) {
   std::string error;
   EXPECT_FALSE(load_overlay(path, error));
   EXPECT_NE(error.find(path.string()), std::string::npos) << error;
+}
+
+// Every count of every source and sink, each a different value, so that a count shown in the
+// wrong place or not at all fails: /metrics has each as a sample, /meta.json each by name.
+TEST(api_counts, every_source_and_sink_count_reaches_metrics_and_meta) {
+  view v;
+  pipeline::source_status src;
+  src.name = "in";
+  src.type = "listen";
+  std::uint64_t n = 1;
+  for (const auto& f : sources::source_count_fields())
+    src.counts.*f.member = 1000 + n++;
+  v.status.sources.push_back(src);
+  v.source_rates.resize(1);
+  pipeline::subscription_status sub;
+  sub.name = "out";
+  sub.sink = "eventlog";
+  sub.continuous = true;
+  for (const auto& f : sinks::sink_count_fields())
+    sub.sink_counts.*f.member = 2000 + n++;
+  v.status.subscriptions.push_back(sub);
+  v.subscription_rates.resize(1);
+  board b;
+  auto text = metrics::render_prometheus(families(v, b, nullptr));
+  for (const auto& f : sources::source_count_fields()) {
+    auto line = *f.reason == '\0'
+                    ? fmt::format("sluice_source_{}_total{{source=\"in\"}} {}\n", f.metric,
+                                  src.counts.*f.member)
+                    : fmt::format("sluice_source_{}_total{{source=\"in\",reason=\"{}\"}} {}\n",
+                                  f.metric, f.reason, src.counts.*f.member);
+    EXPECT_NE(text.find(line), std::string::npos) << f.name << ": no line " << line;
+  }
+  for (const auto& f : sinks::sink_count_fields()) {
+    auto line = fmt::format("sluice_sink_{}_total{{subscription=\"out\",sink=\"eventlog\"}} {}\n",
+                            f.name, sub.sink_counts.*f.member);
+    EXPECT_NE(text.find(line), std::string::npos) << f.name << ": no line " << line;
+  }
+  auto meta = meta_json(v, b, "host", 1);
+  const auto& counts = meta["sources"][0]["counts"];
+  for (const auto& f : sources::source_count_fields())
+    EXPECT_EQ(counts.value(f.name, std::uint64_t{0}), src.counts.*f.member) << f.name;
+  EXPECT_EQ(meta["sources"][0]["rejected"], src.counts.rejected());
+  // The sum over restarts adds every count.
+  auto twice = src.counts;
+  twice += src.counts;
+  for (const auto& f : sources::source_count_fields())
+    EXPECT_EQ(twice.*f.member, 2 * (src.counts.*f.member)) << f.name;
 }
 
 } // namespace

@@ -34,5 +34,18 @@ TEST(units, format) {
   EXPECT_EQ(format_size(64u << 20), "64.0 MiB");
 }
 
+TEST(units, a_formatted_duration_reads_back_exactly) {
+  using namespace std::chrono;
+  EXPECT_EQ(format_duration(milliseconds(10)), "10ms");
+  EXPECT_EQ(format_duration(milliseconds(1500)), "1500ms");
+  EXPECT_EQ(format_duration(seconds(120)), "2m");
+  EXPECT_EQ(format_duration(microseconds(250)), "250us");
+  EXPECT_EQ(format_duration(nanoseconds(7)), "7ns");
+  EXPECT_EQ(format_duration(nanoseconds(0)), "0ns");
+  for (auto d : {nanoseconds(1), nanoseconds(1001), nanoseconds(999'999'999),
+                 duration_cast<nanoseconds>(hours(49))})
+    EXPECT_EQ(parse_duration(format_duration(d)).value(), d) << format_duration(d);
+}
+
 } // namespace
 } // namespace sluice

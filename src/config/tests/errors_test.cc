@@ -109,9 +109,17 @@ TEST(config_errors, missing_required_key_names_the_section) {
 }
 
 TEST(config_errors, bad_name) {
+  // The queue's rule, so that a name `sluice validate` accepts is one the queue takes at start.
+  EXPECT_EQ(only_error("[subscriptions.\".hidden\"]\nsink = { type = \"eventlog\", dir = \"x\" }\n"),
+            "subscriptions.\".hidden\" (line 1): invalid name \".hidden\": a name is 1 to 128 of "
+            "A-Z a-z 0-9 _ . -, not starting with '.'");
+  const std::string long_name(129, 'a');
+  EXPECT_EQ(only_error("[subscriptions." + long_name + "]\nsink = { type = \"eventlog\", dir = \"x\" }\n"),
+            "subscriptions." + long_name + " (line 1): invalid name \"" + long_name +
+                "\": a name is 1 to 128 of A-Z a-z 0-9 _ . -, not starting with '.'");
   EXPECT_EQ(only_error("[sources.\"fire hose\"]\ntype = \"stdin\"\n"),
-            "sources.\"fire hose\" (line 1): invalid name \"fire hose\": use only letters, "
-            "digits, '_', '.' and '-'");
+            "sources.\"fire hose\" (line 1): invalid name \"fire hose\": a name is 1 to "
+            "128 of A-Z a-z 0-9 _ . -, not starting with '.'");
   EXPECT_EQ(only_error("[sources]\nfirehose = \"http\"\n"),
             "sources.firehose (line 2): expected a table ([sources.firehose]), got \"http\"");
 }
@@ -180,8 +188,8 @@ start = "middle"
       "\"ftp://example.com/\"",
       "sources.firehose.reconnect_delay (line 12): unknown key \"reconnect_delay\"",
       "sources.firehose.params.track (line 13): expected an array of strings, element 1 is 7",
-      "sources.\"bad name!\" (line 15): invalid name \"bad name!\": use only letters, digits, "
-      "'_', '.' and '-'",
+      "sources.\"bad name!\" (line 15): invalid name \"bad name!\": a name is 1 to 128 of A-Z "
+      "a-z 0-9 _ . -, not starting with '.'",
       "subscriptions.db.sink (line 19): missing required key \"path\"",
       "subscriptions.db.batch (line 20): expected an integer of at least 1, got 0",
       "subscriptions.db.start (line 21): expected \"beginning\" or \"end\", got \"middle\"",

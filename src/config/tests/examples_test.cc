@@ -28,14 +28,15 @@ TEST(examples, nfl_is_the_demo_pipeline) {
   auto p = load_pipeline_file(std::filesystem::path(SLUICE_SOURCE_DIR) / "examples/nfl.toml");
   EXPECT_EQ(p.data_dir, "./sluice-data");
   ASSERT_EQ(p.sources.size(), 1u);
-  const auto& http = std::get<http_source>(p.sources[0].settings);
-  EXPECT_EQ(http.url, "http://127.0.0.1:4712/1.1/statuses/filter.json");
-  ASSERT_EQ(http.params.size(), 1u);
-  EXPECT_EQ(http.params[0].first, "track");
-  EXPECT_EQ(http.params[0].second.size(), 32u);
+  const auto& http = p.sources[0].settings;
+  EXPECT_EQ(http.string("url"), "http://127.0.0.1:4712/1.1/statuses/filter.json");
+  auto params = http.entries("params");
+  ASSERT_EQ(params.size(), 1u);
+  EXPECT_EQ(params[0].first, "track");
+  EXPECT_EQ(params[0].second.size(), 32u);
   ASSERT_EQ(p.subscriptions.size(), 2u);
-  EXPECT_EQ(std::get<eventlog_sink>(p.subscriptions[0].sink).dir, "./sluice-data/events/");
-  EXPECT_EQ(std::get<sqlite_sink>(p.subscriptions[1].sink).path, "./sluice-data/sluice.db");
+  EXPECT_EQ(p.subscriptions[0].sink.string("dir"), "./sluice-data/events/");
+  EXPECT_EQ(p.subscriptions[1].sink.string("path"), "./sluice-data/sluice.db");
 }
 
 } // namespace

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "config/load.h"
-#include "config/tests/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace sluice::config {
 namespace {
@@ -44,7 +44,7 @@ TEST(load, duplicate_key_is_a_syntax_error) {
 }
 
 TEST(load, reads_a_file) {
-  testing::temp_dir dir;
+  sluice::testing::temp_dir dir("config");
   std::ofstream(dir / "c.toml") << "x = \"y\"\n";
   auto doc = load_file(dir / "c.toml");
   EXPECT_EQ(doc.name, (dir / "c.toml").string());
@@ -52,7 +52,7 @@ TEST(load, reads_a_file) {
 }
 
 TEST(load, missing_file_is_an_error_naming_it) {
-  testing::temp_dir dir;
+  sluice::testing::temp_dir dir("config");
   try {
     load_file(dir / "nope.toml");
     FAIL() << "no exception";

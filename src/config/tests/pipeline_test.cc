@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "config/pipeline.h"
+#include "config/tables.h"
 
 namespace sluice::config {
 namespace {
@@ -63,7 +64,7 @@ TEST(pipeline, full_file_parses_to_structs) {
   EXPECT_EQ(p.data_dir, "/var/lib/sluice");
   EXPECT_EQ(p.shutdown_timeout, 30s);
 
-  EXPECT_EQ(p.queue.fsync, fsync_mode::always);
+  EXPECT_EQ(p.queue.fsync.mode, fsync_mode::always);
   EXPECT_EQ(p.queue.segment_bytes, 16u << 20);
   EXPECT_EQ(p.queue.max_disk, 1u << 30);
   EXPECT_EQ(p.queue.when_full, when_full_mode::drop_newest);
@@ -79,10 +80,12 @@ TEST(pipeline, full_file_parses_to_structs) {
   EXPECT_EQ(feed.format, record_format::lines);
   EXPECT_EQ(feed.max_record_bytes, 64u << 10);
   EXPECT_EQ(feed.default_type, "event");
-  const auto& tcp = std::get<tcp_source>(feed.settings);
-  EXPECT_EQ(tcp.address, "127.0.0.1:4713");
-  EXPECT_EQ(tcp.reconnect, reconnect_config{});
-  EXPECT_FALSE(tcp.reconnect.max_retries);
+  const auto& tcp = feed.settings;
+  EXPECT_EQ(tcp.string("address"), "127.0.0.1:4713");
+  // The reconnect table it leaves out: its defaults.
+  EXPECT_EQ(tcp.table("reconnect"), option_values::make(reconnect_options, "feed", {}));
+  EXPECT_EQ(tcp.table("reconnect").duration("network_initial"), 250ms);
+  EXPECT_FALSE(tcp.table("reconnect").has("max_retries"));
 
   const auto& firehose = p.sources[1];
   EXPECT_EQ(firehose.name, "firehose");
@@ -90,38 +93,32 @@ TEST(pipeline, full_file_parses_to_structs) {
   EXPECT_EQ(firehose.default_type, "tweet");
   EXPECT_EQ(firehose.format, record_format::json);
   EXPECT_EQ(firehose.max_record_bytes, 1u << 20);
-  const auto& http = std::get<http_source>(firehose.settings);
-  EXPECT_EQ(http.url, "https://stream.example.com/1.1/statuses/filter.json");
-  EXPECT_EQ(http.method, http_method::post);
-  using params = std::vector<std::pair<std::string, std::vector<std::string>>>;
-  EXPECT_EQ(http.params, (params{{"follow", {"12"}}, {"track", {"Bears", "Packers"}}}));
-  using headers = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(http.headers, (headers{{"User-Agent", "sluice"}}));
-  ASSERT_TRUE(http.basic_auth);
-  EXPECT_EQ(http.basic_auth->first, "u");
-  EXPECT_EQ(http.basic_auth->second, "p");
-  EXPECT_FALSE(http.bearer);
-  EXPECT_EQ(http.reconnect.network_initial, 100ms);
-  EXPECT_EQ(http.reconnect.max_retries, 5u);
+  const auto& http = firehose.settings;
+  EXPECT_EQ(http.string("url"), "https://stream.example.com/1.1/statuses/filter.json");
+  EXPECT_EQ(http.string("method"), "POST");
+  EXPECT_EQ(http.entries("params"),
+            (option_entries{{"follow", {"12"}}, {"track", {"Bears", "Packers"}}}));
+  EXPECT_EQ(http.entries("headers"), (option_entries{{"User-Agent", {"sluice"}}}));
+  EXPECT_EQ(http.table("auth").string("user"), "u");
+  EXPECT_EQ(http.table("auth").string("password"), "p");
+  EXPECT_FALSE(http.table("auth").has("bearer"));
+  EXPECT_EQ(http.table("reconnect").duration("network_initial"), 100ms);
+  EXPECT_EQ(http.table("reconnect").integer("max_retries"), 5);
 
   EXPECT_EQ(p.sources[2].type(), "stdin");
-  const auto& push = std::get<listen_source>(p.sources[3].settings);
-  ASSERT_EQ(push.endpoints.size(), 2u);
-  EXPECT_EQ(push.endpoints[0].kind, listen_endpoint::tcp);
-  EXPECT_EQ(push.endpoints[0].address, "127.0.0.1:4714");
-  EXPECT_EQ(push.endpoints[1].kind, listen_endpoint::unix_socket);
-  EXPECT_EQ(push.endpoints[1].address, "/tmp/sluice.sock");
-  EXPECT_TRUE(push.ack);
-  EXPECT_EQ(std::get<unix_source>(p.sources[4].settings).path, "/run/feed.sock");
+  const auto& push = p.sources[3].settings;
+  EXPECT_EQ(push.string_list("listen"),
+            (std::vector<std::string>{"tcp://127.0.0.1:4714", "unix:/tmp/sluice.sock"}));
+  EXPECT_TRUE(push.boolean("ack"));
+  EXPECT_EQ(p.sources[4].settings.string("address"), "/run/feed.sock");
 
   // Subscriptions in name order: db, log.
   ASSERT_EQ(p.subscriptions.size(), 2u);
   const auto& db = p.subscriptions[0];
   EXPECT_EQ(db.name, "db");
   EXPECT_EQ(db.sink_type(), "sqlite");
-  const auto& sqlite = std::get<sqlite_sink>(db.sink);
-  EXPECT_EQ(sqlite.path, "/var/lib/sluice/sluice.db");
-  EXPECT_EQ(sqlite.table, "db");
+  EXPECT_EQ(db.sink.string("path"), "/var/lib/sluice/sluice.db");
+  EXPECT_EQ(db.sink.string("table"), "db"); // the subscription's name
   ASSERT_TRUE(db.filter);
   EXPECT_TRUE(db.filter->types.empty());
   EXPECT_EQ(db.filter->field, "entities.hashtags[].text");
@@ -134,12 +131,21 @@ TEST(pipeline, full_file_parses_to_structs) {
 
   const auto& log = p.subscriptions[1];
   EXPECT_EQ(log.line, 40);
-  const auto& eventlog = std::get<eventlog_sink>(log.sink);
-  EXPECT_EQ(eventlog.dir, "/var/log/sluice");
-  EXPECT_TRUE(eventlog.envelope);
-  EXPECT_EQ(eventlog.rotate_bytes, 64u << 20);
-  EXPECT_EQ(eventlog.rotate_interval, 1h);
-  EXPECT_EQ(eventlog.rotate_events, 100000u);
+  const auto& eventlog = log.sink;
+  EXPECT_EQ(eventlog.string("dir"), "/var/log/sluice");
+  EXPECT_TRUE(eventlog.boolean("envelope"));
+  EXPECT_EQ(eventlog.size("rotate_bytes"), 64u << 20);
+  EXPECT_EQ(eventlog.duration("rotate_interval"), 1h);
+  EXPECT_EQ(eventlog.integer("rotate_events"), 100000);
+  // The same values made in code (defaults applied, the owner's name for sqlite's table).
+  EXPECT_EQ(eventlog, option_values::make(sink_types, "eventlog", "log",
+                                          {{"dir", std::string("/var/log/sluice")},
+                                           {"envelope", true},
+                                           {"rotate_interval", std::chrono::nanoseconds(1h)},
+                                           {"rotate_events", std::int64_t{100000}}}));
+  EXPECT_EQ(db.sink, option_values::make(sink_types, "sqlite", "db",
+                                         {{"path", std::string("/var/lib/sluice/sluice.db")}}));
+  EXPECT_FALSE(eventlog == db.sink);
   ASSERT_TRUE(log.filter);
   EXPECT_EQ(log.filter->types, std::vector<std::string>{"tweet"});
   EXPECT_EQ(log.batch, 1000u);
@@ -149,12 +155,31 @@ TEST(pipeline, full_file_parses_to_structs) {
   EXPECT_EQ(log.retry.max_attempts, 5u);
 }
 
+TEST(pipeline, fsync_has_one_parser_and_one_default) {
+  // The option table's documented default is the struct's default.
+  EXPECT_EQ(fsync_setting::parse(queue_options.find("fsync")->default_value), fsync_setting{});
+  EXPECT_EQ(fsync_setting::parse("always")->mode, fsync_mode::always);
+  EXPECT_EQ(fsync_setting::parse("never")->mode, fsync_mode::never);
+  EXPECT_EQ(fsync_setting::parse("250ms")->interval, 250ms);
+  EXPECT_FALSE(fsync_setting::parse("0ms"));
+  EXPECT_FALSE(fsync_setting::parse("sometimes"));
+  for (const char* text : {"always", "never", "10ms", "2s", "1500us"})
+    EXPECT_EQ(fsync_setting::parse(text)->text(), text);
+  EXPECT_EQ(load_pipeline_string("[queue]\nfsync = \"25ms\"\n", "q.toml").queue.fsync.text(),
+            "25ms");
+  EXPECT_EQ(parse_when_full(when_full_name(when_full_mode::drop_newest)),
+            when_full_mode::drop_newest);
+  EXPECT_EQ(parse_when_full(queue_options.find("when_full")->default_value),
+            queue_config{}.when_full);
+}
+
 TEST(pipeline, empty_file_is_all_defaults) {
   auto p = load_pipeline_string("", "empty.toml");
   EXPECT_EQ(p.data_dir, "./sluice-data");
   EXPECT_EQ(p.shutdown_timeout, 10s);
-  EXPECT_EQ(p.queue.fsync, fsync_mode::interval);
-  EXPECT_EQ(p.queue.fsync_interval, 10ms);
+  EXPECT_EQ(p.queue.fsync, fsync_setting{});
+  EXPECT_EQ(p.queue.fsync.mode, fsync_mode::interval);
+  EXPECT_EQ(p.queue.fsync.interval, 10ms);
   EXPECT_EQ(p.queue.segment_bytes, 64u << 20);
   EXPECT_EQ(p.queue.max_disk, 0u);
   EXPECT_EQ(p.queue.when_full, when_full_mode::block);
@@ -173,15 +198,15 @@ auth = { bearer = "t0ken" }
 sink = { type = "eventlog", dir = "e" }
 )",
                                 "min.toml");
-  const auto& http = std::get<http_source>(p.sources.at(0).settings);
-  EXPECT_EQ(http.method, http_method::get);
-  EXPECT_TRUE(http.params.empty());
-  EXPECT_EQ(http.bearer, "t0ken");
-  EXPECT_FALSE(http.basic_auth);
+  const auto& http = p.sources.at(0).settings;
+  EXPECT_EQ(http.string("method"), "GET");
+  EXPECT_TRUE(http.entries("params").empty());
+  EXPECT_EQ(http.table("auth").string("bearer"), "t0ken");
+  EXPECT_FALSE(http.table("auth").has("user"));
   const auto& e = p.subscriptions.at(0);
   EXPECT_FALSE(e.filter);
-  EXPECT_FALSE(std::get<eventlog_sink>(e.sink).envelope);
-  EXPECT_FALSE(std::get<eventlog_sink>(e.sink).rotate_interval);
+  EXPECT_FALSE(e.sink.boolean("envelope"));
+  EXPECT_FALSE(e.sink.has("rotate_interval"));
 }
 
 TEST(pipeline, invalid_file_throws_with_every_error) {

@@ -7,14 +7,15 @@
 
 #include <gtest/gtest.h>
 
-#include "config/tests/temp_dir.h"
 #include "daemon/hooks.h"
+#include "support/eventually.h"
+#include "support/temp_dir.h"
 
 namespace sluice::daemon {
 namespace {
 
 using namespace std::chrono_literals;
-using config::testing::temp_dir;
+using sluice::testing::temp_dir;
 
 // Bounds every wait below: a ceiling only a broken build reaches, never a measurement.
 constexpr auto k_ceiling = 20s;
@@ -35,13 +36,8 @@ std::string quoted(const std::filesystem::path& p) {
 }
 
 bool wait_for_file(const std::filesystem::path& p) {
-  auto until = std::chrono::steady_clock::now() + k_ceiling;
-  while (!std::filesystem::exists(p)) {
-    if (std::chrono::steady_clock::now() >= until)
-      return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
+  return sluice::testing::eventually(
+      k_ceiling, [&] { return std::filesystem::exists(p); }, 5ms);
 }
 
 config::hooks_config with_timeout(std::chrono::nanoseconds timeout) {

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/notify.h"
+#include "support/temp_dir.h"
 
 namespace sluice::daemon {
 namespace {
@@ -25,25 +26,7 @@ using std::chrono::microseconds;
 // Long enough for any loaded machine; a datagram that is sent has arrived before send() returns.
 constexpr int k_recv_timeout_ms = 5000;
 
-class temp_dir {
-public:
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-notify-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      std::abort();
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  std::filesystem::path operator/(const std::string& s) const { return path_ / s; }
-
-private:
-  std::filesystem::path path_;
-};
+using sluice::testing::temp_dir;
 
 // Restores the variables the notifier reads, whatever a test set.
 class env_guard {
@@ -159,7 +142,7 @@ void expect_life_cycle(const notifier& n, receiver& r) {
 }
 
 TEST(notify, sends_each_state_as_one_datagram_to_a_path) {
-  temp_dir dir;
+  temp_dir dir("notify");
   receiver r((dir / "notify.sock").string());
   notifier n(r.address());
   expect_life_cycle(n, r);
@@ -173,7 +156,7 @@ TEST(notify, sends_to_an_abstract_socket_name) {
 
 TEST(notify, from_env_uses_notify_socket_path) {
   env_guard env;
-  temp_dir dir;
+  temp_dir dir("notify");
   receiver r((dir / "notify.sock").string());
   ::setenv("NOTIFY_SOCKET", r.address().c_str(), 1);
   notifier n = notifier::from_env();
@@ -190,7 +173,7 @@ TEST(notify, from_env_uses_abstract_notify_socket) {
 }
 
 TEST(notify, status_line_breaks_become_spaces) {
-  temp_dir dir;
+  temp_dir dir("notify");
   receiver r((dir / "notify.sock").string());
   notifier n(r.address());
   ASSERT_TRUE(n.status("two\nlines\r").has_value());
@@ -200,7 +183,7 @@ TEST(notify, status_line_breaks_become_spaces) {
 
 TEST(notify, disabled_notifier_sends_nothing_and_succeeds) {
   env_guard env;
-  temp_dir dir;
+  temp_dir dir("notify");
   receiver r((dir / "notify.sock").string());
   for (const notifier& n : {notifier(), notifier(""), notifier::from_env()}) {
     EXPECT_FALSE(n.enabled());
@@ -222,7 +205,7 @@ TEST(notify, from_env_ignores_unusable_socket_address) {
 }
 
 TEST(notify, send_without_listener_fails) {
-  temp_dir dir;
+  temp_dir dir("notify");
   notifier n((dir / "nobody.sock").string());
   auto r = n.ready();
   ASSERT_FALSE(r.has_value());

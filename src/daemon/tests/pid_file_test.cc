@@ -14,31 +14,14 @@
 #include <gtest/gtest.h>
 
 #include "daemon/pid_file.h"
+#include "support/temp_dir.h"
 
 namespace sluice::daemon {
 namespace {
 
 namespace fs = std::filesystem;
 
-class temp_dir {
-public:
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "sluice-pid-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      std::abort();
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  fs::path operator/(const std::string& s) const { return path_ / s; }
-
-private:
-  fs::path path_;
-};
+using sluice::testing::temp_dir;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -118,7 +101,7 @@ int dead_pid() {
 }
 
 TEST(pid_file, acquire_writes_our_pid) {
-  temp_dir dir;
+  temp_dir dir("pid");
   int holder = -1;
   bool stale = true;
   auto f = pid_file::acquire(dir / "sluice.pid", &holder, &stale);
@@ -132,7 +115,7 @@ TEST(pid_file, acquire_writes_our_pid) {
 }
 
 TEST(pid_file, acquire_creates_missing_run_directory) {
-  temp_dir dir;
+  temp_dir dir("pid");
   fs::path path = dir / "run/sluice/a.pid";
   auto f = pid_file::acquire(path, nullptr, nullptr);
   ASSERT_TRUE(f.has_value()) << f.error().message();
@@ -141,7 +124,7 @@ TEST(pid_file, acquire_creates_missing_run_directory) {
 }
 
 TEST(pid_file, acquire_fails_when_run_directory_is_a_file) {
-  temp_dir dir;
+  temp_dir dir("pid");
   spit(dir / "run", "");
   auto f = pid_file::acquire(dir / "run/a.pid", nullptr, nullptr);
   ASSERT_FALSE(f.has_value());
@@ -149,7 +132,7 @@ TEST(pid_file, acquire_fails_when_run_directory_is_a_file) {
 }
 
 TEST(pid_file, second_acquire_from_another_process_fails_with_holder_pid) {
-  temp_dir dir;
+  temp_dir dir("pid");
   auto f = pid_file::acquire(dir / "sluice.pid", nullptr, nullptr);
   ASSERT_TRUE(f.has_value());
   child_attempt a = acquire_in_child(dir / "sluice.pid");
@@ -160,7 +143,7 @@ TEST(pid_file, second_acquire_from_another_process_fails_with_holder_pid) {
 }
 
 TEST(pid_file, second_acquire_in_same_process_conflicts) {
-  temp_dir dir;
+  temp_dir dir("pid");
   auto first = pid_file::acquire(dir / "sluice.pid", nullptr, nullptr);
   ASSERT_TRUE(first.has_value());
   int holder = -1;
@@ -173,7 +156,7 @@ TEST(pid_file, second_acquire_in_same_process_conflicts) {
 }
 
 TEST(pid_file, release_removes_the_file_and_frees_the_lock) {
-  temp_dir dir;
+  temp_dir dir("pid");
   auto f = pid_file::acquire(dir / "sluice.pid", nullptr, nullptr);
   ASSERT_TRUE(f.has_value());
   f->release();
@@ -186,7 +169,7 @@ TEST(pid_file, release_removes_the_file_and_frees_the_lock) {
 }
 
 TEST(pid_file, destructor_removes_the_file_and_moved_from_does_nothing) {
-  temp_dir dir;
+  temp_dir dir("pid");
   {
     auto f = pid_file::acquire(dir / "sluice.pid", nullptr, nullptr);
     ASSERT_TRUE(f.has_value());
@@ -200,7 +183,7 @@ TEST(pid_file, destructor_removes_the_file_and_moved_from_does_nothing) {
 }
 
 TEST(pid_file, stale_file_of_dead_process_is_taken_over) {
-  temp_dir dir;
+  temp_dir dir("pid");
   int old = dead_pid();
   spit(dir / "sluice.pid", pid_line(old));
   int holder = -1;
@@ -213,7 +196,7 @@ TEST(pid_file, stale_file_of_dead_process_is_taken_over) {
 }
 
 TEST(pid_file, stale_file_with_longer_content_is_fully_replaced) {
-  temp_dir dir;
+  temp_dir dir("pid");
   spit(dir / "sluice.pid", "garbage that is longer than any pid\n");
   int holder = -1;
   bool stale = false;
@@ -225,7 +208,7 @@ TEST(pid_file, stale_file_with_longer_content_is_fully_replaced) {
 }
 
 TEST(pid_file, empty_leftover_file_is_not_stale) {
-  temp_dir dir;
+  temp_dir dir("pid");
   spit(dir / "sluice.pid", "");
   bool stale = true;
   auto f = pid_file::acquire(dir / "sluice.pid", nullptr, &stale);
@@ -234,7 +217,7 @@ TEST(pid_file, empty_leftover_file_is_not_stale) {
 }
 
 TEST(pid_file, update_pid_rewrites_the_content) {
-  temp_dir dir;
+  temp_dir dir("pid");
   auto f = pid_file::acquire(dir / "sluice.pid", nullptr, nullptr);
   ASSERT_TRUE(f.has_value());
   ASSERT_TRUE(f->update_pid(123456789).has_value());
@@ -250,7 +233,7 @@ TEST(pid_file, update_pid_rewrites_the_content) {
 }
 
 TEST(pid_file, release_leaves_a_file_that_replaced_ours) {
-  temp_dir dir;
+  temp_dir dir("pid");
   auto first = pid_file::acquire(dir / "sluice.pid", nullptr, nullptr);
   ASSERT_TRUE(first.has_value());
   // An operator removes the file and another instance starts and takes the path.
@@ -263,7 +246,7 @@ TEST(pid_file, release_leaves_a_file_that_replaced_ours) {
 }
 
 TEST(pid_file, read_live_pid_returns_holder_in_this_process) {
-  temp_dir dir;
+  temp_dir dir("pid");
   auto f = pid_file::acquire(dir / "sluice.pid", nullptr, nullptr);
   ASSERT_TRUE(f.has_value());
   bool stale = true;
@@ -276,7 +259,7 @@ TEST(pid_file, read_live_pid_returns_holder_in_this_process) {
 }
 
 TEST(pid_file, read_live_pid_returns_holder_in_another_process) {
-  temp_dir dir;
+  temp_dir dir("pid");
   fs::path path = dir / "sluice.pid";
   int ready[2];
   int go[2];
@@ -319,7 +302,7 @@ TEST(pid_file, read_live_pid_returns_holder_in_another_process) {
 }
 
 TEST(pid_file, read_live_pid_reports_stale_file) {
-  temp_dir dir;
+  temp_dir dir("pid");
   spit(dir / "sluice.pid", pid_line(dead_pid()));
   bool stale = false;
   EXPECT_EQ(read_live_pid(dir / "sluice.pid", &stale), std::nullopt);
@@ -332,7 +315,7 @@ TEST(pid_file, read_live_pid_reports_stale_file) {
 }
 
 TEST(pid_file, read_live_pid_without_file) {
-  temp_dir dir;
+  temp_dir dir("pid");
   bool stale = true;
   EXPECT_EQ(read_live_pid(dir / "sluice.pid", &stale), std::nullopt);
   EXPECT_FALSE(stale);
@@ -340,7 +323,7 @@ TEST(pid_file, read_live_pid_without_file) {
 }
 
 TEST(pid_file, acquire_gives_up_on_a_shared_lock_that_stays) {
-  temp_dir dir;
+  temp_dir dir("pid");
   spit(dir / "sluice.pid", pid_line(dead_pid()));
   // A shared lock like the one read_live_pid() takes for a moment. acquire() waits for such a
   // probe to let go, but only for a bounded time: this one never does.

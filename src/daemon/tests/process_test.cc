@@ -10,14 +10,15 @@
 
 #include <gtest/gtest.h>
 
-#include "config/tests/temp_dir.h"
 #include "daemon/process.h"
+#include "support/eventually.h"
+#include "support/temp_dir.h"
 
 namespace sluice::daemon {
 namespace {
 
 using namespace std::chrono_literals;
-using config::testing::temp_dir;
+using sluice::testing::temp_dir;
 
 // Bounds every wait below: a generous ceiling that only a broken build reaches, never a
 // measurement.
@@ -40,14 +41,15 @@ std::string quoted(const std::filesystem::path& p) {
 
 // The whole of a one-line file once its writer finished the line; empty at the ceiling.
 std::string wait_for_line(const std::filesystem::path& p) {
-  auto until = std::chrono::steady_clock::now() + k_ceiling;
-  while (std::chrono::steady_clock::now() < until) {
-    std::string s = read_file(p);
-    if (!s.empty() && s.back() == '\n')
-      return s;
-    std::this_thread::sleep_for(5ms);
-  }
-  return {};
+  std::string s;
+  bool whole = sluice::testing::eventually(
+      k_ceiling,
+      [&] {
+        s = read_file(p);
+        return !s.empty() && s.back() == '\n';
+      },
+      5ms);
+  return whole ? s : std::string();
 }
 
 bool gone(pid_t pid) {
@@ -161,11 +163,15 @@ TEST(process, kill_ends_the_whole_process_group) {
   ASSERT_TRUE(st);
   EXPECT_EQ(describe_status(*st), "signal 9");
 
-  auto until = std::chrono::steady_clock::now() + k_ceiling;
-  while (!gone(grandchild) && std::chrono::steady_clock::now() < until) {
-    ::waitpid(grandchild, nullptr, WNOHANG);
-    std::this_thread::sleep_for(5ms);
-  }
+  sluice::testing::eventually(
+      k_ceiling,
+      [&] {
+        if (gone(grandchild))
+          return true;
+        ::waitpid(grandchild, nullptr, WNOHANG);
+        return false;
+      },
+      5ms);
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
   EXPECT_TRUE(gone(grandchild));
 }

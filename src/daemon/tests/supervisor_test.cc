@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/supervisor.h"
+#include "support/temp_dir.h"
 
 namespace sluice::daemon {
 namespace {
@@ -27,9 +28,7 @@ TEST(supervisor, restart_delay_doubles_from_min_to_max) {
 }
 
 TEST(supervisor, common_log_lines_are_appended_whole) {
-  char tmpl[] = "/tmp/sluice-common-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  std::filesystem::path dir(tmpl);
+  sluice::testing::temp_dir dir("common");
   auto log = dir / "common.log";
   common_log_line(log, "t-default", "start", 42, "config=/etc/x.toml");
   common_log_line(log, "t-b", "stop", 43, "");
@@ -44,7 +43,6 @@ TEST(supervisor, common_log_lines_are_appended_whole) {
   EXPECT_EQ(l1[23], 'Z');
   EXPECT_EQ(l1.substr(25), "t-default start pid=42 config=/etc/x.toml");
   EXPECT_EQ(l2.substr(25), "t-b stop pid=43");
-  std::filesystem::remove_all(dir);
 }
 
 TEST(supervisor, daemon_paths_name_the_files_after_id_and_context) {

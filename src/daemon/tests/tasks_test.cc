@@ -12,16 +12,16 @@
 
 #include <gtest/gtest.h>
 
-#include "config/tests/temp_dir.h"
 #include "daemon/tasks.h"
 #include "support/eventually.h"
+#include "support/temp_dir.h"
 
 namespace sluice::daemon {
 namespace {
 
 using namespace std::chrono_literals;
 using config::task_config;
-using config::testing::temp_dir;
+using sluice::testing::temp_dir;
 using time_point = monotonic_clock::time_point;
 
 // Bounds every wait below: a ceiling only a broken build reaches, never a measurement.

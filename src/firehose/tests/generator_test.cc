@@ -218,26 +218,5 @@ TEST(generator, garbage_takes_its_ranks_in_turn) {
   }
 }
 
-TEST(generator, rate_figure) {
-  stream_options o;
-  generator gen(o);
-  std::string buf;
-  buf.reserve(1u << 21);
-  constexpr std::uint64_t n = 2000000;
-  std::uint64_t bytes = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  for (std::uint64_t i = 0; i < n; ++i) {
-    gen.append_next(buf);
-    if (buf.size() > (1u << 20)) {
-      bytes += buf.size();
-      buf.clear();
-    }
-  }
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("generated %llu events in %.3f s: %.0f events/s, %.0f MB/s\n",
-              static_cast<unsigned long long>(n), s, static_cast<double>(n) / s,
-              static_cast<double>(bytes) / s / 1e6);
-}
-
 } // namespace
 } // namespace sluice::firehose

@@ -14,6 +14,7 @@
 #include "firehose/server.h"
 #include "firehose/tests/http_client.h"
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 
 namespace sluice::firehose {
 namespace {
@@ -211,12 +212,12 @@ TEST(server, keep_alive_when_the_filter_matches_nothing) {
 }
 
 TEST(server, tcp_and_unix_serve_plain_ndjson) {
+  sluice::testing::temp_dir dir("firehose");
   auto o = with_seed(18);
   server srv(o);
   auto port = srv.listen_tcp("127.0.0.1", 0);
   ASSERT_TRUE(port);
-  auto path = std::filesystem::temp_directory_path() /
-              ("sluice-firehose-test-" + std::to_string(::getpid()) + ".sock");
+  auto path = dir / "firehose.sock";
   ASSERT_TRUE(srv.listen_unix(path.string()));
   srv.start(2);
   auto expected = expected_lines(o.stream, 1, 2000);

@@ -1,7 +1,10 @@
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include "firehose/server.h"
 #include "io/http_stream.h"
+#include "support/firehose_fixture.h"
 
 namespace sluice::io {
 namespace {
@@ -65,9 +68,8 @@ TEST(http_stream, parses_a_response_head) {
 
 struct firehose_fixture : ::testing::Test {
   void start(firehose::server_options o) {
-    server = std::make_unique<firehose::server>(o);
-    port = server->listen_http("127.0.0.1", 0).value();
-    server->start();
+    fh = std::make_unique<sluice::testing::firehose_on_loopback>(std::move(o));
+    port = fh->port;
   }
   result<void> run(stream_request req, std::string& body, response_head& head,
                    std::chrono::nanoseconds stall = std::chrono::seconds(30)) {
@@ -82,7 +84,7 @@ struct firehose_fixture : ::testing::Test {
     io.run();
     return out;
   }
-  std::unique_ptr<firehose::server> server;
+  std::unique_ptr<sluice::testing::firehose_on_loopback> fh;
   std::uint16_t port = 0;
 };
 

@@ -1,11 +1,11 @@
 #pragma once
 
 #include <chrono>
-#include <memory>
 #include <string>
 
 #include "firehose/server.h"
 #include "io/http_stream.h"
+#include "support/firehose_fixture.h"
 
 namespace sluice::io::testing {
 
@@ -33,19 +33,7 @@ inline stream_outcome stream_to_end(const stream_request& req,
   return out;
 }
 
-/// A firehose on 127.0.0.1, port 0; stopped by the destructor.
-struct firehose_on_loopback {
-  explicit firehose_on_loopback(const firehose::server_options& o)
-      : server(std::make_unique<firehose::server>(o)) {
-    port = server->listen_http("127.0.0.1", 0).value();
-    server->start();
-  }
-  std::string url(const std::string& scheme = "http", const std::string& host = "127.0.0.1") const {
-    return scheme + "://" + host + ":" + std::to_string(port) + "/1.1/statuses/filter.json";
-  }
-  std::unique_ptr<firehose::server> server;
-  std::uint16_t port = 0;
-};
+using sluice::testing::firehose_on_loopback;
 
 /// The body a plain-HTTP firehose with options `o` sends (the reference for the other tests).
 inline std::string plain_body(firehose::server_options o) {

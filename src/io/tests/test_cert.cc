@@ -7,7 +7,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdexcept>
-#include <stdlib.h>
 
 namespace sluice::io::testing {
 namespace {
@@ -62,17 +61,6 @@ cert_files make_self_signed(const std::filesystem::path& dir, const std::string&
   file_ptr cf(std::fopen(out.cert.c_str(), "w"));
   check(cf && PEM_write_X509(cf.get(), x.get()) == 1, "write certificate");
   return out;
-}
-
-temp_dir::temp_dir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "sluice-io-XXXXXX").string();
-  check(::mkdtemp(pattern.data()) != nullptr, "mkdtemp");
-  path = pattern;
-}
-
-temp_dir::~temp_dir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
 }
 
 } // namespace sluice::io::testing

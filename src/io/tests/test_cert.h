@@ -18,13 +18,4 @@ struct cert_files {
 cert_files make_self_signed(const std::filesystem::path& dir, const std::string& name,
                             const std::vector<std::string>& sans);
 
-/// A fresh directory under the system's temporary directory, removed by the destructor.
-struct temp_dir {
-  temp_dir();
-  ~temp_dir();
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  std::filesystem::path path;
-};
-
 } // namespace sluice::io::testing

@@ -2,11 +2,13 @@
 
 #include "io/tests/stream_client.h"
 #include "io/tests/test_cert.h"
+#include "support/temp_dir.h"
 
 namespace sluice::io {
 namespace {
 
 using namespace sluice::io::testing;
+using sluice::testing::temp_dir;
 
 constexpr std::uint64_t k_count = 1000;
 
@@ -14,7 +16,7 @@ struct tls_stream : ::testing::Test {
   tls_stream() {
     opts.count = k_count;
     opts.stream.seed = 7;
-    auto c = make_self_signed(dir.path, "loopback", {"DNS:localhost", "IP:127.0.0.1"});
+    auto c = make_self_signed(dir.path(), "loopback", {"DNS:localhost", "IP:127.0.0.1"});
     cert = c.cert.string();
     opts.tls_cert = c.cert.string();
     opts.tls_key = c.key.string();
@@ -22,7 +24,7 @@ struct tls_stream : ::testing::Test {
   // The firehose requires a client certificate issued by (here: equal to) a CA of its own,
   // which this returns: the certificate and key a trusted client presents.
   cert_files require_client_cert() {
-    auto ca = make_self_signed(dir.path, "client", {"DNS:client.invalid"});
+    auto ca = make_self_signed(dir.path(), "client", {"DNS:client.invalid"});
     opts.tls_client_ca = ca.cert.string();
     return ca;
   }
@@ -33,7 +35,7 @@ struct tls_stream : ::testing::Test {
     r.ca_file = cert;
     return r;
   }
-  temp_dir dir;
+  temp_dir dir{"io"};
   std::string cert;
   firehose::server_options opts;
 };
@@ -81,7 +83,7 @@ TEST_F(tls_stream, insecure_skips_verification) {
 }
 
 TEST_F(tls_stream, a_certificate_for_another_host_fails) {
-  auto other = make_self_signed(dir.path, "other", {"DNS:example.invalid"});
+  auto other = make_self_signed(dir.path(), "other", {"DNS:example.invalid"});
   opts.tls_cert = other.cert.string();
   opts.tls_key = other.key.string();
   firehose_on_loopback f(opts);
@@ -102,17 +104,17 @@ TEST_F(tls_stream, a_certificate_for_another_host_fails) {
 TEST_F(tls_stream, a_missing_ca_file_is_a_configuration_error) {
   stream_request r;
   r.url = "https://127.0.0.1:1/";
-  r.ca_file = (dir.path / "nowhere.pem").string();
+  r.ca_file = (dir.path() / "nowhere.pem").string();
   auto out = stream_to_end(r);
   EXPECT_EQ(out.res.error(), errc::tls_config);
   EXPECT_TRUE(out.head.failure.starts_with("ca_file " + r.ca_file + ": ")) << out.head.failure;
 }
 
 TEST_F(tls_stream, a_missing_client_cert_is_a_configuration_error) {
-  auto key = make_self_signed(dir.path, "client", {"DNS:client.invalid"}).key;
+  auto key = make_self_signed(dir.path(), "client", {"DNS:client.invalid"}).key;
   stream_request r;
   r.url = "https://127.0.0.1:1/";
-  r.client_cert = (dir.path / "nowhere.crt").string();
+  r.client_cert = (dir.path() / "nowhere.crt").string();
   r.client_key = key.string();
   auto out = stream_to_end(r);
   EXPECT_EQ(out.res.error(), errc::tls_config);
@@ -150,7 +152,7 @@ TEST_F(tls_stream, no_client_certificate_is_refused_when_the_server_requires_one
 
 TEST_F(tls_stream, a_client_certificate_the_server_does_not_trust_is_refused) {
   require_client_cert();
-  auto stranger = make_self_signed(dir.path, "stranger", {"DNS:stranger.invalid"});
+  auto stranger = make_self_signed(dir.path(), "stranger", {"DNS:stranger.invalid"});
   firehose_on_loopback f(opts);
   auto r = verified_request(f);
   r.client_cert = stranger.cert.string();
@@ -165,7 +167,7 @@ TEST_F(tls_stream, a_client_certificate_the_server_does_not_trust_is_refused) {
 }
 
 TEST_F(tls_stream, a_firehose_whose_client_ca_does_not_load_does_not_listen) {
-  opts.tls_client_ca = (dir.path / "nowhere.pem").string();
+  opts.tls_client_ca = (dir.path() / "nowhere.pem").string();
   firehose::server s(opts);
   auto port = s.listen_http("127.0.0.1", 0);
   ASSERT_FALSE(port.has_value());

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "metrics/prometheus.h"
+#include "support/temp_dir.h"
 
 namespace sluice::metrics {
 namespace {
@@ -30,26 +31,13 @@ for fam in text_string_to_metric_families(text):
         print("S", s.name, json.dumps(s.labels, sort_keys=True), repr(s.value))
 )";
 
-/// A directory of its own, removed at the end of the test.
-struct temp_dir {
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "sluice-metrics-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
-
 /// What the script prints for `text`; the exit status in `status`.
 std::string parse_with_python(const std::string& text, int& status) {
-  temp_dir dir;
-  std::ofstream(dir.path / "metrics.prom", std::ios::binary) << text;
-  std::ofstream(dir.path / "parse.py") << k_script;
-  std::string command = "/usr/bin/python3 " + (dir.path / "parse.py").string() + " " +
-                        (dir.path / "metrics.prom").string() + " 2>&1";
+  sluice::testing::temp_dir dir("metrics");
+  std::ofstream(dir / "metrics.prom", std::ios::binary) << text;
+  std::ofstream(dir / "parse.py") << k_script;
+  std::string command = "/usr/bin/python3 " + (dir / "parse.py").string() + " " +
+                        (dir / "metrics.prom").string() + " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) {
     status = -1;

@@ -1,29 +1,25 @@
 #include <atomic>
 #include <fstream>
 #include <limits>
-#include <sqlite3.h>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "base/clock.h"
 #include "pipeline/delivery.h"
-#include "queue/disk/disk_queue.h"
-#include "queue/tests/test_dir.h"
+#include "queue/tests/queue_helpers.h"
 #include "sinks/errc.h"
 #include "sinks/sqlite.h"
+#include "support/eventually.h"
+#include "support/sqlite_rows.h"
 
 namespace sluice::pipeline {
 namespace {
 
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 std::unique_ptr<queue::queue> make_queue(const std::filesystem::path& dir) {
-  queue::disk::options o;
-  o.dir = dir;
-  o.segment_bytes = 1u << 20;
-  o.fsync_interval = std::chrono::milliseconds(1);
-  return queue::disk::open(o).value();
+  return sluice::testing::open_small_queue(dir, 1u << 20);
 }
 
 void append_events(queue::queue& q, int first, int last) {
@@ -44,25 +40,15 @@ void append_events(queue::queue& q, int first, int last) {
 
 // Waits (bounded) until the delivery committed `pos`.
 bool wait_committed(const delivery& d, queue::position pos) {
-  for (int i = 0; i < 6000; ++i) {
-    if (d.counters().committed.load() >= static_cast<std::int64_t>(pos))
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  return sluice::testing::eventually(
+      std::chrono::seconds(30),
+      [&] { return d.counters().committed.load() >= static_cast<std::int64_t>(pos); },
+      std::chrono::milliseconds(5));
 }
 
+// The rows of the sink's table "archive" (those `where` selects, when given).
 std::int64_t count_rows(const std::filesystem::path& db, const std::string& where = "") {
-  sqlite3* h = nullptr;
-  EXPECT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  std::string sql = "SELECT COUNT(*) FROM archive" + (where.empty() ? "" : " WHERE " + where);
-  EXPECT_EQ(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
-  EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
-  auto n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return n;
+  return sluice::testing::sqlite_count(db, "archive", where);
 }
 
 std::unique_ptr<sinks::sink> sqlite_sink_at(const std::filesystem::path& db) {
@@ -73,7 +59,7 @@ std::unique_ptr<sinks::sink> sqlite_sink_at(const std::filesystem::path& db) {
 }
 
 TEST(delivery, delivers_every_event_once_and_commits_after_the_sink) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 5000);
   delivery_options o;
@@ -91,7 +77,7 @@ TEST(delivery, delivers_every_event_once_and_commits_after_the_sink) {
 }
 
 TEST(delivery, records_each_confirmed_events_latency_from_its_receipt) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   // Two reads' worth of events, received 50 ms and 20 ms ago.
   std::vector<std::string> bufs(300);
@@ -120,7 +106,7 @@ TEST(delivery, records_each_confirmed_events_latency_from_its_receipt) {
 }
 
 TEST(delivery, filtered_events_advance_the_cursor) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 1000);
   delivery_options o;
@@ -161,7 +147,7 @@ private:
 };
 
 TEST(delivery, a_failing_sink_is_retried_and_loses_nothing) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 2000);
   delivery_options o;
@@ -180,7 +166,7 @@ TEST(delivery, a_failing_sink_is_retried_and_loses_nothing) {
 }
 
 TEST(delivery, max_attempts_sends_the_batch_to_the_dead_letter_file) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 10);
   delivery_options o;
@@ -205,7 +191,7 @@ TEST(delivery, max_attempts_sends_the_batch_to_the_dead_letter_file) {
 }
 
 TEST(delivery, stop_during_retries_does_not_commit_and_a_restart_redelivers) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 100);
   {
@@ -216,8 +202,9 @@ TEST(delivery, stop_during_retries_does_not_commit_and_a_restart_redelivers) {
                  std::make_unique<flaky_sink>(sqlite_sink_at(d / "db.sqlite"), 1000000,
                                               std::error_code(EIO, std::system_category())));
     del.start();
-    for (int i = 0; i < 2000 && del.counters().retries.load() < 3; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    sluice::testing::eventually(
+        std::chrono::seconds(10), [&] { return del.counters().retries.load() >= 3; },
+        std::chrono::milliseconds(5));
     del.stop(std::chrono::steady_clock::now());
     EXPECT_EQ(del.counters().committed.load(), 0);
   }
@@ -262,7 +249,7 @@ delivery_options drain_options_for(std::size_t batch) {
 }
 
 TEST(delivery, drain_until_delivers_everything_up_to_the_target_and_commits) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 1000);
   delivery del(drain_options_for(128),
@@ -283,7 +270,7 @@ TEST(delivery, drain_until_delivers_everything_up_to_the_target_and_commits) {
 }
 
 TEST(delivery, drain_until_leaves_what_lies_past_the_target_for_the_next_drain) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 1000);
   {
@@ -306,7 +293,7 @@ TEST(delivery, drain_until_leaves_what_lies_past_the_target_for_the_next_drain) 
 }
 
 TEST(delivery, drain_until_delivers_at_most_max_records) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 1000);
   delivery del(drain_options_for(30), q->subscribe("archive", queue::start_at::beginning()).value(),
@@ -318,7 +305,7 @@ TEST(delivery, drain_until_delivers_at_most_max_records) {
 }
 
 TEST(delivery, drain_until_counts_what_the_filter_passes_over) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 1000);
   auto o = drain_options_for(64);
@@ -336,7 +323,7 @@ TEST(delivery, drain_until_counts_what_the_filter_passes_over) {
 }
 
 TEST(delivery, drain_until_dead_letters_a_batch_that_exhausts_max_attempts) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 25);
   auto o = drain_options_for(10);
@@ -359,7 +346,7 @@ TEST(delivery, drain_until_dead_letters_a_batch_that_exhausts_max_attempts) {
 }
 
 TEST(delivery, drain_until_stops_after_the_batch_in_flight_when_cancelled) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 100);
   std::atomic<bool> cancel{false};
@@ -376,7 +363,7 @@ TEST(delivery, drain_until_stops_after_the_batch_in_flight_when_cancelled) {
 }
 
 TEST(delivery, drain_until_cancelled_during_retries_commits_nothing_of_that_batch) {
-  test_dir d;
+  temp_dir d;
   auto q = make_queue(d / "queue");
   append_events(*q, 1, 100);
   std::atomic<bool> cancel{false};

@@ -2,145 +2,102 @@
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <thread>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include "config/tables.h"
 #include "pipeline/drain.h"
 #include "pipeline/runner.h"
-#include "queue/disk/cursor_file.h"
-#include "queue/tests/test_dir.h"
+#include "queue/open.h"
+#include "support/eventually.h"
+#include "support/socket_sender.h"
+#include "support/source_settings.h"
+#include "support/sqlite_rows.h"
+#include "support/temp_dir.h"
 
 namespace sluice::pipeline {
 namespace {
 
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 // A pipeline of one listen source on a Unix socket, an eventlog and a sqlite subscription.
-config::pipeline_config make_config(const test_dir& d) {
+config::pipeline_config make_config(const temp_dir& d) {
   config::pipeline_config cfg;
   cfg.data_dir = d / "data";
   cfg.shutdown_timeout = std::chrono::seconds(4);
-  cfg.queue.fsync_interval = std::chrono::milliseconds(1);
+  cfg.queue.fsync.interval = std::chrono::milliseconds(1);
   cfg.queue.segment_bytes = 64 * 1024;
   config::source_config s;
   s.name = "push";
   s.format = config::record_format::lines;
-  config::listen_source l;
-  l.endpoints.push_back({config::listen_endpoint::unix_socket, (d / "push.sock").string()});
-  s.settings = l;
+  s.settings = sluice::testing::source_settings(
+      "listen", {{"listen", std::vector<std::string>{"unix:" + (d / "push.sock").string()}}});
   cfg.sources.push_back(s);
   config::subscription_config e;
   e.name = "log";
-  e.sink = config::eventlog_sink{d / "events", false, 0, std::nullopt, std::nullopt};
+  e.sink = config::option_values::make(
+      config::sink_types, "eventlog", e.name,
+      {{"dir", (d / "events").string()}, {"rotate_bytes", std::uint64_t{0}}});
   cfg.subscriptions.push_back(e);
   config::subscription_config q;
   q.name = "db";
-  q.sink = config::sqlite_sink{d / "db.sqlite", "rows"};
+  q.sink = config::option_values::make(config::sink_types, "sqlite", q.name,
+                                       {{"path", (d / "db.sqlite").string()}, {"table", std::string("rows")}});
   q.retry = {std::chrono::milliseconds(5), std::chrono::milliseconds(20), std::nullopt};
   cfg.subscriptions.push_back(q);
   return cfg;
 }
 
-int connect_unix(const std::filesystem::path& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
+// Sends lines "line-FIRST" .. "line-LAST" to the listen source's socket.
 void push_lines(const std::filesystem::path& sock, int first, int last) {
-  int fd = connect_unix(sock);
-  ASSERT_GE(fd, 0);
   std::string data;
   for (int i = first; i <= last; ++i)
     data += "line-" + std::to_string(i) + "\n";
-  std::size_t off = 0;
-  while (off < data.size()) {
-    auto n = ::write(fd, data.data() + off, data.size() - off);
-    ASSERT_GT(n, 0);
-    off += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
+  sluice::testing::send_to_unix(sock, data);
 }
 
 // Waits (bounded) until every subscription committed at least `pos`.
 bool wait_all_committed(const runner& r, queue::position pos) {
-  for (int i = 0; i < 6000; ++i) {
-    auto st = r.status();
-    bool all = true;
-    for (const auto& s : st.subscriptions)
-      all = all && s.committed >= pos;
-    if (all)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  return sluice::testing::eventually(
+      std::chrono::seconds(30),
+      [&] {
+        auto st = r.status();
+        bool all = true;
+        for (const auto& s : st.subscriptions)
+          all = all && s.committed >= pos;
+        return all;
+      },
+      std::chrono::milliseconds(5));
 }
 
 // Waits (bounded) until every subscription but `except` committed at least `pos`.
 bool wait_all_committed_but(const runner& r, const std::string& except, queue::position pos) {
-  for (int i = 0; i < 6000; ++i) {
-    auto st = r.status();
-    bool all = true;
-    for (const auto& s : st.subscriptions)
-      all = all && (s.name == except || s.committed >= pos);
-    if (all)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  return sluice::testing::eventually(
+      std::chrono::seconds(30),
+      [&] {
+        auto st = r.status();
+        bool all = true;
+        for (const auto& s : st.subscriptions)
+          all = all && (s.name == except || s.committed >= pos);
+        return all;
+      },
+      std::chrono::milliseconds(5));
 }
 
+// The rows of `table`, each id once.
 std::int64_t row_count(const std::filesystem::path& db, const std::string& table) {
-  sqlite3* h = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  std::string sql = "select count(*), count(distinct id) from " + table;
-  EXPECT_EQ(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
-  EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
-  auto n = sqlite3_column_int64(st, 0);
-  EXPECT_EQ(n, sqlite3_column_int64(st, 1));
-  sqlite3_finalize(st);
-  sqlite3_close(h);
+  auto [n, distinct] =
+      sluice::testing::sqlite_ints<2>(db, "select count(*), count(distinct id) from " + table);
+  EXPECT_EQ(n, distinct);
   return n;
-}
-
-TEST(runner, queue_options_follow_the_configuration) {
-  config::pipeline_config cfg;
-  cfg.data_dir = "/var/lib/x";
-  cfg.queue.fsync = config::fsync_mode::always;
-  cfg.queue.segment_bytes = 1 << 20;
-  cfg.queue.max_disk = 5 << 20;
-  cfg.queue.when_full = config::when_full_mode::drop_newest;
-  cfg.queue.retain_bytes = 7;
-  cfg.queue.retain_age = std::chrono::seconds(3);
-  config::source_config s;
-  s.max_record_bytes = 100u << 20;
-  cfg.sources.push_back(s);
-  auto o = queue_options_of(cfg);
-  EXPECT_EQ(o.dir, std::filesystem::path("/var/lib/x/queue"));
-  EXPECT_EQ(o.fsync, queue::disk::fsync_policy::always);
-  EXPECT_EQ(o.segment_bytes, 1u << 20);
-  EXPECT_EQ(o.max_disk, 5u << 20);
-  EXPECT_EQ(o.when_full, queue::disk::full_policy::drop_newest);
-  EXPECT_EQ(o.retain_bytes, 7u);
-  EXPECT_EQ(o.retain_age, std::chrono::seconds(3));
-  // A source's largest record fits in the queue with its envelope.
-  EXPECT_GT(o.max_record_bytes, 100u << 20);
 }
 
 // Lines pushed to the listen source reach both sinks; a second run resumes at the cursors and
 // delivers only what is new.
 TEST(runner, delivers_to_every_subscription_and_resumes_after_a_restart) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_config(d);
   for (int round = 0; round < 2; ++round) {
     std::string error;
@@ -154,7 +111,7 @@ TEST(runner, delivers_to_every_subscription_and_resumes_after_a_restart) {
     ASSERT_EQ(st.sources.size(), 1u);
     EXPECT_EQ(st.sources[0].name, "push");
     EXPECT_EQ(st.sources[0].type, "listen");
-    EXPECT_EQ(st.sources[0].records, 1000u); // counters are per run
+    EXPECT_EQ(st.sources[0].counts.records, 1000u); // counters are per run
     EXPECT_EQ(st.durable, want);
     ASSERT_EQ(st.subscriptions.size(), 2u);
     for (const auto& s : st.subscriptions) {
@@ -173,7 +130,7 @@ TEST(runner, delivers_to_every_subscription_and_resumes_after_a_restart) {
 
 // A second runner on the same data_dir is refused: the queue is locked.
 TEST(runner, a_second_runner_on_the_same_queue_is_refused) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_config(d);
   std::string error;
   auto r1 = runner::open(cfg, error);
@@ -185,9 +142,11 @@ TEST(runner, a_second_runner_on_the_same_queue_is_refused) {
 
 // A sink that cannot open names its subscription.
 TEST(runner, a_sink_that_cannot_open_is_named) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_config(d);
-  std::get<config::sqlite_sink>(cfg.subscriptions[1].sink).table = "no such table";
+  cfg.subscriptions[1].sink = config::option_values::make(
+      config::sink_types, "sqlite", "db",
+      {{"path", (d / "db.sqlite").string()}, {"table", std::string("no such table")}});
   std::string error;
   auto r = runner::open(cfg, error);
   ASSERT_FALSE(r.has_value());
@@ -198,7 +157,7 @@ TEST(runner, a_sink_that_cannot_open_is_named) {
 // connection): the source's append waits at the cap, and stop() still ends, refusing it.
 // Everything the queue took is still there for the next run.
 TEST(runner, stop_ends_while_an_append_waits_at_the_cap) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_config(d);
   cfg.queue.max_disk = 256 * 1024;
   cfg.subscriptions.erase(cfg.subscriptions.begin()); // only the sqlite one holds segments
@@ -210,7 +169,7 @@ TEST(runner, stop_ends_while_an_append_waits_at_the_cap) {
   ASSERT_EQ(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
   ASSERT_TRUE((*r)->start(error).has_value()) << error;
   std::thread pusher([&] {
-    int fd = connect_unix(d / "push.sock");
+    int fd = sluice::testing::unix_connect((d / "push.sock").string());
     ASSERT_GE(fd, 0);
     std::string line(200, 'x');
     line += '\n';
@@ -220,12 +179,14 @@ TEST(runner, stop_ends_while_an_append_waits_at_the_cap) {
         break;
     ::close(fd);
   });
-  for (int i = 0; i < 6000 && (*r)->status().blocked_appenders == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  sluice::testing::eventually(
+      std::chrono::seconds(30), [&] { return (*r)->status().blocked_appenders != 0; },
+      std::chrono::milliseconds(5));
   ASSERT_GT((*r)->status().blocked_appenders, 0u);
   // What reached the queue before the cap becomes durable at the next group commit.
-  for (int i = 0; i < 6000 && (*r)->status().durable == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  sluice::testing::eventually(
+      std::chrono::seconds(30), [&] { return (*r)->status().durable != 0; },
+      std::chrono::milliseconds(5));
   auto durable = (*r)->status().durable;
   ASSERT_GT(durable, 0u);
   auto stopped = (*r)->stop(std::chrono::steady_clock::now() + std::chrono::seconds(2));
@@ -251,11 +212,12 @@ TEST(runner, stop_ends_while_an_append_waits_at_the_cap) {
 // deliver = "drain" subscriptions: the runner leaves them to drain_subscription.
 
 // make_config() plus a drain subscription "later" writing to the table "later".
-config::pipeline_config make_drain_config(const test_dir& d) {
+config::pipeline_config make_drain_config(const temp_dir& d) {
   auto cfg = make_config(d);
   config::subscription_config s;
   s.name = "later";
-  s.sink = config::sqlite_sink{d / "later.sqlite", "later"};
+  s.sink = config::option_values::make(config::sink_types, "sqlite", s.name,
+                                       {{"path", (d / "later.sqlite").string()}});
   s.batch = 64;
   s.continuous = false;
   cfg.subscriptions.push_back(s);
@@ -264,12 +226,9 @@ config::pipeline_config make_drain_config(const test_dir& d) {
 
 // Waits (bounded) until the queue's durable watermark reaches `pos`.
 bool wait_durable(const runner& r, queue::position pos) {
-  for (int i = 0; i < 6000; ++i) {
-    if (r.status().durable >= pos)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  return sluice::testing::eventually(
+      std::chrono::seconds(30), [&] { return r.status().durable >= pos; },
+      std::chrono::milliseconds(5));
 }
 
 const subscription_status& status_of(const pipeline_status& st, const std::string& name) {
@@ -281,13 +240,13 @@ const subscription_status& status_of(const pipeline_status& st, const std::strin
 
 // The runner creates a drain subscription's cursor and lets go of it; status() lists it.
 TEST(runner, a_drain_subscription_gets_a_cursor_and_no_delivery) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_drain_config(d);
   std::string error;
   auto r = runner::open(cfg, error);
   ASSERT_TRUE(r.has_value()) << error;
   ASSERT_TRUE((*r)->start(error).has_value()) << error;
-  EXPECT_EQ(queue::disk::cursor_file::read(d / "data" / "queue", "later").value(), 0u);
+  EXPECT_EQ((*r)->queue().cursor("later").value(), 0u);
   push_lines(d / "push.sock", 1, 300);
   ASSERT_TRUE(wait_all_committed_but(**r, "later", 300));
   auto st = (*r)->status();
@@ -302,21 +261,21 @@ TEST(runner, a_drain_subscription_gets_a_cursor_and_no_delivery) {
   EXPECT_EQ(later.lag, 300u);
   EXPECT_FALSE(std::filesystem::exists(d / "later.sqlite")); // its sink was never opened
   // Nobody in this process holds it: another reader can take it.
-  auto sub = queue::disk::subscribe(d / "data" / "queue", "later", queue::start_at::beginning());
-  ASSERT_TRUE(sub.has_value()) << sub.error().message();
-  ASSERT_TRUE((*sub)->commit(120).has_value());
+  auto sub = queue::attach(cfg, "later", queue::start_at::beginning(), error);
+  ASSERT_TRUE(sub.has_value()) << error;
+  ASSERT_TRUE(sub->sub->commit(120).has_value());
   EXPECT_EQ(status_of((*r)->status(), "later").committed, 120u);
   EXPECT_EQ(status_of((*r)->status(), "later").lag, 180u);
 }
 
 // A drain holding its subscription when the runner starts does not keep the runner from opening.
 TEST(runner, opens_while_a_drain_holds_a_drain_subscription) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_drain_config(d);
   std::string error;
   ASSERT_TRUE(runner::open(cfg, error).has_value()) << error; // creates the queue and cursors
-  auto held = queue::disk::subscribe(d / "data" / "queue", "later", queue::start_at::beginning());
-  ASSERT_TRUE(held.has_value()) << held.error().message();
+  auto held = queue::attach(cfg, "later", queue::start_at::beginning(), error);
+  ASSERT_TRUE(held.has_value()) << error;
   auto r = runner::open(cfg, error);
   ASSERT_TRUE(r.has_value()) << error;
   EXPECT_EQ((*r)->status().subscriptions.size(), 3u);
@@ -325,7 +284,7 @@ TEST(runner, opens_while_a_drain_holds_a_drain_subscription) {
 // While the runner runs: a drain delivers exactly what was durable, --max bounds it, a second
 // drain delivers the rest, and the runner's status sees the cursor move.
 TEST(runner, drain_subscription_delivers_the_backlog_while_the_runner_runs) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_drain_config(d);
   std::string error;
   auto r = runner::open(cfg, error);
@@ -373,7 +332,7 @@ TEST(runner, drain_subscription_delivers_the_backlog_while_the_runner_runs) {
 // A continuous subscription the runner delivers is busy, named with this process's pid; once
 // the runner stopped, it can be drained.
 TEST(runner, drain_subscription_of_a_continuous_subscription_needs_its_lock) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_drain_config(d);
   std::string error;
   {
@@ -390,7 +349,7 @@ TEST(runner, drain_subscription_of_a_continuous_subscription_needs_its_lock) {
 }
 
 TEST(runner, drain_subscription_of_an_unknown_name_lists_the_known_ones) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_drain_config(d);
   std::string error;
   auto r = drain_subscription(cfg, "nope", {}, error);
@@ -403,7 +362,7 @@ TEST(runner, drain_subscription_of_an_unknown_name_lists_the_known_ones) {
 // After the runner stopped (no process appends): the filter passes over every line, and the
 // cursor still moves past them.
 TEST(runner, drain_subscription_filters_and_counts) {
-  test_dir d;
+  temp_dir d;
   auto cfg = make_drain_config(d);
   // The listen source's lines all get the default type "event": none passes.
   config::filter_config f;

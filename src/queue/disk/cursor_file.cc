@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include "base/crc32c.h"
+#include "base/name.h"
 #include "queue/disk/files.h"
 #include "queue/disk/format.h"
 
@@ -60,6 +61,28 @@ result<void> write(const std::filesystem::path& queue_dir, std::string_view name
   format::put_u64(buf + 16, p);
   format::put_u32(buf + 12, crc32c(buf + 16, 8));
   return replace_file(path_of(queue_dir, name), buf, sizeof buf);
+}
+
+result<file> hold(const std::filesystem::path& queue_dir, std::string_view name,
+                  std::string* error_detail) {
+  if (!valid_name(name)) {
+    if (error_detail)
+      *error_detail = "invalid subscription name '" + std::string(name) + "'";
+    return fail(errc::invalid_argument);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir_of(queue_dir), ec);
+  if (ec)
+    return fail(ec);
+  int holder = 0;
+  auto lock = lock_file(dir_of(queue_dir) / (std::string(name) + ".lock"), &holder);
+  if (!lock && lock.error() == errc::locked) {
+    if (error_detail)
+      *error_detail =
+          "subscription '" + std::string(name) + "' is held by pid " + std::to_string(holder);
+    return fail(errc::subscription_busy);
+  }
+  return lock;
 }
 
 result<std::vector<cursor_info>> list(const std::filesystem::path& queue_dir) {

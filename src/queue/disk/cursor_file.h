@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "queue/disk/files.h"
 #include "queue/queue.h"
 
 /// Subscription cursors: DIR/cursors/NAME.cursor (see format.h), replaced atomically on commit,
@@ -20,6 +21,12 @@ result<std::optional<position>> read(const std::filesystem::path& queue_dir, std
 
 /// Makes `p` the committed position durably (write tmp, fsync, rename, fsync the directory).
 result<void> write(const std::filesystem::path& queue_dir, std::string_view name, position p);
+
+/// Takes the subscription's lock (DIR/cursors/NAME.lock, creating the directory): held while the
+/// returned file is open. errc::invalid_argument for a name base/name.h refuses;
+/// errc::subscription_busy while another holder has it (its pid in `error_detail`).
+result<file> hold(const std::filesystem::path& queue_dir, std::string_view name,
+                  std::string* error_detail = nullptr);
 
 /// Every subscription that has a cursor, with its committed position (lag left 0). Damaged
 /// cursor files are skipped.

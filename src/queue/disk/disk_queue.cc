@@ -13,29 +13,6 @@
 
 namespace sluice::queue::disk {
 
-result<void> parse_fsync(std::string_view text, options& opts) {
-  if (text == "always") {
-    opts.fsync = fsync_policy::always;
-  } else if (text == "never") {
-    opts.fsync = fsync_policy::never;
-  } else {
-    auto d = parse_duration(text);
-    if (!d || d->count() <= 0)
-      return fail(errc::invalid_argument);
-    opts.fsync = fsync_policy::interval;
-    opts.fsync_interval = *d;
-  }
-  return {};
-}
-
-result<full_policy> parse_when_full(std::string_view text) {
-  if (text == "block")
-    return full_policy::block;
-  if (text == "drop_newest")
-    return full_policy::drop_newest;
-  return fail(errc::invalid_argument);
-}
-
 namespace {
 
 // Moves an unreadable last segment aside so the queue can go on; its bytes stay for inspection.
@@ -249,6 +226,38 @@ public:
     return std::move(*list);
   }
 
+  result<std::optional<position>> cursor(std::string_view name) const override {
+    return cursor_file::read(opts_.dir, name);
+  }
+
+  result<void> set_cursor(std::string_view name, position p) override {
+    auto held = cursor_file::hold(opts_.dir, name);
+    if (!held)
+      return fail(held.error());
+    if (auto w = cursor_file::write(opts_.dir, name, p); !w)
+      return w;
+    if (writer_)
+      writer_->request_housekeeping(); // a skip may let segments go
+    return {};
+  }
+
+  result<void> forget_subscription(std::string_view name) override {
+    auto held = cursor_file::hold(opts_.dir, name);
+    if (!held)
+      return fail(held.error());
+    std::error_code ec;
+    std::filesystem::remove(cursor_file::path_of(opts_.dir, name), ec);
+    if (ec)
+      return fail(ec);
+    if (auto d = sync_dir(cursor_file::dir_of(opts_.dir)); !d)
+      return d;
+    if (writer_)
+      writer_->request_housekeeping();
+    return {};
+  }
+
+  std::string location() const override { return opts_.dir.string(); }
+
   const queue_stats& stats() const noexcept override { return stats_; }
 
   void refuse_blocked_appends() override {
@@ -324,6 +333,23 @@ result<std::unique_ptr<queue>> open(const options& opts, std::string* error_deta
   if (auto r = q->start(std::move(*tail)); !r)
     return fail(r.error());
   return std::unique_ptr<queue>(std::move(q));
+}
+
+options options_of(const config::pipeline_config& cfg) {
+  options o;
+  o.dir = cfg.data_dir / "queue";
+  o.segment_bytes = cfg.queue.segment_bytes;
+  o.fsync = cfg.queue.fsync;
+  o.max_disk = cfg.queue.max_disk;
+  o.when_full = cfg.queue.when_full;
+  o.retain_bytes = cfg.queue.retain_bytes;
+  o.retain_age = cfg.queue.retain_age;
+  // A record is an event envelope around a payload of at most max_record_bytes.
+  std::uint64_t largest = 0;
+  for (const auto& s : cfg.sources)
+    largest = std::max(largest, s.max_record_bytes);
+  o.max_record_bytes = std::max<std::size_t>(o.max_record_bytes, largest + 64 * 1024);
+  return o;
 }
 
 result<std::unique_ptr<reader>> open_reader(const std::filesystem::path& dir, start_at start) {

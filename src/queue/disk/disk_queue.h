@@ -10,22 +10,13 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "config/pipeline.h"
 #include "queue/queue.h"
 
 namespace sluice::queue::disk {
 
-/// When appended records are made durable.
-enum class fsync_policy {
-  always,   ///< append() returns once its records are fsynced (group commit across appenders)
-  interval, ///< a background fsync every `fsync_interval`; wait_durable() awaits it
-  never,    ///< never fsynced by sluice (the OS writes back); visible to readers once written
-};
-
-/// What append() does when the queue holds `max_disk` bytes.
-enum class full_policy {
-  block,       ///< wait until subscriptions let segments go (sources pause)
-  drop_newest, ///< drop the records that do not fit and count them
-};
+using config::fsync_mode;
+using config::when_full_mode;
 
 /// Makes the queue's own writes and fsyncs fail, for fault tests. Thread-safe; the queue checks it
 /// before each write and fsync when options::faults points at one.
@@ -38,10 +29,12 @@ struct fault_probe {
 struct options {
   std::filesystem::path dir;
   std::uint64_t segment_bytes = 64ull << 20;
-  fsync_policy fsync = fsync_policy::interval;
-  std::chrono::nanoseconds fsync_interval = std::chrono::milliseconds(10);
+  /// always: append() returns once its records are fsynced (group commit across appenders);
+  /// interval: a background fsync every `fsync.interval`; never: the OS writes back.
+  config::fsync_setting fsync;
   std::uint64_t max_disk = 0; ///< 0: no cap
-  full_policy when_full = full_policy::block;
+  /// What append() does when the queue holds `max_disk` bytes.
+  when_full_mode when_full = when_full_mode::block;
   std::uint64_t retain_bytes = 0;            ///< keep at least this many bytes of consumed segments
   std::chrono::nanoseconds retain_age{0};    ///< keep consumed segments younger than this
   std::size_t write_buffer_bytes = 1u << 20; ///< each of the writer's two buffers
@@ -54,9 +47,9 @@ struct options {
   fault_probe* faults = nullptr;
 };
 
-/// "always" | "never" | a duration such as "10ms" (interval).
-result<void> parse_fsync(std::string_view text, options& opts);
-result<full_policy> parse_when_full(std::string_view text);
+/// The options a configuration's [queue] table and data_dir describe: the queue lives in
+/// DATA_DIR/queue, and its largest record fits the largest source's max_record_bytes.
+options options_of(const config::pipeline_config& cfg);
 
 /// Opens (creating if needed) the queue in `opts.dir` for appending: takes its lock (errc::locked,
 /// with the holder's pid in `error_detail` when another process has it), recovers a torn tail,

@@ -103,7 +103,4 @@ inline constexpr std::size_t k_cursor_file_bytes = 24;
 // 12 4  CRC32C of bytes 16..23
 // 16 8  committed position
 
-/// A subscription name: 1 to 128 of [A-Za-z0-9_.-], not starting with '.'.
-bool valid_subscription_name(std::string_view name) noexcept;
-
 } // namespace sluice::queue::disk::format

@@ -249,26 +249,9 @@ result<std::unique_ptr<disk_subscription>>
 disk_subscription::open(const std::filesystem::path& dir, std::string_view name, start_at start,
                         std::size_t buffer_bytes, queue_stats* stats,
                         std::function<void()> on_commit, std::string* error_detail) {
-  if (!format::valid_subscription_name(name)) {
-    if (error_detail)
-      *error_detail = "invalid subscription name '" + std::string(name) + "'";
-    return fail(errc::invalid_argument);
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(cursor_file::dir_of(dir), ec);
-  if (ec)
-    return fail(ec);
-  int holder = 0;
-  auto lock = lock_file(cursor_file::dir_of(dir) / (std::string(name) + ".lock"), &holder);
-  if (!lock) {
-    if (lock.error() == errc::locked) {
-      if (error_detail)
-        *error_detail =
-            "subscription '" + std::string(name) + "' is held by pid " + std::to_string(holder);
-      return fail(errc::subscription_busy);
-    }
+  auto lock = cursor_file::hold(dir, name, error_detail);
+  if (!lock)
     return fail(lock.error());
-  }
   auto cursor = cursor_file::read(dir, name);
   if (!cursor)
     return fail(cursor.error());

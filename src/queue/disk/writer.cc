@@ -136,7 +136,7 @@ result<append_result> writer::append(std::span<const record_in> records) {
   // let go while they wait, and without them every concurrent appender would pass the cap at once.
   if (opts_.max_disk > 0 &&
       disk_bytes_ + pending_bytes_ + reserved_bytes_ + total > opts_.max_disk) {
-    if (opts_.when_full == full_policy::drop_newest) {
+    if (opts_.when_full == when_full_mode::drop_newest) {
       std::uint64_t used_now = disk_bytes_ + pending_bytes_ + reserved_bytes_;
       std::uint64_t room = opts_.max_disk > used_now ? opts_.max_disk - used_now : 0;
       std::uint64_t used = 0;
@@ -217,7 +217,7 @@ result<append_result> writer::append(std::span<const record_in> records) {
   stats_.appended_bytes.add(total - keep * format::k_record_header_bytes);
   stats_.last_position.set(static_cast<std::int64_t>(res.last));
 
-  if (opts_.fsync == fsync_policy::always) {
+  if (opts_.fsync.mode == fsync_mode::always) {
     durable_cv_.wait(lk, [&] { return durable_.pos >= res.last || is_lost(res.last) || closed_; });
     if (durable_.pos < res.last)
       return fail(fail_ec_ ? fail_ec_ : errc::closed);
@@ -310,7 +310,7 @@ result<void> writer::write_out(pending_buffer& b) {
       std::lock_guard lk(mu_);
       retired_.push_back(segment_);
       segment_ = std::move(*seg);
-      dir_sync_needed_ = opts_.fsync != fsync_policy::never;
+      dir_sync_needed_ = opts_.fsync.mode != fsync_mode::never;
       segment_offset_ = format::k_segment_header_bytes;
       disk_bytes_ += format::k_segment_header_bytes;
       pending_bytes_ -= format::k_segment_header_bytes;
@@ -325,7 +325,7 @@ result<void> writer::write_out(pending_buffer& b) {
                             segment_offset_);
         !w)
       return fail(w.error());
-    if (opts_.fsync != fsync_policy::never) {
+    if (opts_.fsync.mode != fsync_mode::never) {
       // Start writeback now, so the syncer's fdatasync has less left to wait for.
       ::sync_file_range(segment_->fd.get(), static_cast<off_t>(segment_offset_),
                         static_cast<off_t>(pc.end - pc.begin), SYNC_FILE_RANGE_WRITE);
@@ -350,7 +350,7 @@ void writer::writer_loop() {
     }
     if (active_.bytes.empty())
       break; // closing and drained
-    if (opts_.fsync != fsync_policy::never && opts_.max_unsynced_bytes > 0 &&
+    if (opts_.fsync.mode != fsync_mode::never && opts_.max_unsynced_bytes > 0 &&
         written_bytes_ - durable_bytes_ >= opts_.max_unsynced_bytes) {
       // Appends outrun the disk: let the syncer catch up now (appenders wait on full buffers).
       sync_requested_ = true;
@@ -377,7 +377,7 @@ void writer::writer_loop() {
       fail_ec_ = r.error();
       continue;
     }
-    if (opts_.fsync == fsync_policy::never) {
+    if (opts_.fsync.mode == fsync_mode::never) {
       if (!retired_.empty())
         retired_.clear();
       publish(written_);
@@ -385,7 +385,7 @@ void writer::writer_loop() {
       syncer_cv_.notify_one();
     }
   }
-  if (opts_.fsync == fsync_policy::never && !failed_) {
+  if (opts_.fsync.mode == fsync_mode::never && !failed_) {
     // Shutdown makes the queue durable whatever the policy.
     lk.unlock();
     ::fdatasync(segment_->fd.get());
@@ -415,15 +415,15 @@ void writer::publish(const watermark& w) {
 void writer::syncer_loop() {
   std::unique_lock lk(mu_);
   std::int64_t last_sync = now_mono_ns();
-  const auto interval = opts_.fsync_interval.count();
+  const auto interval = opts_.fsync.interval.count();
   for (;;) {
     auto due = [&] {
       if (failed_)
         return false;
       if (written_.pos > durable_.pos || !retired_.empty()) {
-        if (sync_requested_ || writer_done_ || opts_.fsync == fsync_policy::always)
+        if (sync_requested_ || writer_done_ || opts_.fsync.mode == fsync_mode::always)
           return true;
-        if (opts_.fsync == fsync_policy::interval && now_mono_ns() - last_sync >= interval)
+        if (opts_.fsync.mode == fsync_mode::interval && now_mono_ns() - last_sync >= interval)
           return true;
       }
       return false;
@@ -432,7 +432,7 @@ void writer::syncer_loop() {
       if (writer_done_ && stop_syncer_)
         break;
       std::int64_t wait_ns = 250'000'000;
-      if (opts_.fsync == fsync_policy::interval && written_.pos > durable_.pos)
+      if (opts_.fsync.mode == fsync_mode::interval && written_.pos > durable_.pos)
         wait_ns = std::max<std::int64_t>(0, last_sync + interval - now_mono_ns());
       syncer_cv_.wait_for(lk, std::chrono::nanoseconds(wait_ns));
       continue;

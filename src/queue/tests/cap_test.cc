@@ -6,20 +6,22 @@
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/format.h"
 #include "queue/tests/queue_helpers.h"
+#include "support/eventually.h"
 
 namespace sluice::queue::disk {
 namespace {
 
 using sluice::testing::append_range;
+using sluice::testing::eventually;
 using sluice::testing::read_all;
 using sluice::testing::small_options;
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 TEST(cap, drop_newest_drops_and_counts_what_does_not_fit) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.max_disk = 256 * 1024;
-  o.when_full = full_policy::drop_newest;
+  o.when_full = config::when_full_mode::drop_newest;
   auto q = open(o).value();
   std::string p(1000, 'x');
   std::vector<record_in> recs(10, record_in{0, p});
@@ -42,7 +44,7 @@ TEST(cap, drop_newest_drops_and_counts_what_does_not_fit) {
 }
 
 TEST(cap, block_waits_until_a_subscription_lets_segments_go) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.max_disk = 256 * 1024;
   auto q = open(o).value();
@@ -85,7 +87,7 @@ namespace {
 // the waiting appender (errc::closed), later appends at the cap fail at once, and reads, commits
 // and close() work as before.
 TEST(cap, refuse_blocked_appends_frees_a_waiting_appender) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.max_disk = 256 * 1024;
   auto q = open(o).value();
@@ -132,7 +134,7 @@ namespace {
 // Four appenders at once against a stuck subscription: the cap holds for all of them together
 // (an append waiting for buffer room counts against it), give or take the segment headers.
 TEST(cap, concurrent_appenders_stay_under_the_cap) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.max_disk = 256 * 1024;
   o.write_buffer_bytes = 12 * 1024; // one append at a time fits: the others wait for room
@@ -147,8 +149,9 @@ TEST(cap, concurrent_appenders_stay_under_the_cap) {
         if (!q->append(recs))
           return; // refused at the end
     });
-  for (int i = 0; i < 20000 && q->stats().blocked_appenders.get() < 4; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  eventually(
+      std::chrono::seconds(20), [&] { return q->stats().blocked_appenders.get() >= 4; },
+      std::chrono::milliseconds(1));
   ASSERT_EQ(q->stats().blocked_appenders.get(), 4);
   ASSERT_TRUE(q->sync().has_value());
   auto segments = static_cast<std::uint64_t>(q->stats().segments.get());

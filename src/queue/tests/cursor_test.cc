@@ -13,10 +13,10 @@ namespace {
 using sluice::testing::append_range;
 using sluice::testing::read_all;
 using sluice::testing::small_options;
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 TEST(cursor, commit_is_durable_and_resumes_after_reopen) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   append_range(*q, 1, 100);
   ASSERT_TRUE(q->sync().has_value());
@@ -44,7 +44,7 @@ TEST(cursor, commit_is_durable_and_resumes_after_reopen) {
 }
 
 TEST(cursor, new_subscription_at_end_sees_only_new_records) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   append_range(*q, 1, 50);
   ASSERT_TRUE(q->sync().has_value());
@@ -58,7 +58,7 @@ TEST(cursor, new_subscription_at_end_sees_only_new_records) {
 }
 
 TEST(cursor, commit_below_the_cursor_is_ignored) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   append_range(*q, 1, 10);
   ASSERT_TRUE(q->sync().has_value());
@@ -69,7 +69,7 @@ TEST(cursor, commit_below_the_cursor_is_ignored) {
 }
 
 TEST(cursor, one_reader_per_subscription) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   auto first = q->subscribe("only", start_at::beginning()).value();
   std::string detail;
@@ -81,7 +81,7 @@ TEST(cursor, one_reader_per_subscription) {
 }
 
 TEST(cursor, a_busy_subscription_names_the_holders_pid) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   ASSERT_TRUE(q->close().has_value());
   // Held by this process through the library as another process would: `sluice drain` says
@@ -98,7 +98,7 @@ TEST(cursor, a_busy_subscription_names_the_holders_pid) {
 }
 
 TEST(cursor, damaged_cursor_file_is_reported_not_trusted) {
-  test_dir d;
+  temp_dir d;
   ASSERT_TRUE(std::filesystem::create_directories(d.path() / "cursors"));
   ASSERT_TRUE(cursor_file::write(d.path(), "x", 77).has_value());
   auto p = cursor_file::path_of(d.path(), "x");
@@ -110,6 +110,59 @@ TEST(cursor, damaged_cursor_file_is_reported_not_trusted) {
     std::fclose(f);
   }
   EXPECT_EQ(cursor_file::read(d.path(), "x").error(), errc::corrupt);
+}
+
+// What the pipeline and the API do to a cursor goes through queue::queue, not its files.
+TEST(cursor, the_queue_reads_moves_and_forgets_a_cursor) {
+  temp_dir d;
+  auto q = open(small_options(d.path())).value();
+  EXPECT_EQ(q->location(), d.path().string());
+  append_range(*q, 1, 100);
+  ASSERT_TRUE(q->sync().has_value());
+  EXPECT_FALSE(q->cursor("audit").value().has_value());
+  // A skip on a subscription that has no cursor yet creates it there.
+  ASSERT_TRUE(q->set_cursor("audit", 60).has_value());
+  EXPECT_EQ(q->cursor("audit").value().value(), 60u);
+  {
+    auto s = q->subscribe("audit", start_at::beginning()).value();
+    EXPECT_EQ(s->next_position(), 61u);
+    // Held: neither a move nor a forget happens under an open subscription.
+    EXPECT_EQ(q->set_cursor("audit", 10).error(), errc::subscription_busy);
+    EXPECT_EQ(q->forget_subscription("audit").error(), errc::subscription_busy);
+  }
+  // A rewind: the next open starts right after it.
+  ASSERT_TRUE(q->set_cursor("audit", 10).has_value());
+  EXPECT_EQ(q->subscribe("audit", start_at::end()).value()->next_position(), 11u);
+  ASSERT_TRUE(q->forget_subscription("audit").has_value());
+  EXPECT_FALSE(q->cursor("audit").value().has_value());
+  EXPECT_TRUE(q->cursors().empty());
+  EXPECT_FALSE(std::filesystem::exists(cursor_file::path_of(d.path(), "audit")));
+  ASSERT_TRUE(q->forget_subscription("audit").has_value()); // forgetting nothing is no error
+  EXPECT_EQ(q->set_cursor(".hidden", 1).error(), errc::invalid_argument);
+}
+
+TEST(disk_queue, options_follow_the_configuration) {
+  config::pipeline_config cfg;
+  cfg.data_dir = "/var/lib/x";
+  cfg.queue.fsync.mode = config::fsync_mode::always;
+  cfg.queue.segment_bytes = 1 << 20;
+  cfg.queue.max_disk = 5 << 20;
+  cfg.queue.when_full = config::when_full_mode::drop_newest;
+  cfg.queue.retain_bytes = 7;
+  cfg.queue.retain_age = std::chrono::seconds(3);
+  config::source_config s;
+  s.max_record_bytes = 100u << 20;
+  cfg.sources.push_back(s);
+  auto o = options_of(cfg);
+  EXPECT_EQ(o.dir, std::filesystem::path("/var/lib/x/queue"));
+  EXPECT_EQ(o.fsync.mode, config::fsync_mode::always);
+  EXPECT_EQ(o.segment_bytes, 1u << 20);
+  EXPECT_EQ(o.max_disk, 5u << 20);
+  EXPECT_EQ(o.when_full, config::when_full_mode::drop_newest);
+  EXPECT_EQ(o.retain_bytes, 7u);
+  EXPECT_EQ(o.retain_age, std::chrono::seconds(3));
+  // A source's largest record fits in the queue with its envelope.
+  EXPECT_GT(o.max_record_bytes, 100u << 20);
 }
 
 } // namespace

@@ -13,10 +13,10 @@ using sluice::testing::append_range;
 using sluice::testing::payload_of;
 using sluice::testing::read_all;
 using sluice::testing::small_options;
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 TEST(disk_queue, append_assigns_positions_and_reads_back_in_order) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   std::string a = "alpha", b = "beta", c = "";
   record_in recs[] = {{1, a}, {2, b}, {3, c}};
@@ -39,7 +39,7 @@ TEST(disk_queue, append_assigns_positions_and_reads_back_in_order) {
 }
 
 TEST(disk_queue, segments_roll_at_segment_bytes_and_reads_cross_them) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   append_range(*q, 1, 5000, 100);
   ASSERT_TRUE(q->sync().has_value());
@@ -62,7 +62,7 @@ TEST(disk_queue, segments_roll_at_segment_bytes_and_reads_cross_them) {
 }
 
 TEST(disk_queue, reopen_continues_positions_and_keeps_records) {
-  test_dir d;
+  temp_dir d;
   {
     auto q = open(small_options(d.path())).value();
     append_range(*q, 1, 1000, 50);
@@ -81,7 +81,7 @@ TEST(disk_queue, reopen_continues_positions_and_keeps_records) {
 }
 
 TEST(disk_queue, reader_from_end_and_from_position) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   append_range(*q, 1, 3000, 64);
   ASSERT_TRUE(q->sync().has_value());
@@ -100,7 +100,7 @@ TEST(disk_queue, reader_from_end_and_from_position) {
 }
 
 TEST(disk_queue, read_waits_for_a_record_appended_by_another_thread) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   auto rd = q->open_reader(start_at::beginning()).value();
   std::thread t([&] { append_range(*q, 1, 1); });
@@ -113,7 +113,7 @@ TEST(disk_queue, read_waits_for_a_record_appended_by_another_thread) {
 }
 
 TEST(disk_queue, interrupt_wakes_a_blocked_read) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   auto rd = q->open_reader(start_at::beginning()).value();
   std::thread t([&] { rd->interrupt(); });
@@ -124,7 +124,7 @@ TEST(disk_queue, interrupt_wakes_a_blocked_read) {
 }
 
 TEST(disk_queue, read_limits_bound_each_batch) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   append_range(*q, 1, 100, 100);
   ASSERT_TRUE(q->sync().has_value());
@@ -138,7 +138,7 @@ TEST(disk_queue, read_limits_bound_each_batch) {
 }
 
 TEST(disk_queue, second_writer_is_refused_with_the_holder_pid) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   std::string detail;
   auto second = open(small_options(d.path()), &detail);
@@ -148,9 +148,9 @@ TEST(disk_queue, second_writer_is_refused_with_the_holder_pid) {
 }
 
 TEST(disk_queue, fsync_always_with_concurrent_appenders_shares_fsyncs) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
-  o.fsync = fsync_policy::always;
+  o.fsync.mode = config::fsync_mode::always;
   o.segment_bytes = 1u << 20;
   auto q = open(o).value();
   constexpr int k_threads = 8, k_appends = 50;
@@ -175,9 +175,9 @@ TEST(disk_queue, fsync_always_with_concurrent_appenders_shares_fsyncs) {
 }
 
 TEST(disk_queue, wait_durable_with_interval_policy) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
-  o.fsync_interval = std::chrono::milliseconds(5);
+  o.fsync.interval = std::chrono::milliseconds(5);
   auto q = open(o).value();
   std::string p = "x";
   record_in r{0, p};
@@ -188,7 +188,7 @@ TEST(disk_queue, wait_durable_with_interval_policy) {
 }
 
 TEST(disk_queue, record_larger_than_the_limit_is_refused) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.max_record_bytes = 1000;
   auto q = open(o).value();
@@ -199,7 +199,7 @@ TEST(disk_queue, record_larger_than_the_limit_is_refused) {
 }
 
 TEST(disk_queue, records_larger_than_the_write_buffer) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.write_buffer_bytes = 4096;
   o.segment_bytes = 1u << 20;
@@ -216,7 +216,7 @@ TEST(disk_queue, records_larger_than_the_write_buffer) {
 }
 
 TEST(disk_queue, another_process_view_reads_what_the_writer_published) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   append_range(*q, 1, 200, 20);
   ASSERT_TRUE(q->sync().has_value());
@@ -236,9 +236,9 @@ namespace sluice::queue::disk {
 namespace {
 
 TEST(disk_queue, writer_waits_for_the_syncer_past_max_unsynced_bytes) {
-  sluice::testing::test_dir d;
+  sluice::testing::temp_dir d;
   auto o = sluice::testing::small_options(d.path());
-  o.fsync_interval = std::chrono::milliseconds(20);
+  o.fsync.interval = std::chrono::milliseconds(20);
   o.write_buffer_bytes = 4096;
   o.max_unsynced_bytes = 8192; // far below what is appended: the writer must wait many times
   auto q = open(o).value();

@@ -56,13 +56,5 @@ TEST(format, segment_header_and_names) {
   EXPECT_FALSE(parse_segment_file_name("lock").has_value());
 }
 
-TEST(format, subscription_names) {
-  EXPECT_TRUE(valid_subscription_name("archive-1.main_x"));
-  EXPECT_FALSE(valid_subscription_name(""));
-  EXPECT_FALSE(valid_subscription_name(".hidden"));
-  EXPECT_FALSE(valid_subscription_name("../etc"));
-  EXPECT_FALSE(valid_subscription_name(std::string(129, 'a')));
-}
-
 } // namespace
 } // namespace sluice::queue::disk::format

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
-#include "queue/tests/test_dir.h"
+#include "support/temp_dir.h"
 
 namespace sluice::testing {
 
@@ -56,9 +56,20 @@ inline queue::disk::options small_options(const std::filesystem::path& dir) {
   queue::disk::options o;
   o.dir = dir;
   o.segment_bytes = 64 * 1024;
-  o.fsync = queue::disk::fsync_policy::interval;
-  o.fsync_interval = std::chrono::milliseconds(1);
+  o.fsync.mode = config::fsync_mode::interval;
+  o.fsync.interval = std::chrono::milliseconds(1);
   return o;
+}
+
+/// A small disk queue in `dir` (small_options, with segments of `segment_bytes`), open for
+/// appending: the queue the tests of the layers above it run on.
+inline std::unique_ptr<queue::queue> open_small_queue(const std::filesystem::path& dir,
+                                                      std::uint64_t segment_bytes = 64 * 1024) {
+  auto o = small_options(dir);
+  o.segment_bytes = segment_bytes;
+  auto q = queue::disk::open(o);
+  EXPECT_TRUE(q.has_value());
+  return std::move(q.value());
 }
 
 } // namespace sluice::testing

@@ -7,15 +7,17 @@
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/files.h"
 #include "queue/tests/queue_helpers.h"
+#include "support/eventually.h"
 
 namespace sluice::queue::disk {
 namespace {
 
 using sluice::testing::append_range;
+using sluice::testing::eventually;
 using sluice::testing::payload_of;
 using sluice::testing::read_all;
 using sluice::testing::small_options;
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
 
 std::size_t segment_count(const std::filesystem::path& dir) {
   return list_segments(dir).value().size();
@@ -23,17 +25,19 @@ std::size_t segment_count(const std::filesystem::path& dir) {
 
 // Waits (bounded) until the queue's housekeeping has brought the segment count to `want`.
 bool wait_segments(const queue& q, const std::filesystem::path& dir, std::size_t want) {
-  for (int i = 0; i < 3000; ++i) {
-    if (segment_count(dir) == want)
-      return true;
-    q.stats(); // keep the loop observable
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
+  return eventually(
+      std::chrono::seconds(30),
+      [&] {
+        if (segment_count(dir) == want)
+          return true;
+        q.stats(); // keep the loop observable
+        return false;
+      },
+      std::chrono::milliseconds(10));
 }
 
 TEST(retention, segments_go_once_every_subscription_passed_them) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   auto a = q->subscribe("a", start_at::beginning()).value();
   auto b = q->subscribe("b", start_at::beginning()).value();
@@ -52,8 +56,9 @@ TEST(retention, segments_go_once_every_subscription_passed_them) {
   ASSERT_TRUE(b->commit(3000).has_value());
   ASSERT_TRUE(wait_segments(*q, d.path(), 1));
   // The files go first, the counters follow when housekeeping retakes the queue's lock.
-  for (int i = 0; i < 3000 && q->stats().segments_deleted.get() < segs.size() - 1; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  eventually(
+      std::chrono::seconds(3), [&] { return q->stats().segments_deleted.get() >= segs.size() - 1; },
+      std::chrono::milliseconds(1));
   EXPECT_EQ(q->stats().segments_deleted.get(), segs.size() - 1);
   // What is left still reads from the start position of the remaining segment.
   auto r = q->open_reader(start_at::beginning()).value();
@@ -66,7 +71,7 @@ TEST(retention, segments_go_once_every_subscription_passed_them) {
 }
 
 TEST(retention, no_subscription_keeps_everything) {
-  test_dir d;
+  temp_dir d;
   auto q = open(small_options(d.path())).value();
   append_range(*q, 1, 3000, 100);
   ASSERT_TRUE(q->sync().has_value());
@@ -79,7 +84,7 @@ TEST(retention, no_subscription_keeps_everything) {
 }
 
 TEST(retention, retain_bytes_keeps_the_newest_consumed_segments) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.retain_bytes = 100 * 1024; // at least 100 KiB: two segments of just under 64 KiB
   auto q = open(o).value();
@@ -106,7 +111,7 @@ std::size_t open_deleted_segments(const std::filesystem::path& dir) {
 }
 
 TEST(retention, deleted_segments_are_freed_in_steps_and_let_go) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.segment_bytes = 12u << 20; // three steps of 4 MiB each
   auto q = open(o).value();
@@ -120,17 +125,14 @@ TEST(retention, deleted_segments_are_freed_in_steps_and_let_go) {
   ASSERT_TRUE(a->commit(4000).has_value());
   ASSERT_TRUE(wait_segments(*q, d.path(), 1));
   // The deleted segments are released once shrunk, none kept open for ever.
-  bool released = false;
-  for (int i = 0; i < 3000 && !released; ++i) {
-    released = open_deleted_segments(d.path()) == 0;
-    if (!released)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  bool released = eventually(
+      std::chrono::seconds(30), [&] { return open_deleted_segments(d.path()) == 0; },
+      std::chrono::milliseconds(10));
   EXPECT_TRUE(released);
 }
 
 TEST(retention, a_reader_on_a_deleted_segment_reads_it_whole) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d.path());
   o.segment_bytes = 12u << 20; // more than one shrink step
   auto q = open(o).value();
@@ -149,12 +151,9 @@ TEST(retention, a_reader_on_a_deleted_segment_reads_it_whole) {
   ASSERT_EQ(read_all(*a).size(), 4000u);
   ASSERT_TRUE(a->commit(4000).has_value());
   ASSERT_TRUE(wait_segments(*q, d.path(), 1));
-  bool settled = false;
-  for (int i = 0; i < 3000 && !settled; ++i) {
-    settled = open_deleted_segments(d.path()) == 1;
-    if (!settled)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  bool settled = eventually(
+      std::chrono::seconds(30), [&] { return open_deleted_segments(d.path()) == 1; },
+      std::chrono::milliseconds(10));
   ASSERT_TRUE(settled);
   // The rest of the first segment still reads, byte for byte: it was not shrunk under the reader.
   position next = 11;

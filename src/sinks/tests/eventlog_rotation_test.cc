@@ -3,9 +3,9 @@
 
 #include <gtest/gtest.h>
 
-#include "../../queue/tests/test_dir.h"
 #include "sink_helpers.h"
 #include "sinks/eventlog.h"
+#include "support/temp_dir.h"
 
 namespace sluice::sinks {
 namespace {
@@ -23,7 +23,7 @@ public:
 };
 
 struct rotation : ::testing::Test {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   fake_clock clock;
 
   std::unique_ptr<eventlog_sink> open_sink(eventlog_options o) {

@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include "../../queue/tests/test_dir.h"
 #include "sink_helpers.h"
 #include "sinks/eventlog.h"
+#include "support/temp_dir.h"
 
 namespace sluice::sinks {
 namespace {
@@ -32,7 +32,7 @@ std::string lines_for(const event_batch& b, std::size_t from, std::size_t to) {
 }
 
 TEST(eventlog, writes_payload_lines_and_points_current_at_the_file) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir.path());
   auto b = event_batch::make(1, 3);
   ASSERT_TRUE(sink->write(b.views()));
@@ -47,7 +47,7 @@ TEST(eventlog, writes_payload_lines_and_points_current_at_the_file) {
 }
 
 TEST(eventlog, writes_envelope_lines) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir.path(), true);
   event_batch b;
   b.add(5, 1700000000123456789, "fh", "tweet", R"({"text":"hi"})");
@@ -62,7 +62,7 @@ TEST(eventlog, writes_envelope_lines) {
 }
 
 TEST(eventlog, newline_in_a_payload_becomes_a_space) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir.path());
   event_batch b;
   b.add(1, 1, "s", "t", "{\"a\":\n1}");
@@ -72,7 +72,7 @@ TEST(eventlog, newline_in_a_payload_becomes_a_space) {
 }
 
 TEST(eventlog, redelivered_batch_writes_nothing_twice) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto b = event_batch::make(1, 8);
   {
     auto sink = open_sink(dir.path());
@@ -93,7 +93,7 @@ TEST(eventlog, redelivered_batch_writes_nothing_twice) {
 }
 
 TEST(eventlog, torn_last_line_is_cut_and_its_events_written_again) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto b = event_batch::make(1, 6);
   std::filesystem::path file;
   {
@@ -114,7 +114,7 @@ TEST(eventlog, torn_last_line_is_cut_and_its_events_written_again) {
 }
 
 TEST(eventlog, torn_state_save_falls_back_to_the_previous_position) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto b = event_batch::make(1, 6);
   std::filesystem::path file;
   {
@@ -137,7 +137,7 @@ TEST(eventlog, torn_state_save_falls_back_to_the_previous_position) {
 }
 
 TEST(eventlog, crash_before_the_first_state_save_writes_nothing_twice) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto b = event_batch::make(1, 5);
   std::filesystem::path file;
   {
@@ -164,7 +164,7 @@ TEST(eventlog, crash_before_the_first_state_save_writes_nothing_twice) {
 }
 
 TEST(eventlog, files_of_a_lost_state_file_are_kept) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto b = event_batch::make(1, 3);
   std::filesystem::path file;
   {
@@ -180,7 +180,7 @@ TEST(eventlog, files_of_a_lost_state_file_are_kept) {
 }
 
 TEST(eventlog, a_second_sink_on_the_directory_is_refused) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir.path());
   eventlog_options o;
   o.dir = dir.path();

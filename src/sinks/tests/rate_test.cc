@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "../../queue/tests/test_dir.h"
 #include "sink_helpers.h"
 #include "sinks/eventlog.h"
 #include "sinks/sqlite.h"
+#include "support/temp_dir.h"
 
 // Rates, not assertions: run with --gtest_also_run_disabled_tests --gtest_filter='*rate*'.
 namespace sluice::sinks {
@@ -30,7 +30,7 @@ template <class S> void measure(const char* what, S& sink) {
 }
 
 TEST(sinks_rate, DISABLED_eventlog) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   eventlog_options o;
   o.dir = dir.path();
   auto sink = eventlog_sink::open(o);
@@ -39,7 +39,7 @@ TEST(sinks_rate, DISABLED_eventlog) {
 }
 
 TEST(sinks_rate, DISABLED_sqlite) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   sqlite_options o;
   o.path = dir / "s.db";
   o.table = "events";

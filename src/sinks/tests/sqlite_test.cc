@@ -4,9 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "../../queue/tests/test_dir.h"
 #include "sink_helpers.h"
 #include "sinks/sqlite.h"
+#include "support/sqlite_rows.h"
+#include "support/temp_dir.h"
 
 namespace sluice::sinks {
 namespace {
@@ -19,29 +20,29 @@ struct row {
   bool operator==(const row&) const = default;
 };
 
-/// A second connection, as another process would have.
+/// A second connection, as another process would have, for exec(); rows() reads on a read-only
+/// connection of its own (support/sqlite_rows.h).
 class db_reader {
 public:
-  explicit db_reader(const std::filesystem::path& p) {
+  explicit db_reader(const std::filesystem::path& p) : path_(p) {
     EXPECT_EQ(sqlite3_open(p.c_str(), &db_), SQLITE_OK);
   }
   ~db_reader() { sqlite3_close(db_); }
   std::vector<row> rows(const std::string& table) {
+    using sluice::testing::sqlite_text;
     std::vector<row> out;
-    sqlite3_stmt* st = nullptr;
-    auto sql = "SELECT id, source, received_at, type, payload FROM " + table + " ORDER BY id";
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
-    while (sqlite3_step(st) == SQLITE_ROW)
-      out.push_back({sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2),
-                     reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
-                     reinterpret_cast<const char*>(sqlite3_column_text(st, 3)),
-                     reinterpret_cast<const char*>(sqlite3_column_text(st, 4))});
-    sqlite3_finalize(st);
+    sluice::testing::sqlite_each_row(
+        path_, "SELECT id, source, received_at, type, payload FROM " + table + " ORDER BY id",
+        [&](sqlite3_stmt* st) {
+          out.push_back({sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2),
+                         sqlite_text(st, 1), sqlite_text(st, 3), sqlite_text(st, 4)});
+        });
     return out;
   }
   int exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
 
 private:
+  std::filesystem::path path_;
   sqlite3* db_ = nullptr;
 };
 
@@ -65,7 +66,7 @@ std::unique_ptr<sqlite_sink> open_sink(const std::filesystem::path& db, bool rea
 }
 
 TEST(sqlite_sink, writes_exact_rows) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir / "s.db");
   auto b = event_batch::make(1, 5, 3); // ids 1, 4, 7, 10, 13
   ASSERT_TRUE(sink->write(b.views()));
@@ -76,21 +77,16 @@ TEST(sqlite_sink, writes_exact_rows) {
 }
 
 TEST(sqlite_sink, uses_wal_mode) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir / "s.db");
   ASSERT_TRUE(sink->write(event_batch::make(1, 1).views()));
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "s.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  auto mode = sluice::testing::sqlite_try_text(dir / "s.db", "PRAGMA journal_mode");
+  ASSERT_TRUE(mode.has_value());
+  EXPECT_EQ(*mode, "wal");
 }
 
 TEST(sqlite_sink, redelivery_leaves_the_same_rows) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto b = event_batch::make(1, 8);
   {
     auto sink = open_sink(dir / "s.db");
@@ -106,7 +102,7 @@ TEST(sqlite_sink, redelivery_leaves_the_same_rows) {
 }
 
 TEST(sqlite_sink, ten_thousand_events_in_one_batch) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir / "s.db");
   auto b = event_batch::make(100, 10000, 1, 300);
   ASSERT_TRUE(sink->write(b.views()));
@@ -122,7 +118,7 @@ std::uintmax_t size_of(const std::filesystem::path& p) {
 // The WAL is copied into the database when the delivery is idle, once 1 MiB waits there; not
 // before, and not inside a write below 4 MiB.
 TEST(sqlite_sink, an_idle_sink_checkpoints_the_wal_past_1_mib) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir / "s.db");
   constexpr std::size_t k_batch = 500, k_batches = 10; // 10 x 500 x 300 bytes: 1.5 MB
   auto all = event_batch::make(1, k_batch * k_batches, 1, 300);
@@ -154,7 +150,7 @@ TEST(sqlite_sink, an_idle_sink_checkpoints_the_wal_past_1_mib) {
 
 // A delivery that never catches up still gets its WAL checkpointed, by write() past 4 MiB.
 TEST(sqlite_sink, a_sink_never_idle_checkpoints_in_write_past_4_mib) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto sink = open_sink(dir / "s.db");
   constexpr std::size_t k_batch = 1000, k_batches = 20; // 20 x 1000 x 300 bytes: 6 MB
   auto all = event_batch::make(1, k_batch * k_batches, 1, 300);
@@ -168,7 +164,7 @@ TEST(sqlite_sink, a_sink_never_idle_checkpoints_in_write_past_4_mib) {
 }
 
 TEST(sqlite_sink, busy_database_is_retryable_and_nothing_is_lost) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto b = event_batch::make(1, 10);
   auto sink = open_sink(dir / "s.db");
   ASSERT_TRUE(sink->write(b.views(0, 5)));
@@ -184,7 +180,7 @@ TEST(sqlite_sink, busy_database_is_retryable_and_nothing_is_lost) {
 }
 
 TEST(sqlite_sink, read_only_database_is_retryable_and_nothing_is_lost) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto b = event_batch::make(1, 10);
   ASSERT_TRUE(open_sink(dir / "s.db")->write(b.views(0, 5)));
   {
@@ -204,7 +200,7 @@ TEST(sqlite_sink, read_only_database_is_retryable_and_nothing_is_lost) {
 TEST(sqlite_sink, write_protected_file_is_retryable_until_writable_again) {
   if (::geteuid() == 0)
     GTEST_SKIP() << "running as root: chmod does not stop writes (the read_only test covers it)";
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   auto db = dir / "s.db";
   auto b = event_batch::make(1, 10);
   ASSERT_TRUE(open_sink(db)->write(b.views(0, 5)));
@@ -225,7 +221,7 @@ TEST(sqlite_sink, write_protected_file_is_retryable_until_writable_again) {
 }
 
 TEST(sqlite_sink, bad_table_name_is_invalid_config) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   for (const char* name : {"", "1abc", "a-b", "x\"; DROP TABLE y; --", "a b"}) {
     sqlite_options o;
     o.path = dir / "s.db";
@@ -238,7 +234,7 @@ TEST(sqlite_sink, bad_table_name_is_invalid_config) {
 }
 
 TEST(sqlite_sink, existing_table_with_other_columns_is_a_permanent_schema_mismatch) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   {
     db_reader db(dir / "s.db");
     ASSERT_EQ(db.exec("CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT)"), SQLITE_OK);
@@ -253,7 +249,7 @@ TEST(sqlite_sink, existing_table_with_other_columns_is_a_permanent_schema_mismat
 }
 
 TEST(sqlite_sink, existing_table_with_extra_columns_is_accepted) {
-  sluice::testing::test_dir dir;
+  sluice::testing::temp_dir dir;
   {
     db_reader db(dir / "s.db");
     ASSERT_EQ(db.exec("CREATE TABLE events (id INTEGER PRIMARY KEY, source TEXT, received_at "

@@ -7,11 +7,17 @@
 
 #include "sources/client_source.h"
 #include "sources/tests/source_helpers.h"
+#include "support/eventually.h"
+#include "support/socket_sender.h"
 
 namespace sluice::sources {
 namespace {
 
 using namespace testing;
+using sluice::testing::closed_port;
+using sluice::testing::read_all_fd;
+using sluice::testing::tcp_listen_any;
+using sluice::testing::write_all;
 
 std::string line_of(int i) {
   return "{\"n\":" + std::to_string(i) + "}\n";
@@ -20,7 +26,7 @@ std::string line_of(int i) {
 // The server sends lines 0..499 and half of line 500, hangs up, then on the next connection
 // sends lines 500..999 whole: each event arrives exactly once and the reconnect is counted.
 TEST(client_source, tcp_reconnects_after_a_disconnect_mid_line) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   std::uint16_t port = 0;
   int lfd = tcp_listen_any(port);
@@ -43,10 +49,8 @@ TEST(client_source, tcp_reconnects_after_a_disconnect_mid_line) {
   });
 
   auto cfg = source_cfg("up", config::record_format::json);
-  config::tcp_source t;
-  t.address = "127.0.0.1:" + std::to_string(port);
-  t.reconnect = fast_reconnect();
-  cfg.settings = t;
+  cfg.settings = source_settings(
+      "tcp", {{"address", "127.0.0.1:" + std::to_string(port)}, {"reconnect", fast_reconnect()}});
   {
     io_runner io;
     client_source src(cfg, *q, d.path());
@@ -73,20 +77,18 @@ TEST(client_source, tcp_reconnects_after_a_disconnect_mid_line) {
 }
 
 TEST(client_source, unix_backs_off_until_the_server_appears) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   std::string path = (d / "s.sock").string();
   auto cfg = source_cfg("u", config::record_format::lines);
-  config::unix_source u;
-  u.path = path;
-  u.reconnect = fast_reconnect();
-  cfg.settings = u;
+  cfg.settings = source_settings("unix", {{"address", path}, {"reconnect", fast_reconnect()}});
   io_runner io;
   client_source src(cfg, *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
   // No server yet: attempts fail and are counted.
-  for (int i = 0; i < 2000 && src.stats().connect_failures.load() < 3; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  sluice::testing::eventually(
+      std::chrono::seconds(10), [&] { return src.stats().connect_failures.load() >= 3; },
+      std::chrono::milliseconds(5));
   EXPECT_GE(src.stats().connect_failures.load(), 3u);
 
   boost::asio::io_context sio;
@@ -105,17 +107,16 @@ TEST(client_source, unix_backs_off_until_the_server_appears) {
 // A tcp source to a closed port: every refused attempt is of the network class (the only one
 // of tcp and unix sources), with the configured delays; max_retries = 2 ends it in failed.
 TEST(client_source, tcp_to_a_closed_port_is_a_network_error) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   auto port = closed_port();
   auto cfg = source_cfg("closed", config::record_format::lines);
-  config::tcp_source t;
-  t.address = "127.0.0.1:" + std::to_string(port);
-  t.reconnect = fast_reconnect();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
   // 1 ms, then 1 h + 1 ms: exactly two attempts, then the source waits (the gauge says how long).
-  t.reconnect.network_step = std::chrono::hours(1);
-  t.reconnect.network_max = std::chrono::hours(2);
-  cfg.settings = t;
+  cfg.settings = source_settings(
+      "tcp", {{"address", address},
+              {"reconnect", fast_reconnect({{"network_step", std::chrono::nanoseconds(std::chrono::hours(1))},
+                                            {"network_max", std::chrono::nanoseconds(std::chrono::hours(2))}})}});
   io_runner io;
   {
     client_source src(cfg, *q, d.path());
@@ -130,9 +131,9 @@ TEST(client_source, tcp_to_a_closed_port_is_a_network_error) {
     EXPECT_EQ(src.state(), source_state::stopped);
   }
   // max_retries = 2: two attempts, then failed, never a silent stop.
-  t.reconnect = fast_reconnect();
-  t.reconnect.max_retries = 2;
-  cfg.settings = t;
+  cfg.settings = source_settings(
+      "tcp", {{"address", address},
+              {"reconnect", fast_reconnect({{"max_retries", std::int64_t{2}}})}});
   client_source src(cfg, *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
   ASSERT_TRUE(wait_until([&] { return src.state() == source_state::failed; }));

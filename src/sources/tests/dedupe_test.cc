@@ -99,7 +99,7 @@ void append_interleaved(queue::queue& q) {
 }
 
 TEST(dedupe_window, seeded_from_the_queue_holds_the_sources_newest_ids) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   append_interleaved(*q);
   key_extractor ids("id_str");
@@ -132,7 +132,7 @@ TEST(dedupe_window, seeded_from_the_queue_holds_the_sources_newest_ids) {
 }
 
 TEST(dedupe_window, seeding_an_empty_queue_adds_nothing) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   key_extractor ids("id_str");
   dedupe_window w(10);

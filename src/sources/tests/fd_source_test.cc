@@ -12,12 +12,12 @@ namespace {
 using namespace testing;
 
 TEST(fd_source, reads_until_eof_last_line_without_newline_counts) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   auto cfg = source_cfg("in", config::record_format::json);
-  cfg.settings = config::stdin_source{};
+  cfg.settings = source_settings("stdin", {});
   fd_source src(cfg, *q, d.path(), fds[0]);
   asio::io_context io;
   ASSERT_TRUE(src.start(io).has_value());
@@ -45,7 +45,7 @@ TEST(fd_source, reads_until_eof_last_line_without_newline_counts) {
 }
 
 TEST(fd_source, stop_returns_while_no_input_comes) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);

@@ -6,22 +6,30 @@
 #include "firehose/server.h"
 #include "sources/http_source.h"
 #include "sources/tests/source_helpers.h"
+#include "support/firehose_fixture.h"
+#include "support/socket_sender.h"
 
 namespace sluice::sources {
 namespace {
 
 using namespace testing;
+using sluice::testing::closed_port;
+using sluice::testing::firehose_on_loopback;
+using sluice::testing::read_all_fd;
+using sluice::testing::tcp_listen_any;
 
-config::source_config http_cfg(std::uint16_t port, bool post) {
+config::source_config http_cfg(std::uint16_t port, bool post, settings_items more = {}) {
   auto cfg = source_cfg("fh", config::record_format::json);
   cfg.max_record_bytes = 1 << 20;
   cfg.default_type = "tweet";
-  config::http_source h;
-  h.url = "http://127.0.0.1:" + std::to_string(port) + "/1.1/statuses/filter.json";
-  h.method = post ? config::http_method::post : config::http_method::get;
-  h.params = {{"track", {"Bears", "Packers"}}};
-  h.reconnect = fast_reconnect();
-  cfg.settings = h;
+  settings_items h = {
+      {"url", "http://127.0.0.1:" + std::to_string(port) + "/1.1/statuses/filter.json"},
+      {"method", std::string(post ? "POST" : "GET")},
+      {"params", config::option_entries{{"track", {"Bears", "Packers"}}}},
+      {"reconnect", fast_reconnect()}};
+  for (auto& [n, v] : more)
+    sluice::testing::set(h, n, std::move(v));
+  cfg.settings = source_settings("http", std::move(h));
   return cfg;
 }
 
@@ -30,20 +38,18 @@ config::source_config http_cfg(std::uint16_t port, bool post) {
 // typed by the control-message rule.
 TEST(http_source, streams_and_reconnects_without_loss) {
   for (bool post : {false, true}) {
-    test_dir d;
+    temp_dir d;
     auto q = open_queue(d / "q");
     firehose::server_options so;
     so.stream.seed = 11;
     so.count = 3000;
     so.disconnect_every = 700;
     so.resume = true;
-    firehose::server fh(so);
-    auto port = fh.listen_http("127.0.0.1", 0);
-    ASSERT_TRUE(port.has_value());
-    fh.start();
+    firehose_on_loopback fh(so);
+    ASSERT_NE(fh.port, 0);
 
     io_runner io(1);
-    http_source src(http_cfg(*port, post), *q, d.path());
+    http_source src(http_cfg(fh.port, post), *q, d.path());
     ASSERT_TRUE(src.start(io.io).has_value());
     auto events = wait_for_events(*q, 3000);
     ASSERT_EQ(events.size(), 3000u);
@@ -71,7 +77,7 @@ TEST(http_source, streams_and_reconnects_without_loss) {
     EXPECT_EQ(src.last_status(), 200);
     src.stop();
     EXPECT_EQ(src.state(), source_state::stopped);
-    fh.stop();
+    fh.server.stop();
     ASSERT_TRUE(q->close().has_value());
   }
 }
@@ -79,40 +85,38 @@ TEST(http_source, streams_and_reconnects_without_loss) {
 // The first two connections get HTTP 503: each is a counted failure and the source backs off,
 // then streams (an endless stream, so no later attempt fails).
 TEST(http_source, backs_off_on_an_error_status) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   firehose::server_options so;
   so.rate = 10000;
   so.status = 503;
   so.status_first = 2;
   so.resume = true;
-  firehose::server fh(so);
-  auto port = fh.listen_http("127.0.0.1", 0);
-  ASSERT_TRUE(port.has_value());
-  fh.start();
+  firehose_on_loopback fh(so);
+  ASSERT_NE(fh.port, 0);
   io_runner io(1);
-  http_source src(http_cfg(*port, false), *q, d.path());
+  http_source src(http_cfg(fh.port, false), *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
   auto events = wait_for_events(*q, 100);
   EXPECT_GE(events.size(), 100u);
   EXPECT_EQ(src.stats().connect_failures.load(), 2u);
   EXPECT_EQ(src.stats().disconnects_by(io::disconnect_reason::http_error), 2u);
   EXPECT_EQ(src.stats().disconnects_by(io::disconnect_reason::network), 0u);
-  EXPECT_EQ(src.stats().last_error(), "HTTP 503 from http://127.0.0.1:" + std::to_string(*port) +
+  EXPECT_EQ(src.stats().last_error(), "HTTP 503 from http://127.0.0.1:" + std::to_string(fh.port) +
                                           "/1.1/statuses/filter.json");
   EXPECT_EQ(src.last_status(), 200);
   EXPECT_EQ(src.stats().connects.load(), 1u);
   EXPECT_EQ(src.stats().backoff_ns.load(), 0);
   EXPECT_EQ(src.state(), source_state::connected);
   src.stop();
-  fh.stop();
+  fh.server.stop();
   ASSERT_TRUE(q->close().has_value());
 }
 
 // A server that accepts and then says nothing: the stall timeout ends the connection and the
 // source tries again; stop() returns promptly while it waits.
 TEST(http_source, a_silent_server_is_a_stall) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   std::uint16_t port = 0;
   int lfd = tcp_listen_any(port);
@@ -136,10 +140,9 @@ TEST(http_source, a_silent_server_is_a_stall) {
 }
 
 TEST(http_source, a_bad_url_fails_at_start) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
-  auto cfg = http_cfg(1, false);
-  std::get<config::http_source>(cfg.settings).url = "ftp://example.com/";
+  auto cfg = http_cfg(1, false, {{"url", std::string("ftp://example.com/")}});
   io_runner io(1);
   http_source src(cfg, *q, d.path());
   EXPECT_FALSE(src.start(io.io).has_value());
@@ -162,31 +165,29 @@ TEST(http_source, a_fatal_status_fails_after_one_attempt) {
       {413, "too many track terms"}, {416, "check params"}};
   for (const auto& [status, hint] : fatal) {
     SCOPED_TRACE(status);
-    test_dir d;
+    temp_dir d;
     auto q = open_queue(d / "q");
     firehose::server_options so;
     so.status = static_cast<unsigned>(status);
     so.status_first = 1;
-    firehose::server fh(so);
-    auto port = fh.listen_http("127.0.0.1", 0);
-    ASSERT_TRUE(port.has_value());
-    fh.start();
+    firehose_on_loopback fh(so);
+    ASSERT_NE(fh.port, 0);
     io_runner io(1);
-    http_source src(http_cfg(*port, false), *q, d.path());
+    http_source src(http_cfg(fh.port, false), *q, d.path());
     ASSERT_TRUE(src.start(io.io).has_value());
     ASSERT_TRUE(wait_until([&] { return src.state() == source_state::failed; }));
     EXPECT_EQ(src.stats().last_error(), "HTTP " + std::to_string(status) +
-                                            " from http://127.0.0.1:" + std::to_string(*port) +
+                                            " from http://127.0.0.1:" + std::to_string(fh.port) +
                                             "/1.1/statuses/filter.json: " + hint);
     EXPECT_EQ(disconnects(src, io::disconnect_reason::fatal), 1u);
     EXPECT_EQ(src.stats().connect_failures.load(), 1u);
     EXPECT_EQ(src.stats().connects.load(), 0u);
     EXPECT_EQ(src.last_status(), status);
-    EXPECT_EQ(fh.stats().connections, 1u);
+    EXPECT_EQ(fh.server.stats().connections, 1u);
     src.stop();
     EXPECT_EQ(src.state(), source_state::failed); // stop() keeps the reason visible
-    EXPECT_EQ(fh.stats().connections, 1u);
-    fh.stop();
+    EXPECT_EQ(fh.server.stats().connections, 1u);
+    fh.server.stop();
     ASSERT_TRUE(q->close().has_value());
   }
 }
@@ -195,25 +196,23 @@ TEST(http_source, a_fatal_status_fails_after_one_attempt) {
 TEST(http_source, rate_limiting_is_counted_as_such) {
   for (unsigned status : {420u, 429u}) {
     SCOPED_TRACE(status);
-    test_dir d;
+    temp_dir d;
     auto q = open_queue(d / "q");
     firehose::server_options so;
     so.rate = 10000;
     so.status = status;
     so.status_first = 2;
-    firehose::server fh(so);
-    auto port = fh.listen_http("127.0.0.1", 0);
-    ASSERT_TRUE(port.has_value());
-    fh.start();
+    firehose_on_loopback fh(so);
+    ASSERT_NE(fh.port, 0);
     io_runner io(1);
-    http_source src(http_cfg(*port, false), *q, d.path());
+    http_source src(http_cfg(fh.port, false), *q, d.path());
     ASSERT_TRUE(src.start(io.io).has_value());
     EXPECT_GE(wait_for_events(*q, 10).size(), 10u);
     EXPECT_EQ(disconnects(src, io::disconnect_reason::rate_limited), 2u);
     EXPECT_EQ(disconnects(src, io::disconnect_reason::http_error), 0u);
     EXPECT_EQ(src.stats().connects.load(), 1u);
     src.stop();
-    fh.stop();
+    fh.server.stop();
     ASSERT_TRUE(q->close().has_value());
   }
 }
@@ -222,13 +221,13 @@ TEST(http_source, rate_limiting_is_counted_as_such) {
 // configured. With 1 ms then +1 h, exactly two attempts are made and the source then waits
 // 1 h + 1 ms (the gauge, without jitter); stop() does not wait for it.
 TEST(http_source, a_refused_connection_backs_off_linearly) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
-  auto cfg = http_cfg(closed_port(), false);
-  auto& r = std::get<config::http_source>(cfg.settings).reconnect;
-  r.network_initial = std::chrono::milliseconds(1);
-  r.network_step = std::chrono::hours(1);
-  r.network_max = std::chrono::hours(2);
+  using std::chrono::nanoseconds;
+  auto cfg = http_cfg(closed_port(), false,
+                      {{"reconnect", fast_reconnect({{"network_initial", nanoseconds(1'000'000)},
+                                                     {"network_step", nanoseconds(std::chrono::hours(1))},
+                                                     {"network_max", nanoseconds(std::chrono::hours(2))}})}});
   io_runner io(1);
   http_source src(cfg, *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
@@ -258,18 +257,16 @@ TEST(http_source, a_refused_connection_backs_off_linearly) {
 // The firehose stops sending (and keeps the connection open) after 50 ranks: the stall timeout
 // ends the connection, counted as a stall, and the source reconnects and resumes.
 TEST(http_source, a_stall_is_counted_and_reconnected) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   firehose::server_options so;
   so.stream.seed = 5;
   so.stall_after = 50;
   so.resume = true;
-  firehose::server fh(so);
-  auto port = fh.listen_http("127.0.0.1", 0);
-  ASSERT_TRUE(port.has_value());
-  fh.start();
+  firehose_on_loopback fh(so);
+  ASSERT_NE(fh.port, 0);
   io_runner io(1);
-  http_source src(http_cfg(*port, false), *q, d.path(), std::chrono::milliseconds(100));
+  http_source src(http_cfg(fh.port, false), *q, d.path(), std::chrono::milliseconds(100));
   ASSERT_TRUE(src.start(io.io).has_value());
   EXPECT_EQ(wait_for_events(*q, 100).size(), 100u);
   EXPECT_GE(disconnects(src, io::disconnect_reason::stall), 1u);
@@ -277,17 +274,16 @@ TEST(http_source, a_stall_is_counted_and_reconnected) {
   EXPECT_GE(src.stats().reconnects.load(), 1u);
   EXPECT_EQ(disconnects(src, io::disconnect_reason::network), 0u);
   src.stop();
-  fh.stop();
+  fh.server.stop();
   ASSERT_TRUE(q->close().has_value());
 }
 
 // max_retries = 3 against a closed port: three attempts, then failed with the reason.
 TEST(http_source, gives_up_after_max_retries) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   auto port = closed_port();
-  auto cfg = http_cfg(port, false);
-  std::get<config::http_source>(cfg.settings).reconnect.max_retries = 3;
+  auto cfg = http_cfg(port, false, {{"reconnect", fast_reconnect({{"max_retries", std::int64_t{3}}})}});
   io_runner io(1);
   http_source src(cfg, *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
@@ -321,29 +317,28 @@ TEST(http_source, retry_after_is_honoured_when_larger) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.retry_after);
-    test_dir d;
+    temp_dir d;
     auto q = open_queue(d / "q");
     firehose::server_options so;
     so.status = 429;
     so.status_first = 1;
     so.retry_after = c.retry_after;
-    firehose::server fh(so);
-    auto port = fh.listen_http("127.0.0.1", 0);
-    ASSERT_TRUE(port.has_value());
-    fh.start();
+    firehose_on_loopback fh(so);
+    ASSERT_NE(fh.port, 0);
     io_runner io(1);
-    auto cfg = http_cfg(*port, false);
-    auto& r = std::get<config::http_source>(cfg.settings).reconnect;
-    r.rate_limit_initial = c.rate_limit_initial;
-    r.rate_limit_max = hours(3);
+    auto cfg = http_cfg(fh.port, false,
+                        {{"reconnect", fast_reconnect({{"rate_limit_initial",
+                                                        std::chrono::nanoseconds(c.rate_limit_initial)},
+                                                       {"rate_limit_max",
+                                                        std::chrono::nanoseconds(hours(3))}})}});
     http_source src(cfg, *q, d.path());
     ASSERT_TRUE(src.start(io.io).has_value());
     ASSERT_TRUE(wait_until([&] { return src.stats().backoff_ns.load() == c.waited.count(); }));
     EXPECT_EQ(disconnects(src, io::disconnect_reason::rate_limited), 1u);
     EXPECT_EQ(src.state(), source_state::backing_off);
-    EXPECT_EQ(fh.stats().connections, 1u);
+    EXPECT_EQ(fh.server.stats().connections, 1u);
     src.stop();
-    fh.stop();
+    fh.server.stop();
     ASSERT_TRUE(q->close().has_value());
   }
 }

@@ -15,43 +15,37 @@
 #include "firehose/server.h"
 #include "sources/http_source.h"
 #include "sources/tests/source_helpers.h"
+#include "support/firehose_fixture.h"
 
 namespace sluice::sources {
 namespace {
 
 using namespace testing;
+using sluice::testing::firehose_on_loopback;
 using track_list = std::vector<std::string>;
 
-config::http_source http_settings(std::uint16_t port, track_list track) {
-  config::http_source h;
-  h.url = "http://127.0.0.1:" + std::to_string(port) + "/1.1/statuses/filter.json";
-  h.params = {{"track", std::move(track)}};
-  h.reconnect = fast_reconnect();
-  h.change_debounce = std::chrono::milliseconds(100);
-  return h;
+settings_items http_settings(std::uint16_t port, track_list track) {
+  return {{"url", "http://127.0.0.1:" + std::to_string(port) + "/1.1/statuses/filter.json"},
+          {"params", config::option_entries{{"track", std::move(track)}}},
+          {"reconnect", fast_reconnect()},
+          {"change_debounce", std::chrono::nanoseconds(std::chrono::milliseconds(100))}};
 }
 
-config::source_config http_cfg(config::http_source h) {
+config::option_values values(settings_items h) {
+  return source_settings("http", std::move(h));
+}
+
+config::source_config http_cfg(settings_items h) {
   auto cfg = source_cfg("fh", config::record_format::json);
   cfg.max_record_bytes = 1 << 20;
   cfg.default_type = "tweet";
-  cfg.settings = std::move(h);
+  cfg.settings = values(std::move(h));
   return cfg;
 }
 
-/// A firehose on a free loopback port, started.
-struct firehose_fixture {
-  explicit firehose_fixture(firehose::server_options o) : options(std::move(o)), fh(options) {
-    auto p = fh.listen_http("127.0.0.1", 0);
-    EXPECT_TRUE(p.has_value());
-    port = p.value_or(0);
-    fh.start();
-  }
-  ~firehose_fixture() { fh.stop(); }
-  firehose::server_options options;
-  firehose::server fh;
-  std::uint16_t port = 0;
-};
+void track(settings_items& h, track_list teams) {
+  set(h, "params", config::option_entries{{"track", std::move(teams)}});
+}
 
 /// Waits until the queue holds at least `n` events, then returns them all.
 std::vector<event_copy> at_least(queue::queue& q, std::size_t n) {
@@ -144,14 +138,14 @@ std::vector<std::uint64_t> stream_tweet_ids(const firehose::stream_options& opti
 
 // --disconnect-every 1000 --resume over 50,000 events: every one exactly once, in order.
 TEST(http_switch, disconnects_every_1000_with_resume_deliver_50000_exactly_once) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   firehose::server_options so;
   so.stream.seed = 5;
   so.count = 50'000;
   so.disconnect_every = 1000;
   so.resume = true;
-  firehose_fixture f(so);
+  firehose_on_loopback f(so);
   io_runner io(1);
   http_source src(http_cfg(http_settings(f.port, {"Bears", "Packers"})), *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
@@ -167,15 +161,15 @@ TEST(http_switch, disconnects_every_1000_with_resume_deliver_50000_exactly_once)
 // With backfill = 300 every connection asks for count=-300 and the firehose sends the 300 ranks
 // before its resume point again: each is dropped as a duplicate, the queue holds every rank once.
 TEST(http_switch, a_backfill_after_each_reconnect_is_dropped_as_duplicates) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   firehose::server_options so;
   so.stream.seed = 6;
   so.disconnect_every = 1000;
   so.resume = true;
-  firehose_fixture f(so);
+  firehose_on_loopback f(so);
   auto h = http_settings(f.port, {"Bears", "Packers"});
-  h.backfill = 300;
+  set(h, "backfill", std::int64_t{300});
   io_runner io(1);
   http_source src(http_cfg(h), *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
@@ -194,15 +188,15 @@ TEST(http_switch, a_backfill_after_each_reconnect_is_dropped_as_duplicates) {
 // A source stopped abruptly loses what it had not appended; the next one, with backfill, gets it
 // again, and its window, refilled from the queue, drops what had been queued.
 TEST(http_switch, a_new_source_with_backfill_fills_the_gap_of_the_last_one) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   firehose::server_options so;
   so.stream.seed = 7;
   so.rate = 20'000;
   so.resume = true;
-  firehose_fixture f(so);
+  firehose_on_loopback f(so);
   auto h = http_settings(f.port, {"Bears", "Packers"});
-  h.backfill = 2000;
+  set(h, "backfill", std::int64_t{2000});
   io_runner io(1);
   {
     http_source first(http_cfg(h), *q, d.path());
@@ -226,19 +220,19 @@ TEST(http_switch, a_new_source_with_backfill_fills_the_gap_of_the_last_one) {
 // the old one goes on until it caught up with the new one. Every rank once; while both delivered
 // (the old one's events in flight when the new one began), the two may interleave in the queue.
 TEST(http_switch, reconnecting_with_the_same_request_loses_and_repeats_nothing) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   firehose::server_options so;
   so.stream.seed = 8;
   so.rate = 10'000;
   so.resume = true;
-  firehose_fixture f(so);
+  firehose_on_loopback f(so);
   auto h = http_settings(f.port, {"Bears", "Packers"});
   io_runner io(1);
   http_source src(http_cfg(h), *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
   at_least(*q, 3000);
-  src.change_request(h);
+  src.change_request(values(h));
   ASSERT_TRUE(wait_until([&] { return src.stats().switches.load() == 1; }));
   // The old connection ends once it delivered what the new one already had.
   ASSERT_TRUE(wait_until([&] { return src.stats().duplicates.load() > 0; }));
@@ -247,7 +241,7 @@ TEST(http_switch, reconnecting_with_the_same_request_loses_and_repeats_nothing) 
   src.stop();
   auto events = read_events(*q);
   expect_prefix_once_from_two_connections(events, so.stream, {{"Bears", "Packers"}, {}});
-  EXPECT_EQ(f.fh.stats().connections, 2u);
+  EXPECT_EQ(f.server.stats().connections, 2u);
   EXPECT_EQ(src.stats().connects.load(), 2u);
   EXPECT_EQ(src.state(), source_state::stopped);
   ASSERT_TRUE(q->close().has_value());
@@ -257,18 +251,21 @@ TEST(http_switch, reconnecting_with_the_same_request_loses_and_repeats_nothing) 
 // along the stream, its filter being narrower) delivers first; the old one goes on until it
 // reaches where the new one began. No tweet of the two teams is missing or repeated.
 TEST(http_switch, a_parameter_change_under_load_loses_nothing_and_switches_once) {
-  test_dir d;
-  auto q = open_queue(d / "q");
+  temp_dir d;
+  // Segments of 4 MiB: the test reads the whole queue back while it waits, and a reader lists
+  // the directory at each segment (the intake issue), which with 64 KiB segments made two runs
+  // at once under the asan build time out.
+  auto q = sluice::testing::open_small_queue(d / "q", 4 << 20);
   firehose::server_options so;
   so.stream.seed = 9;
   so.rate = 10'000;
   so.resume = true;
-  firehose_fixture f(so);
+  firehose_on_loopback f(so);
   io_runner io(1);
   http_source src(http_cfg(http_settings(f.port, {"Bears", "Packers", "Chiefs"})), *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
   at_least(*q, 5000);
-  src.change_request(http_settings(f.port, {"Bears", "Packers"}));
+  src.change_request(values(http_settings(f.port, {"Bears", "Packers"})));
   ASSERT_TRUE(wait_until([&] { return src.stats().switches.load() == 1; }));
   at_least(*q, q->durable_watermark() + 5000);
   // The old connection fills the stretch before where the new one began (it closes once it
@@ -301,38 +298,38 @@ TEST(http_switch, a_parameter_change_under_load_loses_nothing_and_switches_once)
       first_missing = i;
   EXPECT_EQ(missing, 0u) << "first missing at " << first_missing << " of " << expected.size();
   EXPECT_EQ(src.stats().switches.load(), 1u);
-  EXPECT_EQ(f.fh.stats().connections, 2u);
+  EXPECT_EQ(f.server.stats().connections, 2u);
   ASSERT_TRUE(q->close().has_value());
 }
 
 // Ten changes in a burst make one new connection, with the last change's parameters.
 TEST(http_switch, a_burst_of_ten_changes_makes_one_reconnect) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   firehose::server_options so;
   so.stream.seed = 10;
   so.rate = 5000;
   so.resume = true;
-  firehose_fixture f(so);
+  firehose_on_loopback f(so);
   io_runner io(1);
   auto h = http_settings(f.port, {"Bears"});
-  h.change_debounce = std::chrono::milliseconds(500);
+  set(h, "change_debounce", std::chrono::nanoseconds(std::chrono::milliseconds(500)));
   http_source src(http_cfg(h), *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
   at_least(*q, 500);
   const std::vector<std::string> teams = {"Packers", "Chiefs", "Jets",    "Bills",  "Lions",
                                           "Rams",    "Bears",  "Vikings", "Eagles", "Giants"};
   for (const auto& team : teams) {
-    h.params = {{"track", {team}}};
-    src.change_request(h);
+    track(h, {team});
+    src.change_request(values(h));
   }
   ASSERT_TRUE(wait_until([&] { return src.stats().switches.load() == 1; }));
-  EXPECT_EQ(f.fh.stats().connections, 2u);
+  EXPECT_EQ(f.server.stats().connections, 2u);
   // One more change: one more connection, so the burst left nothing pending.
-  h.params = {{"track", {"Bears"}}};
-  src.change_request(h);
+  track(h, {"Bears"});
+  src.change_request(values(h));
   ASSERT_TRUE(wait_until([&] { return src.stats().switches.load() == 2; }));
-  EXPECT_EQ(f.fh.stats().connections, 3u);
+  EXPECT_EQ(f.server.stats().connections, 3u);
   src.stop();
   // Between the two switches only #Giants tweets came (the last of the burst).
   bool giants = false;
@@ -345,19 +342,19 @@ TEST(http_switch, a_burst_of_ten_changes_makes_one_reconnect) {
 // New settings the server refuses (404: fatal) leave the old connection streaming, with the
 // error reported.
 TEST(http_switch, a_refused_new_request_keeps_the_old_connection) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   firehose::server_options so;
   so.rate = 5000;
-  firehose_fixture f(so);
+  firehose_on_loopback f(so);
   io_runner io(1);
   auto h = http_settings(f.port, {"Bears"});
   http_source src(http_cfg(h), *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
   at_least(*q, 100);
   auto bad = h;
-  bad.url = "http://127.0.0.1:" + std::to_string(f.port) + "/1.1/statuses/nothing.json";
-  src.change_request(bad);
+  set(bad, "url", "http://127.0.0.1:" + std::to_string(f.port) + "/1.1/statuses/nothing.json");
+  src.change_request(values(bad));
   ASSERT_TRUE(
       wait_until([&] { return src.stats().disconnects_by(io::disconnect_reason::fatal) == 1; }));
   EXPECT_NE(src.stats().last_error().find("the new request settings failed (HTTP 404"),
@@ -372,26 +369,31 @@ TEST(http_switch, a_refused_new_request_keeps_the_old_connection) {
 }
 
 TEST(http_switch, only_a_request_change_is_taken_without_a_restart) {
-  auto before = http_cfg(http_settings(4712, {"Bears"}));
-  auto params = before;
-  std::get<config::http_source>(params.settings).params = {{"track", {"Jets"}}};
+  const auto bears = http_settings(4712, {"Bears"});
+  auto before = http_cfg(bears);
+  auto jets = bears;
+  track(jets, {"Jets"});
+  auto params = http_cfg(jets);
   EXPECT_TRUE(request_change_only(before, params));
-  auto auth = before;
-  std::get<config::http_source>(auth.settings).bearer = "t";
+  auto with_auth = bears;
+  set(with_auth, "auth",
+      std::make_shared<const config::option_values>(config::option_values::make(
+          config::auth_options, "", {{"bearer", std::string("t")}})));
+  auto auth = http_cfg(with_auth);
   EXPECT_TRUE(request_change_only(before, auth));
   EXPECT_FALSE(request_change_only(before, before)); // nothing changed
   auto moved = before;
   moved.line = 40; // only where it is written
   EXPECT_TRUE(moved == before);
   EXPECT_FALSE(request_change_only(before, moved));
-  auto backfill = params;
-  std::get<config::http_source>(backfill.settings).backfill = 10;
+  set(jets, "backfill", std::int64_t{10});
+  auto backfill = http_cfg(jets);
   EXPECT_FALSE(request_change_only(before, backfill));
   auto format = params;
   format.format = config::record_format::lines;
   EXPECT_FALSE(request_change_only(before, format));
   auto tcp = before;
-  tcp.settings = config::tcp_source{"127.0.0.1:1", {}};
+  tcp.settings = source_settings("tcp", {{"address", std::string("127.0.0.1:1")}});
   EXPECT_FALSE(request_change_only(before, tcp));
 }
 

@@ -36,7 +36,7 @@ TEST(record_check, lines_format_checks_utf8_only) {
 }
 
 TEST(intake, rejects_are_counted_and_dead_lettered_accepted_go_to_the_queue) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   source_context ctx(source_cfg("feed", config::record_format::json), *q, d.path());
   intake in(ctx);
@@ -80,7 +80,7 @@ TEST(intake, rejects_are_counted_and_dead_lettered_accepted_go_to_the_queue) {
 }
 
 TEST(intake, too_long_stores_only_the_first_kib) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   source_context ctx(source_cfg("s", config::record_format::lines), *q, d.path());
   intake in(ctx);
@@ -99,7 +99,7 @@ TEST(intake, too_long_stores_only_the_first_kib) {
 // Coverage = received / (received + skipped) x 100 since the connection began, the skipped count
 // being the last limit notice's (cumulative for the connection).
 TEST(intake, limit_notices_give_coverage_worked_examples) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   source_context ctx(source_cfg("feed", config::record_format::json), *q, d.path());
   intake in(ctx);

@@ -10,11 +10,16 @@
 
 #include "sources/listen_source.h"
 #include "sources/tests/source_helpers.h"
+#include "support/socket_sender.h"
 
 namespace sluice::sources {
 namespace {
 
 using namespace testing;
+using sluice::testing::read_all_fd;
+using sluice::testing::tcp_connect;
+using sluice::testing::unix_connect;
+using sluice::testing::write_all;
 
 std::string line_of(int pusher, int n, std::size_t pad = 0) {
   std::string s = "{\"p\":" + std::to_string(pusher) + ",\"n\":" + std::to_string(n);
@@ -23,15 +28,13 @@ std::string line_of(int pusher, int n, std::size_t pad = 0) {
   return s + "}\n";
 }
 
-config::source_config listen_cfg(const test_dir& d, bool ack, bool with_unix) {
+config::source_config listen_cfg(const temp_dir& d, bool ack, bool with_unix) {
   auto cfg = source_cfg("push", config::record_format::json);
   cfg.max_record_bytes = 4096;
-  config::listen_source l;
-  l.endpoints.push_back({config::listen_endpoint::tcp, "127.0.0.1:0"});
+  std::vector<std::string> listen = {"tcp://127.0.0.1:0"};
   if (with_unix)
-    l.endpoints.push_back({config::listen_endpoint::unix_socket, (d / "push.sock").string()});
-  l.ack = ack;
-  cfg.settings = l;
+    listen.push_back("unix:" + (d / "push.sock").string());
+  cfg.settings = source_settings("listen", {{"listen", listen}, {"ack", ack}});
   return cfg;
 }
 
@@ -53,7 +56,7 @@ void expect_each_once(const std::vector<event_copy>& events, int pushers, int li
 }
 
 TEST(listen_source, fifty_concurrent_pushers_each_event_once) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   constexpr int pushers = 50, lines = 1000;
   io_runner io;
@@ -88,7 +91,7 @@ TEST(listen_source, fifty_concurrent_pushers_each_event_once) {
 }
 
 TEST(listen_source, ack_counts_every_record_of_the_connection) {
-  test_dir d;
+  temp_dir d;
   auto q = open_queue(d / "q");
   io_runner io;
   listen_source src(listen_cfg(d, true, false), *q, d.path());
@@ -114,10 +117,10 @@ TEST(listen_source, ack_counts_every_record_of_the_connection) {
 }
 
 TEST(listen_source, pushers_block_at_the_queue_cap_then_finish_nothing_dropped) {
-  test_dir d;
+  temp_dir d;
   auto o = small_options(d / "q");
   o.max_disk = 256 * 1024;
-  o.when_full = queue::disk::full_policy::block;
+  o.when_full = config::when_full_mode::block;
   auto q = queue::disk::open(o).value();
   auto sub = q->subscribe("slow", queue::start_at::beginning()).value();
   constexpr int pushers = 8, lines = 2000; // ~3.5 MB in all: 14 times the cap

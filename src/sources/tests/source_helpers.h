@@ -12,14 +12,19 @@
 
 #include "config/pipeline.h"
 #include "io/asio.h"
-#include "queue/disk/disk_queue.h"
 #include "queue/event.h"
 #include "queue/tests/queue_helpers.h"
 #include "support/eventually.h"
+#include "support/source_settings.h"
+#include "support/temp_dir.h"
 
 namespace sluice::sources::testing {
 
-using sluice::testing::test_dir;
+using sluice::testing::temp_dir;
+using sluice::testing::fast_reconnect;
+using sluice::testing::settings_items;
+using sluice::testing::set;
+using sluice::testing::source_settings;
 
 struct event_copy {
   std::string source, type, payload;
@@ -28,9 +33,7 @@ struct event_copy {
 using sluice::testing::small_options;
 
 inline std::unique_ptr<queue::queue> open_queue(const std::filesystem::path& dir) {
-  auto q = queue::disk::open(small_options(dir));
-  EXPECT_TRUE(q.has_value());
-  return std::move(q.value());
+  return sluice::testing::open_small_queue(dir);
 }
 
 /// Every event durable in `q` now (after a sync).
@@ -89,22 +92,6 @@ wait_for_events(queue::queue& q, std::size_t n,
   return out;
 }
 
-/// A reconnection policy for tests: every delay 1 ms (network: 1 ms, +1 ms, at most 5 ms), no
-/// jitter, so the sequence is exact and no test waits for real delays.
-inline config::reconnect_config fast_reconnect() {
-  using std::chrono::milliseconds;
-  config::reconnect_config r;
-  r.network_initial = milliseconds(1);
-  r.network_step = milliseconds(1);
-  r.network_max = milliseconds(5);
-  r.http_initial = milliseconds(1);
-  r.http_max = milliseconds(5);
-  r.rate_limit_initial = milliseconds(1);
-  r.rate_limit_max = milliseconds(5);
-  r.jitter = 0;
-  return r;
-}
-
 /// Polls `done` every 2 ms until it holds or `limit` passed; returns whether it held.
 inline bool wait_until(const std::function<bool()>& done,
                        std::chrono::seconds limit = std::chrono::seconds(30)) {
@@ -132,19 +119,5 @@ private:
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   std::vector<std::thread> threads_;
 };
-
-/// Blocking socket helpers for test peers.
-int tcp_listen_any(std::uint16_t& port);
-int tcp_connect(std::uint16_t port);
-int unix_connect(const std::string& path);
-void write_all(int fd, std::string_view data);
-std::string read_all_fd(int fd);
-
-/// A TCP port on 127.0.0.1 nothing listens on (bound, then closed): connecting is refused.
-inline std::uint16_t closed_port() {
-  std::uint16_t port = 0;
-  ::close(tcp_listen_any(port));
-  return port;
-}
 
 } // namespace sluice::sources::testing
