@@ -140,6 +140,9 @@ void subscription_families(const view& v, std::vector<family>& out) {
                       "Failed sink writes a subscription retried.", kind::counter);
   auto dead = make("sluice_subscription_dead_lettered_total",
                    "Events a subscription gave up on (after max_attempts).", kind::counter);
+  auto dead_failures =
+      make("sluice_subscription_dead_letter_failures_total",
+           "Dead-letter writes that failed (the batch is kept and tried again).", kind::counter);
   auto lag = make("sluice_subscription_lag_events", "Durable events past the cursor.", kind::gauge);
   auto cursor = make("sluice_subscription_cursor_position", "The committed cursor.", kind::gauge);
   auto paused =
@@ -155,6 +158,7 @@ void subscription_families(const view& v, std::vector<family>& out) {
     add(filtered, l, static_cast<double>(s.filtered));
     add(retries, l, static_cast<double>(s.retries));
     add(dead, l, static_cast<double>(s.dead_lettered));
+    add(dead_failures, l, static_cast<double>(s.dead_letter_failures));
     add(lag, l, static_cast<double>(s.lag));
     add(cursor, l, static_cast<double>(s.committed));
     add(paused, l, s.paused ? 1 : 0);
@@ -163,7 +167,8 @@ void subscription_families(const view& v, std::vector<family>& out) {
       to_delivered.samples.push_back(latency_sample(it->second, l));
   }
   for (auto* fam :
-       {&delivered, &filtered, &retries, &dead, &lag, &cursor, &paused, &failing, &to_delivered})
+       {&delivered, &filtered, &retries, &dead, &dead_failures, &lag, &cursor, &paused, &failing,
+        &to_delivered})
     out.push_back(std::move(*fam));
 }
 

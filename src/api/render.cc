@@ -191,6 +191,7 @@ json subscription_json(const view& v, const config::subscription_config& s) {
     j["filtered"] = st->filtered;
     j["retries"] = st->retries;
     j["dead_lettered"] = st->dead_lettered;
+    j["dead_letter_failures"] = st->dead_letter_failures;
     j["rate_1m"] = v.subscription_rates[i].m1;
     j["last_error"] = st->last_error;
     if (s.continuous) {

@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace sluice {
 
@@ -92,6 +93,24 @@ result<void> sync_dir(const std::filesystem::path& dir) {
     return fail(d.error());
   if (::fsync(d->get()) != 0)
     return fail_errno(errno);
+  return {};
+}
+
+result<void> create_directories_durably(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> missing;
+  std::error_code ec;
+  for (auto p = dir; !p.empty() && !std::filesystem::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path())
+      break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0750) != 0 && errno != EEXIST)
+      return fail_errno(errno);
+    auto parent = it->parent_path();
+    if (auto s = sync_dir(parent.empty() ? std::filesystem::path(".") : parent); !s)
+      return s;
+  }
   return {};
 }
 

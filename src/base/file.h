@@ -42,6 +42,9 @@ result<std::size_t> pread_full(int fd, char* data, std::size_t size, std::uint64
 result<std::uint64_t> file_size(int fd);
 /// fsyncs a directory, which makes the names created, renamed or removed in it durable.
 result<void> sync_dir(const std::filesystem::path& dir);
+/// Creates `dir` and its missing parents, each made durable (its parent fsynced after the mkdir):
+/// a directory a durable file goes into survives a power cut with it. Nothing when it exists.
+result<void> create_directories_durably(const std::filesystem::path& dir);
 /// Writes `data` to `path` atomically and durably: path.tmp, fdatasync, rename, fsync the
 /// directory. A reader sees the old content or the new, never a mix, after a crash or power cut.
 result<void> replace_file(const std::filesystem::path& path, const char* data, std::size_t size);

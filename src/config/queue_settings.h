@@ -40,6 +40,10 @@ enum class when_full_mode {
 std::optional<when_full_mode> parse_when_full(std::string_view text);
 std::string_view when_full_name(when_full_mode m) noexcept;
 
+/// The largest `max_record_bytes` a source may have: a record is its payload in an envelope of at
+/// most 64 KiB, and every backend holds records up to 1 GiB (the disk format's limit).
+inline constexpr std::uint64_t k_max_record_bytes = 512ull << 20;
+
 /// [queue]: the queue's settings, whichever backend holds it.
 struct queue_config {
   fsync_setting fsync;

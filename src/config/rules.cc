@@ -103,6 +103,21 @@ void check_source(validator& v, const toml::table& source, const std::string& pa
     v.add(join(path, "listen"), listen->source(), "expected at least one endpoint");
 }
 
+// An ack tells the pusher its records are durable: with fsync = "never" nothing is, until the
+// operating system writes back, and a power loss would lose what was acknowledged.
+void check_ack(validator& v, const toml::table& root, const toml::table& source,
+               const std::string& path) {
+  const auto* ack = source.get("ack");
+  if (ack == nullptr || !ack->value_or(false))
+    return;
+  const auto* queue = table_at(root, "queue");
+  std::string fsync = queue ? (*queue)["fsync"].value_or(std::string()) : std::string();
+  if (fsync == "never")
+    v.add(join(path, "ack"), ack->source(),
+          "needs a queue that syncs: with [queue] fsync = \"never\" an ack would tell the "
+          "pusher that records are durable before any is (use \"always\" or a duration)");
+}
+
 void check_filter(validator& v, const toml::table& filter, const std::string& path) {
   bool type = filter.contains("type");
   bool field = filter.contains("field");
@@ -213,8 +228,10 @@ void check_pipeline_rules(const toml::table& root, validator& v) {
   }
   if (const auto* sources = table_at(root, "sources"))
     for (auto&& [name, node] : *sources)
-      if (const auto* source = node.as_table())
+      if (const auto* source = node.as_table()) {
         check_source(v, *source, join("sources", name.str()));
+        check_ack(v, root, *source, join("sources", name.str()));
+      }
   if (const auto* subscriptions = table_at(root, "subscriptions")) {
     for (auto&& [name, node] : *subscriptions) {
       const auto* sub = node.as_table();

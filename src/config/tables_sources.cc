@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/host_port.h"
+#include "config/queue_settings.h"
 #include "config/tables.h"
 
 namespace sluice::config {
@@ -49,7 +50,9 @@ constexpr option common_list[] = {
      .type = option_type::size,
      .default_value = "1MiB",
      .unit = "bytes",
-     .help = "Longest record accepted; a longer one is rejected to the dead-letter file."},
+     .help = "Longest record accepted; a longer one is rejected to the dead-letter file. At "
+             "most 512MiB.",
+     .max = static_cast<std::int64_t>(k_max_record_bytes)},
     {.name = "format",
      .type = option_type::enumeration,
      .default_value = "json",

@@ -120,14 +120,23 @@ std::optional<std::string> check_value(const toml::node& node, const option& opt
     return std::nullopt;
   }
   case option_type::size: {
+    std::uint64_t bytes = 0;
     if (const auto* i = node.as_integer()) {
       if (i->get() < 0)
         return expected(describe(opt.type), node);
-      return std::nullopt;
+      bytes = static_cast<std::uint64_t>(i->get());
+    } else {
+      const auto* s = node.as_string();
+      if (s == nullptr)
+        return expected(describe(opt.type), node);
+      auto parsed = parse_size(s->get());
+      if (!parsed)
+        return expected(describe(opt.type), node);
+      bytes = *parsed;
     }
-    const auto* s = node.as_string();
-    if (s == nullptr || !parse_size(s->get()))
-      return expected(describe(opt.type), node);
+    if (bytes > static_cast<std::uint64_t>(opt.max))
+      return fmt::format("expected a size of at most {}, got {}",
+                         format_size(static_cast<std::uint64_t>(opt.max)), format_size(bytes));
     return std::nullopt;
   }
   case option_type::duration: {

@@ -1,13 +1,16 @@
 #include "pipeline/delivery.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "base/assert.h"
 #include "base/clock.h"
+#include "base/file.h"
 #include "base/json_string.h"
 #include "base/log.h"
 
@@ -233,8 +236,15 @@ bool delivery::write_with_retry(std::span<const queue::event_view> events) {
                           opts_.name, sink_->type(), events.size(), events.front().id,
                           events.back().id, attempt, r.error().message());
       if (retryable || opts_.retry.max_attempts) {
-        dead_letter(events, r.error());
-        return true;
+        auto dl = dead_letter(events, r.error());
+        if (dl)
+          return true;
+        // The cursor passes a batch only once its dead-letter copy is durable: until then the
+        // batch is tried again, the sink first.
+        counters_.dead_letter_failures.fetch_add(1);
+        SLUICE_WARN_LIMITED("subscription {}: cannot write the dead-letter file {}: {}; the "
+                            "batch is kept and tried again",
+                            opts_.name, opts_.dead_letter_file.string(), dl.error().message());
       }
       // A permanent error without max_attempts: keep retrying slowly rather than lose events.
     }
@@ -287,34 +297,42 @@ void delivery::record_latency(std::span<const queue::event_view> events) noexcep
   }
 }
 
-void delivery::dead_letter(std::span<const queue::event_view> events, const std::error_code& ec) {
-  counters_.dead_lettered.fetch_add(events.size());
-  if (opts_.dead_letter_file.empty())
-    return;
-  std::error_code dir_ec;
-  std::filesystem::create_directories(opts_.dead_letter_file.parent_path(), dir_ec);
-  std::FILE* f = std::fopen(opts_.dead_letter_file.c_str(), "ab");
-  if (!f) {
-    SLUICE_WARN_LIMITED("subscription {}: cannot open the dead-letter file {}", opts_.name,
-                        opts_.dead_letter_file.string());
-    return;
+result<void> delivery::dead_letter(std::span<const queue::event_view> events,
+                                   const std::error_code& ec) {
+  if (opts_.dead_letter_file.empty()) {
+    counters_.dead_lettered.fetch_add(events.size());
+    return {};
   }
-  std::string line;
+  std::string text;
   for (const auto& e : events) {
-    line = fmt::format("{{\"id\":{},\"source\":", e.id);
-    append_json_string(line, e.source);
-    line += ",\"type\":";
-    append_json_string(line, e.type);
-    line += ",\"reason\":";
-    append_json_string(line, ec.message());
-    line += ",\"event\":";
-    append_json_string(line, e.payload);
-    line += "}\n";
-    std::fwrite(line.data(), 1, line.size(), f);
+    text += fmt::format("{{\"id\":{},\"source\":", e.id);
+    append_json_string(text, e.source);
+    text += ",\"type\":";
+    append_json_string(text, e.type);
+    text += ",\"reason\":";
+    append_json_string(text, ec.message());
+    text += ",\"event\":";
+    append_json_string(text, e.payload);
+    text += "}\n";
   }
-  std::fflush(f);
-  ::fdatasync(fileno(f));
-  std::fclose(f);
+  // Durable before the cursor passes the batch: the data fdatasynced, and a new file's name (and
+  // a new directory's) synced into its parent.
+  const auto dir = opts_.dead_letter_file.parent_path();
+  if (auto made = create_directories_durably(dir); !made)
+    return made;
+  bool existed = std::filesystem::exists(opts_.dead_letter_file);
+  auto f = open_file(opts_.dead_letter_file, O_WRONLY | O_APPEND | O_CREAT, 0640);
+  if (!f)
+    return fail(f.error());
+  if (auto w = write_all(f->get(), text.data(), text.size()); !w)
+    return w;
+  if (::fdatasync(f->get()) != 0)
+    return fail_errno(errno);
+  if (!existed)
+    if (auto d = sync_dir(dir); !d)
+      return d;
+  counters_.dead_lettered.fetch_add(events.size());
+  return {};
 }
 
 } // namespace sluice::pipeline

@@ -28,6 +28,8 @@ struct delivery_counters {
   std::atomic<std::uint64_t> batches{0};       ///< batches confirmed and committed
   std::atomic<std::uint64_t> retries{0};       ///< failed sink writes that were retried
   std::atomic<std::uint64_t> dead_lettered{0}; ///< events given up on after max_attempts
+  /// Dead-letter writes that failed (the batch stays, the cursor does not pass it).
+  std::atomic<std::uint64_t> dead_letter_failures{0};
   std::atomic<std::uint64_t> damaged{0};       ///< undecodable records skipped
   std::atomic<std::int64_t> committed{0};      ///< the cursor
   /// Per event the sink confirmed: from its receive time (the source's read, queue::event_view
@@ -100,7 +102,9 @@ private:
   bool write_with_retry(std::span<const queue::event_view> events);
   /// Waits `delay` before a retry; false when a stop's deadline or a drain's cancel came first.
   bool wait_before_retry(std::chrono::nanoseconds delay);
-  void dead_letter(std::span<const queue::event_view> events, const std::error_code& ec);
+  /// Appends the batch to the dead-letter file durably (and counts it); an error when it could
+  /// not, and the batch must not be passed.
+  result<void> dead_letter(std::span<const queue::event_view> events, const std::error_code& ec);
   /// After the sink confirmed `events`: their receipt-to-delivered latencies.
   void record_latency(std::span<const queue::event_view> events) noexcept;
   /// Commits the cursor at the last batch the sink confirmed, if not yet committed.

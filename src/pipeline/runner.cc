@@ -43,6 +43,7 @@ subscription_status counts_of(const delivery& d) {
   s.filtered = c.filtered.load();
   s.retries = c.retries.load();
   s.dead_lettered = c.dead_lettered.load();
+  s.dead_letter_failures = c.dead_letter_failures.load();
   s.sink_counts = d.sink().counters().snapshot();
   return s;
 }
@@ -52,6 +53,7 @@ void add_counts(subscription_status& into, const subscription_status& from) {
   into.filtered += from.filtered;
   into.retries += from.retries;
   into.dead_lettered += from.dead_lettered;
+  into.dead_letter_failures += from.dead_letter_failures;
   into.sink_counts += from.sink_counts;
 }
 

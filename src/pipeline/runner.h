@@ -57,6 +57,7 @@ struct subscription_status {
   std::uint64_t filtered = 0;
   std::uint64_t retries = 0;
   std::uint64_t dead_lettered = 0;
+  std::uint64_t dead_letter_failures = 0; ///< dead-letter writes that failed (batch kept)
   queue::position committed = 0;
   std::uint64_t lag = 0; ///< durable records past the cursor
   /// false for a deliver = "drain" subscription: no delivery thread, `sluice drain` delivers it;

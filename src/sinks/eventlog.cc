@@ -29,10 +29,9 @@ result<std::unique_ptr<eventlog_sink>> eventlog_sink::open(eventlog_options opti
     return fail(errc::invalid_config);
   if (options.clock == nullptr)
     options.clock = &wall_clock::real();
+  if (auto made = create_directories_durably(options.dir); !made)
+    return fail(made.error());
   std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec)
-    return fail(ec);
   std::unique_ptr<eventlog_sink> s(new eventlog_sink(std::move(options)));
   int holder = 0;
   auto lock = lock_file(s->options_.dir / k_lock_file, &holder);
@@ -48,6 +47,12 @@ result<std::unique_ptr<eventlog_sink>> eventlog_sink::open(eventlog_options opti
   if (!st)
     return fail(st.error());
   s->state_ = std::move(*st);
+  if (s->state_->damaged()) {
+    spdlog::error("eventlog {}: {} is damaged (neither slot readable): keeping every event file "
+                  "as it is; redelivered events may appear twice",
+                  s->options_.dir.string(), eventlog_state::k_file_name);
+    s->counters_.add(s->counters_.recoveries);
+  }
   if (!s->state_->saved() && !s->state_->never_saved()) {
     // A new directory, or one whose state file was lost or damaged: nothing tells which ids the
     // existing files hold, so they stay as they are and a redelivered batch may be written again.

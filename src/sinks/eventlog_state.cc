@@ -14,9 +14,16 @@ namespace sluice::sinks {
 namespace {
 
 constexpr std::uint32_t k_magic = 0x4c454c53; // "SLEL" little-endian
-constexpr std::uint32_t k_version = 1;
-constexpr std::size_t k_slot_bytes = 512;
-constexpr std::size_t k_record_bytes = 60; // 56 bytes of fields, then the CRC32C
+// Version 2: each slot in a 4 KiB block of its own, so that one torn block cannot damage both,
+// and a record that says the file was created (with nothing saved yet) instead of blank bytes.
+constexpr std::uint32_t k_version = 2;
+constexpr std::size_t k_slot_bytes = 4096;
+constexpr std::size_t k_record_bytes = 64; // 60 bytes of fields, then the CRC32C
+constexpr std::uint32_t k_flag_lost = 1;   // created beside event files of a lost state file
+// Version 1 (read, never written): two 512-byte slots in one block, 56 bytes then the CRC.
+constexpr std::uint32_t k_v1 = 1;
+constexpr std::size_t k_v1_slot_bytes = 512;
+constexpr std::size_t k_v1_record_bytes = 60;
 
 void put_u32(char* p, std::uint32_t v) noexcept {
   for (int i = 0; i < 4; ++i)
@@ -41,22 +48,51 @@ std::uint64_t get_u64(const char* p) noexcept {
 
 struct slot {
   std::uint64_t seq = 0;
+  std::uint32_t flags = 0;
   eventlog_position pos;
 };
 
-std::optional<slot> decode_slot(const char* p) noexcept {
-  if (get_u32(p) != k_magic || get_u32(p + 4) != k_version)
-    return std::nullopt;
-  if (get_u32(p + 56) != crc32c(p, 56))
-    return std::nullopt;
-  slot s;
+void decode_position(const char* p, slot& s) noexcept {
   s.seq = get_u64(p + 8);
   s.pos.last_id = get_u64(p + 16);
   s.pos.file_seq = get_u64(p + 24);
   s.pos.file_opened_ns = static_cast<std::int64_t>(get_u64(p + 32));
   s.pos.file_bytes = get_u64(p + 40);
   s.pos.file_events = get_u64(p + 48);
+}
+
+/// A valid slot of either version at `p` (`avail` bytes there), nothing for any other bytes.
+std::optional<slot> decode_slot(const char* p, std::size_t avail) noexcept {
+  if (avail < k_v1_record_bytes || get_u32(p) != k_magic)
+    return std::nullopt;
+  slot s;
+  auto version = get_u32(p + 4);
+  if (version == k_v1) {
+    if (get_u32(p + 56) != crc32c(p, 56))
+      return std::nullopt;
+  } else if (version == k_version && avail >= k_record_bytes) {
+    if (get_u32(p + 60) != crc32c(p, 60))
+      return std::nullopt;
+    s.flags = get_u32(p + 56);
+  } else {
+    return std::nullopt;
+  }
+  decode_position(p, s);
   return s;
+}
+
+/// Slot `seq % 2`'s record: the position `p` (sequence 0: the file was just created).
+void encode_slot(char* rec, std::uint64_t seq, std::uint32_t flags, const eventlog_position& p) {
+  put_u32(rec, k_magic);
+  put_u32(rec + 4, k_version);
+  put_u64(rec + 8, seq);
+  put_u64(rec + 16, p.last_id);
+  put_u64(rec + 24, p.file_seq);
+  put_u64(rec + 32, static_cast<std::uint64_t>(p.file_opened_ns));
+  put_u64(rec + 40, p.file_bytes);
+  put_u64(rec + 48, p.file_events);
+  put_u32(rec + 56, flags);
+  put_u32(rec + 60, crc32c(rec, 60));
 }
 
 } // namespace
@@ -102,16 +138,18 @@ result<eventlog_state> eventlog_state::open(const std::filesystem::path& dir) {
   eventlog_state st;
   st.fd_ = std::move(*f);
   if (created) {
-    char zeros[2 * k_slot_bytes] = {};
-    // Event files already there lost their state file: slot 0 is marked so that a later open()
-    // does not take them for files no batch confirmed (see never_saved()).
+    // Slot 0 says "created, nothing saved"; event files already there lost their state file,
+    // and the record says so: they are unknown, not unconfirmed (see never_saved()).
+    std::uint32_t flags = 0;
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec))
       if (parse_eventlog_file_seq(e.path().filename().string())) {
-        std::memcpy(zeros, "lost", 4);
+        flags = k_flag_lost;
         break;
       }
-    if (auto w = pwrite_all(st.fd_.get(), zeros, sizeof zeros, 0); !w)
+    char blocks[2 * k_slot_bytes] = {};
+    encode_slot(blocks, 0, flags, eventlog_position{});
+    if (auto w = pwrite_all(st.fd_.get(), blocks, sizeof blocks, 0); !w)
       return fail(w.error());
     if (::fdatasync(st.fd_.get()) != 0)
       return fail_errno(errno);
@@ -124,35 +162,30 @@ result<eventlog_state> eventlog_state::open(const std::filesystem::path& dir) {
   if (!n)
     return fail(n.error());
   std::optional<slot> best;
-  for (std::size_t i = 0; i < 2; ++i) {
-    if (*n < i * k_slot_bytes + k_record_bytes)
+  for (std::size_t off : {std::size_t{0}, k_v1_slot_bytes, k_slot_bytes}) {
+    if (*n <= off)
       continue;
-    auto s = decode_slot(buf + i * k_slot_bytes);
+    auto s = decode_slot(buf + off, *n - off);
     if (s && (!best || s->seq > best->seq))
       best = s;
   }
-  if (best) {
+  if (!best) {
+    // Neither slot readable (a torn block cannot do that since version 2; a zeroed or
+    // overwritten file can): which ids the files hold is unknown, never "nothing".
+    st.damaged_ = true;
+  } else if (best->seq == 0) {
+    st.never_saved_ = (best->flags & k_flag_lost) == 0;
+  } else {
     st.seq_ = best->seq;
     st.saved_ = best->pos;
-  } else if (*n == sizeof buf) {
-    // Saves alternate slots starting with slot 1: a blank slot 0 means no second save started.
-    st.never_saved_ = std::all_of(buf, buf + k_record_bytes, [](char c) { return c == 0; });
   }
   return st;
 }
 
 result<void> eventlog_state::save(const eventlog_position& p) {
-  char rec[64] = {};
+  char rec[k_record_bytes] = {};
   std::uint64_t seq = seq_ + 1;
-  put_u32(rec, k_magic);
-  put_u32(rec + 4, k_version);
-  put_u64(rec + 8, seq);
-  put_u64(rec + 16, p.last_id);
-  put_u64(rec + 24, p.file_seq);
-  put_u64(rec + 32, static_cast<std::uint64_t>(p.file_opened_ns));
-  put_u64(rec + 40, p.file_bytes);
-  put_u64(rec + 48, p.file_events);
-  put_u32(rec + 56, crc32c(rec, 56));
+  encode_slot(rec, seq, 0, p);
   auto offset = (seq % 2) * k_slot_bytes;
   if (auto w = pwrite_all(fd_.get(), rec, sizeof rec, offset); !w)
     return fail(w.error());
@@ -160,6 +193,8 @@ result<void> eventlog_state::save(const eventlog_position& p) {
     return fail_errno(errno);
   seq_ = seq;
   saved_ = p;
+  never_saved_ = false;
+  damaged_ = false;
   return {};
 }
 

@@ -28,10 +28,10 @@ std::string eventlog_file_name(std::int64_t opened_ns, std::uint64_t seq);
 /// N of an eventlog file name; nullopt for any other name.
 std::optional<std::uint64_t> parse_eventlog_file_seq(std::string_view name);
 
-/// DIR/.eventlog-state: two 512-byte slots written in turn, each holding a position, a sequence
-/// number and a CRC32C (layout in docs/sinks.md). A save overwrites the older slot in place and
-/// fdatasyncs it, so a torn save leaves the other slot, the previous position, intact. Owned by
-/// one sink; not thread-safe.
+/// DIR/.eventlog-state: two slots, each in a 4 KiB block of its own, written in turn, each
+/// holding a position, a sequence number and a CRC32C (layout in docs/sinks.md). A save
+/// overwrites the older slot in place and fdatasyncs it, so a torn save leaves the other slot,
+/// the previous position, intact. Owned by one sink; not thread-safe.
 class eventlog_state {
 public:
   static constexpr const char* k_file_name = ".eventlog-state";
@@ -43,12 +43,15 @@ public:
   /// The newest position saved, nullopt when none was (a new directory).
   const std::optional<eventlog_position>& saved() const noexcept { return saved_; }
 
-  /// True when the file shows that no position was ever saved in this directory: it was there
-  /// before open(), whole, with no valid slot, and slot 0 (where the second save goes, and which
-  /// open() marks when it creates the file beside event files of a lost state file) is blank;
-  /// the first save, to slot 1, may be torn. Every event file is then unconfirmed. False for a
-  /// file open() created, and for one damaged in both slots: what their files hold is unknown.
+  /// True when the file shows that no position was ever saved in this directory: slot 0 holds
+  /// the record written when the file was created and no save is readable (the first save, to
+  /// slot 1, may have been torn). Every event file is then unconfirmed. False for a file created
+  /// beside event files of a lost one (their content is unknown, not unconfirmed).
   bool never_saved() const noexcept { return never_saved_; }
+
+  /// True when neither slot is readable (the file zeroed or overwritten): damage, reported by the
+  /// sink, never taken for "nothing saved"; what the event files hold is unknown and they stay.
+  bool damaged() const noexcept { return damaged_; }
 
   /// Saves `p` durably (pwrite + fdatasync of one slot): returns once a crash would recover it.
   result<void> save(const eventlog_position& p);
@@ -58,6 +61,7 @@ private:
   std::uint64_t seq_ = 0; ///< sequence number of the newest valid slot
   std::optional<eventlog_position> saved_;
   bool never_saved_ = false;
+  bool damaged_ = false;
 };
 
 } // namespace sluice::sinks

@@ -92,6 +92,36 @@ TEST(io_failure_interval, wait_durable_reports_the_failure_of_a_buffered_append)
   EXPECT_EQ(got.back(), "fine");
 }
 
+// A lost position stays lost: asked about after 70 later failures (the writer once remembered
+// 64), and after later records became durable (the watermark is past it), wait_durable says it
+// was lost, never that it is safe.
+TEST(io_failure_interval, a_lost_position_stays_lost_however_late_it_is_asked_about) {
+  temp_dir d;
+  fault_probe probe;
+  auto o = small_options(d.path());
+  o.fsync.interval = std::chrono::hours(1); // a commit only when sync() asks for one
+  o.faults = &probe;
+  auto q = open(o).value();
+  std::vector<position> lost;
+  for (int i = 0; i < 70; ++i) {
+    auto doomed = append_one(*q, "doomed");
+    ASSERT_TRUE(doomed.has_value()) << doomed.error().message();
+    probe.fail_fsyncs = 1;
+    ASSERT_FALSE(q->sync().has_value()) << "the injected fsync failure did not fail the commit";
+    lost.push_back(doomed->last);
+    auto kept = append_one(*q, "kept");
+    ASSERT_TRUE(kept.has_value()) << kept.error().message();
+    ASSERT_TRUE(q->sync().has_value());
+  }
+  ASSERT_GT(q->durable_watermark(), lost.back());
+  for (auto p : lost) {
+    auto w = q->wait_durable(p, std::chrono::seconds(1));
+    ASSERT_FALSE(w.has_value()) << "position " << p << " was lost but is reported durable";
+    EXPECT_EQ(w.error(), std::error_code(EIO, std::system_category()));
+  }
+  EXPECT_EQ(payloads_of(*q), std::vector<std::string>(70, "kept"));
+}
+
 TEST(io_failure_interval, repeated_failures_never_lose_acknowledged_records) {
   temp_dir d;
   fault_probe probe;

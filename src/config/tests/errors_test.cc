@@ -56,6 +56,27 @@ TEST(config_errors, bad_size) {
             "queue.max_disk (line 3): expected a size such as \"64MiB\", got \"2 parsecs\"");
 }
 
+// A record the queue could not hold (the disk format's limit is 1 GiB) is refused in the
+// configuration, not acknowledged and then cut off by recovery as a damaged header.
+TEST(config_errors, max_record_bytes_past_what_the_queue_holds) {
+  EXPECT_EQ(only_error("[sources.in]\ntype = \"stdin\"\nmax_record_bytes = \"2GiB\"\n"),
+            "sources.in.max_record_bytes (line 3): expected a size of at most 512.0 MiB, got 2.0 GiB");
+  EXPECT_EQ(errors_in("[sources.in]\ntype = \"stdin\"\nmax_record_bytes = \"512MiB\"\n").size(),
+            0u);
+}
+
+// `ack N` means durable: a queue that never syncs cannot promise it.
+TEST(config_errors, ack_needs_a_queue_that_syncs) {
+  const char* sources = "[sources.push]\ntype = \"listen\"\nlisten = [\"tcp://127.0.0.1:7000\"]\n"
+                        "ack = true\n";
+  EXPECT_EQ(only_error(std::string("[queue]\nfsync = \"never\"\n\n") + sources),
+            "sources.push.ack (line 7): needs a queue that syncs: with [queue] fsync = \"never\" "
+            "an ack would tell the pusher that records are durable before any is (use \"always\" "
+            "or a duration)");
+  EXPECT_EQ(errors_in(std::string("[queue]\nfsync = \"10ms\"\n\n") + sources).size(), 0u);
+  EXPECT_EQ(errors_in(sources).size(), 0u);
+}
+
 TEST(config_errors, enum_value_not_allowed) {
   EXPECT_EQ(only_error("[queue]\nwhen_full = \"drop-newest\"\n"),
             "queue.when_full (line 2): expected \"block\" or \"drop_newest\", got "

@@ -322,6 +322,40 @@ TEST(delivery, drain_until_counts_what_the_filter_passes_over) {
   EXPECT_EQ(count_rows(d / "db.sqlite"), 500);
 }
 
+// The cursor passes a dead-lettered batch only once its copy is durable: while the dead-letter
+// file cannot be written (a file stands where its directory should be), the batch is kept and
+// tried again, and counted; once it can, the batch is written there and passed.
+TEST(delivery, a_batch_passes_only_once_its_dead_letter_copy_is_written) {
+  temp_dir d;
+  auto q = make_queue(d / "queue");
+  append_events(*q, 1, 10);
+  { std::ofstream(d / "blocker") << "x"; }
+  delivery_options o;
+  o.name = "archive";
+  o.retry.initial = std::chrono::milliseconds(1);
+  o.retry.max = std::chrono::milliseconds(5);
+  o.retry.max_attempts = 2;
+  o.dead_letter_file = d / "blocker" / "sub-archive.ndjson";
+  delivery del(o, q->subscribe("archive", queue::start_at::beginning()).value(),
+               std::make_unique<flaky_sink>(sqlite_sink_at(d / "db.sqlite"), 1000000,
+                                            std::error_code(EIO, std::system_category())));
+  del.start();
+  ASSERT_TRUE(sluice::testing::eventually(std::chrono::seconds(30), [&] {
+    return del.counters().dead_letter_failures.load() >= 3;
+  }));
+  EXPECT_EQ(del.counters().committed.load(), 0);
+  EXPECT_EQ(del.counters().dead_lettered.load(), 0u);
+  std::filesystem::remove(d / "blocker");
+  ASSERT_TRUE(wait_committed(del, 10));
+  del.stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ(del.counters().dead_lettered.load(), 10u);
+  std::ifstream in(o.dead_letter_file);
+  int lines = 0;
+  for (std::string l; std::getline(in, l);)
+    ++lines;
+  EXPECT_EQ(lines, 10);
+}
+
 TEST(delivery, drain_until_dead_letters_a_batch_that_exhausts_max_attempts) {
   temp_dir d;
   auto q = make_queue(d / "queue");

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include "base/crc32c.h"
+#include "base/log.h"
 #include "base/name.h"
 #include "queue/disk/files.h"
 #include "queue/disk/format.h"
@@ -101,8 +102,17 @@ result<std::vector<cursor_info>> list(const std::filesystem::path& queue_dir) {
       continue;
     auto name = file_name.substr(0, file_name.size() - k_suffix.size());
     auto p = read_path(e.path());
-    if (!p)
+    if (!p && p.error() == std::errc::no_such_file_or_directory)
+      continue; // forgotten since the directory was listed
+    if (!p) {
+      // An unreadable cursor holds everything: its subscription's place is unknown, and
+      // retention must not delete what it may still have to read.
+      SLUICE_WARN_LIMITED("queue {}: cursor file {} is unreadable ({}): retention keeps every "
+                          "segment until it is fixed (sluice ctl sub rewind, or remove the file)",
+                          queue_dir.string(), e.path().filename().string(), p.error().message());
+      out.push_back({name, 0, 0});
       continue;
+    }
     out.push_back({name, *p, 0});
   }
   std::sort(out.begin(), out.end(),

@@ -292,14 +292,20 @@ result<std::unique_ptr<queue>> open(const options& opts, std::string* error_deta
       *error_detail = "segment_bytes must be at least 4096";
     return fail(errc::invalid_argument);
   }
-  std::error_code ec;
-  std::filesystem::create_directories(opts.dir, ec);
-  if (ec) {
+  if (opts.max_record_bytes > format::k_max_payload) {
+    // A longer record would be written, acknowledged, then read back as a damaged header.
     if (error_detail)
-      *error_detail = "cannot create " + opts.dir.string() + ": " + ec.message();
-    return fail(ec);
+      *error_detail = fmt::format("max_record_bytes must be at most {} (the format's limit)",
+                                  format::k_max_payload);
+    return fail(errc::invalid_argument);
   }
-  std::filesystem::create_directories(cursor_file::dir_of(opts.dir), ec);
+  // The queue's directories survive a power cut with what goes into them.
+  for (const auto& dir : {opts.dir, cursor_file::dir_of(opts.dir)})
+    if (auto made = create_directories_durably(dir); !made) {
+      if (error_detail)
+        *error_detail = "cannot create " + dir.string() + ": " + made.error().message();
+      return fail(made.error());
+    }
   int holder = 0;
   auto lock = dir_lock::acquire(opts.dir, &holder);
   if (!lock) {

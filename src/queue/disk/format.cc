@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/crc32c.h"
+#include "config/queue_settings.h"
 
 namespace sluice::queue::disk::format {
 
@@ -78,3 +79,7 @@ std::optional<position> parse_segment_file_name(std::string_view name) {
 }
 
 } // namespace sluice::queue::disk::format
+
+// A source's longest record, in its envelope of at most 64 KiB, fits the format.
+static_assert(sluice::config::k_max_record_bytes + (64u << 10) <=
+              sluice::queue::disk::format::k_max_payload);

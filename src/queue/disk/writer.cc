@@ -77,10 +77,14 @@ int writer::injected(std::atomic<int>& counter) const {
 }
 
 bool writer::is_lost(position p) const {
-  for (const auto& [from, to] : lost_)
-    if (p >= from && p <= to)
-      return true;
-  return false;
+  return lost_in(p, p);
+}
+
+bool writer::lost_in(position from, position to) const {
+  // lost_ holds disjoint ranges in increasing order: the first one ending at or after `from`.
+  auto it = std::lower_bound(lost_.begin(), lost_.end(), from,
+                             [](const auto& range, position p) { return range.second < p; });
+  return it != lost_.end() && it->first <= to;
 }
 
 void writer::encode(std::span<const record_in> records, std::int64_t now_ns) {
@@ -217,11 +221,16 @@ result<append_result> writer::append(std::span<const record_in> records) {
   stats_.appended_bytes.add(total - keep * format::k_record_header_bytes);
   stats_.last_position.set(static_cast<std::int64_t>(res.last));
 
+  // A record of this append lost to a failed commit fails it, wherever it is: an append larger
+  // than a buffer released the lock between its parts, and a failure then may have taken the
+  // first parts but not the last.
   if (opts_.fsync.mode == fsync_mode::always) {
-    durable_cv_.wait(lk, [&] { return durable_.pos >= res.last || is_lost(res.last) || closed_; });
-    if (durable_.pos < res.last)
+    durable_cv_.wait(lk, [&] {
+      return durable_.pos >= res.last || lost_in(res.first, res.last) || closed_;
+    });
+    if (lost_in(res.first, res.last) || durable_.pos < res.last)
       return fail(fail_ec_ ? fail_ec_ : errc::closed);
-  } else if (fail_epoch_ != epoch && is_lost(res.first)) {
+  } else if (fail_epoch_ != epoch && lost_in(res.first, res.last)) {
     return fail(fail_ec_);
   }
   return res;
@@ -231,10 +240,11 @@ result<void> writer::wait_durable(position p, std::chrono::milliseconds timeout)
   std::unique_lock lk(mu_);
   bool done = durable_cv_.wait_for(
       lk, timeout, [&] { return durable_.pos >= p || is_lost(p) || closed_ || p >= next_pos_; });
+  // Lost first: a lost position lies below the durable watermark once later records are durable.
+  if (is_lost(p))
+    return fail(fail_ec_ ? fail_ec_ : make_error_code(errc::write_failed));
   if (durable_.pos >= p)
     return {};
-  if (is_lost(p))
-    return fail(fail_ec_);
   if (p >= next_pos_)
     return fail(errc::invalid_argument);
   if (closed_)
@@ -500,9 +510,12 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
   std::error_code ec = fail_ec_;
   position lost_from = durable_.pos + 1, lost_to = next_pos_ - 1;
   if (lost_to >= lost_from) {
-    lost_.emplace_back(lost_from, lost_to);
-    if (lost_.size() > 64)
-      lost_.pop_front();
+    // Every lost range is kept (a waiter may ask about one long after), merged with the one
+    // before when they touch: a run of failures costs one entry.
+    if (!lost_.empty() && lost_.back().second + 1 >= lost_from)
+      lost_.back().second = std::max(lost_.back().second, lost_to);
+    else
+      lost_.emplace_back(lost_from, lost_to);
     stats_.lost_records.add(lost_to - lost_from + 1);
   }
   active_.clear();

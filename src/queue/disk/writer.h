@@ -112,6 +112,8 @@ private:
   void handle_failure(std::unique_lock<std::mutex>& lk);
   void housekeeping(std::unique_lock<std::mutex>& lk);
   bool is_lost(position p) const;
+  /// Whether any position of [from, to] was lost to a failed commit.
+  bool lost_in(position from, position to) const;
   void encode(std::span<const record_in> records, std::int64_t now_ns);
   int injected(std::atomic<int>& counter) const;
 

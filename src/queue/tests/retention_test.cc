@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <dirent.h>
+#include <fstream>
 #include <thread>
 #include <unistd.h>
 
@@ -81,6 +83,32 @@ TEST(retention, no_subscription_keeps_everything) {
   ASSERT_TRUE(s->commit(0).has_value());
   std::this_thread::yield();
   EXPECT_EQ(segment_count(d.path()), before);
+}
+
+// A cursor file that cannot be read holds retention back: its subscription's place is unknown,
+// so it counts as at the start (it was left out before, and its segments could go). Once the
+// cursor is set again, retention goes on.
+TEST(retention, an_unreadable_cursor_file_holds_every_segment) {
+  temp_dir d;
+  auto q = open(small_options(d.path())).value();
+  auto a = q->subscribe("a", start_at::beginning()).value();
+  ASSERT_TRUE(q->subscribe("b", start_at::beginning()).value()->commit(0).has_value());
+  {
+    std::ofstream damaged(d / "cursors" / "b.cursor", std::ios::binary | std::ios::trunc);
+    damaged << "not a cursor file";
+  }
+  append_range(*q, 1, 3000, 100);
+  ASSERT_TRUE(q->sync().has_value());
+  auto before = segment_count(d.path());
+  ASSERT_GE(before, 4u);
+  ASSERT_TRUE(a->commit(3000).has_value());
+  auto cursors = q->cursors();
+  auto b = std::find_if(cursors.begin(), cursors.end(), [](const auto& c) { return c.name == "b"; });
+  ASSERT_NE(b, cursors.end()) << "the damaged cursor is left out";
+  EXPECT_EQ(b->committed, 0u);
+  EXPECT_EQ(segment_count(d.path()), before);
+  ASSERT_TRUE(q->set_cursor("b", 3000).has_value());
+  ASSERT_TRUE(wait_segments(*q, d.path(), 1));
 }
 
 TEST(retention, retain_bytes_keeps_the_newest_consumed_segments) {

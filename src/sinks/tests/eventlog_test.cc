@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "sink_helpers.h"
+#include "base/crc32c.h"
 #include "sinks/eventlog.h"
+#include "sinks/eventlog_state.h"
 #include "support/temp_dir.h"
 
 namespace sluice::sinks {
@@ -150,7 +152,7 @@ TEST(eventlog, crash_before_the_first_state_save_writes_nothing_twice) {
   int fd = ::open((dir / ".eventlog-state").c_str(), O_WRONLY);
   ASSERT_GE(fd, 0);
   char zeros[64] = {};
-  ASSERT_EQ(::pwrite(fd, zeros, sizeof zeros, 512), 64);
+  ASSERT_EQ(::pwrite(fd, zeros, sizeof zeros, 4096), 64); // slot 1, in the second block
   ::close(fd);
   auto sink = open_sink(dir.path());
   EXPECT_EQ(sink->last_written(), 0u);
@@ -161,6 +163,91 @@ TEST(eventlog, crash_before_the_first_state_save_writes_nothing_twice) {
     files += e.path().filename().string().starts_with("events-") ? 1 : 0;
   EXPECT_EQ(files, 1);
   EXPECT_EQ(read_all(sink->current_file()), lines_for(b, 0, 5));
+}
+
+// A torn write of a block damages one slot at most: each has a block of its own. Zeroing the
+// whole first block (slot 0, the newer save) leaves slot 1, the save before it.
+TEST(eventlog, a_torn_block_damages_one_slot_only) {
+  sluice::testing::temp_dir dir;
+  auto b = event_batch::make(1, 6);
+  std::filesystem::path file;
+  {
+    auto sink = open_sink(dir.path());
+    ASSERT_TRUE(sink->write(b.views(0, 3))); // state slot 1
+    ASSERT_TRUE(sink->write(b.views(3, 5))); // state slot 0
+    file = sink->current_file();
+  }
+  int fd = ::open((dir / ".eventlog-state").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  std::string zeros(4096, '\0');
+  ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 0), 4096);
+  ::close(fd);
+  auto sink = open_sink(dir.path());
+  EXPECT_EQ(sink->last_written(), 3u);
+  EXPECT_EQ(read_all(file), lines_for(b, 0, 3));
+}
+
+// Both slots unreadable (the whole file zeroed, as a torn write of a one-block file could leave
+// it): damage, reported and counted, never "nothing was saved": every line stays. Before version
+// 2 this deleted the event file with every confirmed line in it.
+TEST(eventlog, a_zeroed_state_file_is_damage_and_keeps_every_line) {
+  sluice::testing::temp_dir dir;
+  auto b = event_batch::make(1, 8);
+  std::filesystem::path file;
+  {
+    auto sink = open_sink(dir.path());
+    ASSERT_TRUE(sink->write(b.views(0, 3)));
+    ASSERT_TRUE(sink->write(b.views(3, 6)));
+    file = sink->current_file();
+  }
+  auto state = dir / ".eventlog-state";
+  auto size = std::filesystem::file_size(state);
+  int fd = ::open(state.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  std::string zeros(size, '\0');
+  ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 0), static_cast<ssize_t>(size));
+  ::close(fd);
+  auto sink = open_sink(dir.path());
+  EXPECT_EQ(sink->counters().recoveries.load(), 1u);
+  EXPECT_EQ(read_all(file), lines_for(b, 0, 6));
+  // It goes on in a new file; the next save makes the state readable again.
+  ASSERT_TRUE(sink->write(b.views(6, 8)));
+  EXPECT_NE(sink->current_file(), file);
+  EXPECT_EQ(read_all(sink->current_file()), lines_for(b, 6, 8));
+  EXPECT_EQ(read_all(file), lines_for(b, 0, 6));
+}
+
+// A version 1 state file (two 512-byte slots in one block) is read; the next save writes
+// version 2, which the open after it reads.
+TEST(eventlog, a_version_1_state_file_is_read_and_saved_as_version_2) {
+  sluice::testing::temp_dir dir;
+  char v1[1024] = {};
+  auto put = [](char* p, std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i)
+      p[i] = static_cast<char>(v >> (8 * i));
+  };
+  char* slot1 = v1 + 512;
+  put(slot1, 0x4c454c53, 4); // "SLEL"
+  put(slot1 + 4, 1, 4);      // version 1
+  put(slot1 + 8, 1, 8);      // seq
+  put(slot1 + 16, 42, 8);    // last_id
+  put(slot1 + 56, sluice::crc32c(slot1, 56), 4);
+  {
+    std::ofstream out(dir / ".eventlog-state", std::ios::binary);
+    out.write(v1, sizeof v1);
+  }
+  auto st = eventlog_state::open(dir.path());
+  ASSERT_TRUE(st) << st.error().message();
+  ASSERT_TRUE(st->saved());
+  EXPECT_EQ(st->saved()->last_id, 42u);
+  EXPECT_FALSE(st->damaged());
+  eventlog_position next;
+  next.last_id = 50;
+  ASSERT_TRUE(st->save(next));
+  auto again = eventlog_state::open(dir.path());
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(again->saved());
+  EXPECT_EQ(again->saved()->last_id, 50u);
 }
 
 TEST(eventlog, files_of_a_lost_state_file_are_kept) {
