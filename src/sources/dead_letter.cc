@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/clock.h"
+#include "base/file.h"
 #include "base/json_string.h"
 #include "base/log.h"
 
@@ -25,13 +26,39 @@ dead_letter::~dead_letter() {
 bool dead_letter::open_locked() {
   if (fd_ >= 0)
     return true;
-  std::error_code ec;
-  std::filesystem::create_directories(path_.parent_path(), ec);
+  const auto dir = path_.parent_path();
+  if (auto made = create_directories_durably(dir); !made) {
+    errno = made.error().value();
+    return false;
+  }
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  return fd_ >= 0;
+  if (fd_ < 0)
+    return false;
+  // The file's name is durable from the first line on (sync() covers only its data).
+  if (auto synced = sync_dir(dir); !synced) {
+    ::close(fd_);
+    fd_ = -1;
+    errno = synced.error().value();
+    return false;
+  }
+  return true;
 }
 
-void dead_letter::reject(reason why, std::string_view record, std::uint64_t length) {
+bool dead_letter::sync() {
+  std::lock_guard lock(mu_);
+  if (!dirty_)
+    return true;
+  if (::fdatasync(fd_) != 0) {
+    stats_.dead_letter_failures.fetch_add(1, std::memory_order_relaxed);
+    SLUICE_WARN_LIMITED("source {}: fdatasync of the dead-letter file {} failed: {}", source_,
+                        path_.string(), std::strerror(errno));
+    return false;
+  }
+  dirty_ = false;
+  return true;
+}
+
+bool dead_letter::reject(reason why, std::string_view record, std::uint64_t length) {
   stats_.rejected[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   // Invariant 5: nothing is set aside silently.
   SLUICE_WARN_LIMITED("source {}: record rejected ({}, {} bytes), set aside in {}", source_,
@@ -53,7 +80,7 @@ void dead_letter::reject(reason why, std::string_view record, std::uint64_t leng
     stats_.dead_letter_failures.fetch_add(1, std::memory_order_relaxed);
     SLUICE_WARN_LIMITED("source {}: cannot open dead-letter file {}: {}", source_, path_.string(),
                         std::strerror(errno));
-    return;
+    return false;
   }
   std::string_view rest = line_;
   while (!rest.empty()) {
@@ -64,10 +91,12 @@ void dead_letter::reject(reason why, std::string_view record, std::uint64_t leng
       stats_.dead_letter_failures.fetch_add(1, std::memory_order_relaxed);
       SLUICE_WARN_LIMITED("source {}: dead-letter write to {} failed: {}", source_, path_.string(),
                           std::strerror(errno));
-      return;
+      return false;
     }
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
+  dirty_ = true;
+  return true;
 }
 
 } // namespace sluice::sources

@@ -55,13 +55,27 @@ void intake::on_record(std::string_view record) {
     }
     ctx_.stats.types.count(v.type);
     appender_.add(v.type, record);
-  } else
-    ctx_.dead.reject(v.why, record, record.size());
+  } else {
+    set_aside(v.why, record, record.size());
+  }
 }
 
 void intake::on_too_long(std::string_view head, std::uint64_t length) {
   ++framed_;
-  ctx_.dead.reject(reason::too_long, head, length);
+  set_aside(reason::too_long, head, length);
+}
+
+void intake::set_aside(reason why, std::string_view record, std::uint64_t length) {
+  if (ctx_.dead.reject(why, record, length))
+    rejects_written_ = true;
+  else
+    rejects_failed_ = true;
+}
+
+bool intake::rejects_durable() {
+  bool ok = !rejects_failed_ && (!rejects_written_ || ctx_.dead.sync());
+  rejects_written_ = rejects_failed_ = false;
+  return ok;
 }
 
 } // namespace sluice::sources

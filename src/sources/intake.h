@@ -66,6 +66,10 @@ public:
   /// Records framed (accepted or rejected) since the last commit().
   std::uint64_t framed() const noexcept { return framed_; }
 
+  /// Whether the records rejected since the last call are safely set aside: each line written
+  /// to the dead-letter file, and the file synced. What an ack may count (blocks on the sync).
+  bool rejects_durable();
+
   /// Appends the staged records in one append (see appender::flush; blocks). Returns the
   /// append's result; `framed()` is reset either way.
   result<queue::append_result> commit();
@@ -73,8 +77,11 @@ public:
 private:
   void on_record(std::string_view record) override;
   void on_too_long(std::string_view head, std::uint64_t length) override;
+  void set_aside(reason why, std::string_view record, std::uint64_t length);
 
   source_context& ctx_;
+  bool rejects_written_ = false; ///< a reject's line was written since rejects_durable()
+  bool rejects_failed_ = false;  ///< a reject's line could not be written since then
   framer framer_;
   record_check check_;
   appender appender_;

@@ -51,8 +51,21 @@ void stream_conn::on_read(const boost::system::error_code& ec, std::size_t n) {
 // On a pool thread: the append may block at the queue's cap, the durability wait for an fsync.
 void stream_conn::commit(bool ended) {
   std::uint64_t framed = intake_.framed();
+  // An ack counts only what is safe: rejects in a synced dead-letter file, records durable, none
+  // dropped. Otherwise the connection ends unacknowledged past the last ack: the pusher resends.
+  bool rejects_ok = !ack_ || intake_.rejects_durable();
   auto r = intake_.commit();
   bool ok = r.has_value();
+  if (ok && ack_ && !rejects_ok) {
+    SLUICE_WARN_LIMITED("source {}: rejected records not set aside durably, no ack for them",
+                        ctx_.cfg.name);
+    ok = false;
+  }
+  if (ok && ack_ && r->dropped > 0) {
+    SLUICE_WARN_LIMITED("source {}: {} records dropped at the queue's cap, no ack for them",
+                        ctx_.cfg.name, r->dropped);
+    ok = false;
+  }
   if (ok && ack_ && r->last != 0) {
     for (;;) {
       auto w = ctx_.queue.wait_durable(r->last, std::chrono::seconds(1));

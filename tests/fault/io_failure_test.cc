@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "queue/disk/disk_queue.h"
+#include "queue/disk/files.h"
 #include "queue/tests/queue_helpers.h"
 
 namespace sluice::queue::disk {
@@ -120,6 +121,41 @@ TEST(io_failure_interval, a_lost_position_stays_lost_however_late_it_is_asked_ab
     EXPECT_EQ(w.error(), std::error_code(EIO, std::system_category()));
   }
   EXPECT_EQ(payloads_of(*q), std::vector<std::string>(70, "kept"));
+}
+
+// A failed group commit across two segment rolls: every segment after the durable one holds
+// failed-back records only, and all of them go (the retired ones the commit had taken to sync
+// survived before, and a restart published their records between acknowledged ones).
+TEST(io_failure_interval, a_failed_commit_across_two_rolls_leaves_no_failed_back_segment) {
+  temp_dir d;
+  fault_probe probe;
+  auto o = small_options(d.path());
+  o.segment_bytes = 4096;
+  o.fsync.interval = std::chrono::hours(1); // a commit only when sync() asks for one
+  o.faults = &probe;
+  auto q = open(o).value();
+  std::vector<std::string> acked;
+  for (int i = 0; i < 10; ++i) {
+    acked.push_back(payload_of(static_cast<std::uint64_t>(i + 1), 100));
+    ASSERT_TRUE(append_one(*q, acked.back()).has_value());
+  }
+  ASSERT_TRUE(q->sync().has_value());
+  auto segments_before = list_segments(d.path()).value().size();
+  for (int i = 0; i < 120; ++i) // about three segments of 4 KiB: two rolls or more
+    ASSERT_TRUE(append_one(*q, "doomed " + std::string(100, 'x')).has_value());
+  probe.fail_fsyncs = 1;
+  ASSERT_FALSE(q->sync().has_value());
+  EXPECT_EQ(list_segments(d.path()).value().size(), segments_before);
+  for (int i = 0; i < 5; ++i) {
+    acked.push_back("kept " + std::to_string(i));
+    ASSERT_TRUE(append_one(*q, acked.back()).has_value());
+  }
+  ASSERT_TRUE(q->sync().has_value());
+  EXPECT_EQ(payloads_of(*q), acked);
+  ASSERT_TRUE(q->close().has_value());
+  o.faults = nullptr;
+  auto reopened = open(o).value();
+  EXPECT_EQ(payloads_of(*reopened), acked);
 }
 
 TEST(io_failure_interval, repeated_failures_never_lose_acknowledged_records) {

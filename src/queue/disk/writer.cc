@@ -533,13 +533,24 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
     durable_cv_.notify_all();
     writer_cv_.wait_for(lk, std::chrono::milliseconds(100));
   };
-  for (auto& seg : retired_) {
-    if (seg->first > durable_.segment)
-      ::unlink(seg->path.c_str());
-  }
+  // Every segment after the durable one holds failed-back records only, whether the writer
+  // still has it (retired_, segment_) or a failed group commit had taken it to sync: all go.
   retired_.clear();
+  bool removed = false;
+  if (auto segs = list_segments(opts_.dir); !segs) {
+    return retry_later(segs.error());
+  } else {
+    for (const auto& s : *segs)
+      if (s.first > durable_.segment && s.path != segment_->path) {
+        if (::unlink(s.path.c_str()) != 0 && errno != ENOENT)
+          return retry_later(std::error_code(errno, std::system_category()));
+        removed = true;
+      }
+  }
   if (segment_->first != durable_.segment) {
-    ::unlink(segment_->path.c_str());
+    if (::unlink(segment_->path.c_str()) != 0 && errno != ENOENT)
+      return retry_later(std::error_code(errno, std::system_category()));
+    removed = true;
     stats_.segments.add(-1);
     auto f = open_file(opts_.dir / format::segment_file_name(durable_.segment), O_WRONLY);
     if (!f)
@@ -550,8 +561,14 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
     seg->path = opts_.dir / format::segment_file_name(durable_.segment);
     segment_ = std::move(seg);
   }
-  if (::ftruncate(segment_->fd.get(), static_cast<off_t>(durable_.offset)) != 0)
+  // The cut and the removals are made durable before appends go on: otherwise a power cut could
+  // bring the failed-back records back, after newer ones were acknowledged.
+  if (::ftruncate(segment_->fd.get(), static_cast<off_t>(durable_.offset)) != 0 ||
+      ::fdatasync(segment_->fd.get()) != 0)
     return retry_later(std::error_code(errno, std::system_category()));
+  if (removed)
+    if (auto d = sync_dir(opts_.dir); !d)
+      return retry_later(d.error());
   segment_offset_ = durable_.offset;
   enc_segment_first_ = segment_->first;
   enc_segment_bytes_ = durable_.offset;

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <set>
 #include <string>
 #include <sys/socket.h>
@@ -112,6 +114,37 @@ TEST(listen_source, ack_counts_every_record_of_the_connection) {
   // Acked means durable: everything is already readable.
   EXPECT_GE(q->durable_watermark(), 1999u);
   EXPECT_EQ(src.stats().rejected_by(reason::invalid_json), 1u);
+  src.stop();
+  io.stop();
+}
+
+// An ack counts a rejected record only once its dead-letter line is durable: with the
+// dead-letter directory impossible to create (a file stands in its place), no ack covers the
+// rejected record, and the connection ends so that the pusher resends from its last ack.
+TEST(listen_source, no_ack_covers_a_reject_that_could_not_be_set_aside) {
+  temp_dir d;
+  auto q = open_queue(d / "q");
+  { std::ofstream(d / "dead-letter") << "in the way"; }
+  io_runner io;
+  listen_source src(listen_cfg(d, true, false), *q, d.path());
+  ASSERT_TRUE(src.start(io.io).has_value());
+  int fd = tcp_connect(src.tcp_ports().at(0));
+  std::string data;
+  for (int n = 0; n < 10; ++n)
+    data += line_of(0, n);
+  data += "{not json\n"; // record 11
+  for (int n = 10; n < 20; ++n)
+    data += line_of(0, n);
+  write_all(fd, data);
+  ::shutdown(fd, SHUT_WR);
+  std::string acks = read_all_fd(fd);
+  ::close(fd);
+  std::uint64_t most = 0;
+  for (std::size_t at = 0; (at = acks.find("ack ", at)) != std::string::npos; at += 4)
+    most = std::max<std::uint64_t>(most, std::stoull(acks.substr(at + 4)));
+  EXPECT_LT(most, 11u) << acks;
+  EXPECT_EQ(src.stats().rejected_by(reason::invalid_json), 1u);
+  EXPECT_GE(src.stats().dead_letter_failures.load(), 1u);
   src.stop();
   io.stop();
 }
