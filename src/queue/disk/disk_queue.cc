@@ -18,17 +18,45 @@ namespace {
 // Moves an unreadable last segment aside so the queue can go on; its bytes stay for inspection.
 void quarantine_file(const std::filesystem::path& dir, const std::filesystem::path& p) {
   std::error_code ec;
-  std::filesystem::create_directories(dir / "quarantine", ec);
+  (void)create_directories_durably(dir / "quarantine");
   std::filesystem::rename(p, dir / "quarantine" / p.filename(), ec);
+  (void)sync_dir(dir / "quarantine"); // recovery syncs `dir` itself at its end
+}
+
+// Recovery publishes what it found as durable: every segment that may hold a position past the
+// previous watermark (a kill -9 under an fsync interval keeps written but unsynced records in
+// the page cache, and they would be lost to a power cut after sinks had them), then the
+// directory (a roll's new segment, the removals and renames above).
+result<void> sync_recovered(const std::filesystem::path& dir,
+                            const std::vector<segment_entry>& segs, position floor) {
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < segs.size(); ++i)
+    if (segs[i].first <= floor + 1)
+      from = i;
+  for (std::size_t i = from; i < segs.size(); ++i) {
+    auto f = open_file(segs[i].path, O_RDONLY);
+    if (!f)
+      return fail(f.error());
+    if (::fdatasync(f->get()) != 0)
+      return fail_errno(errno);
+  }
+  return sync_dir(dir);
 }
 
 } // namespace
 
 result<recovered_tail> recover(const options& opts, queue_stats& stats) {
   recovered_tail tail;
-  position floor = 0; // never reuse a position a reader may have seen
+  // Never reuse a position a reader may have seen: the last watermark published, and every
+  // committed cursor (durable files: a cursor past the records left after a power cut must not
+  // see new records under positions it takes for delivered).
+  position floor = 0;
   if (auto wm = watermark_file::open_for_reader(opts.dir))
     floor = wm->load().pos;
+  const position published = floor;
+  if (auto cursors = cursor_file::list(opts.dir))
+    for (const auto& c : *cursors)
+      floor = std::max(floor, c.committed);
 
   auto segs = list_segments(opts.dir);
   if (!segs)
@@ -141,6 +169,8 @@ result<recovered_tail> recover(const options& opts, queue_stats& stats) {
     tail.next_pos = first;
     segs->push_back({first, tail.segment->path});
   }
+  if (auto synced = sync_recovered(opts.dir, *segs, published); !synced)
+    return fail(synced.error());
   for (const auto& s : *segs) {
     std::error_code ec;
     tail.disk_bytes += std::filesystem::file_size(s.path, ec);
@@ -329,6 +359,8 @@ result<std::unique_ptr<queue>> open(const options& opts, std::string* error_deta
   auto wm = watermark_file::open_for_writer(opts.dir, initial);
   if (!wm)
     return fail(wm.error());
+  if (auto synced = wm->sync(); !synced)
+    return fail(synced.error());
   auto q = std::make_unique<disk_queue>(opts, std::move(*lock), std::move(*wm));
   // Carry recovery's counts into the queue's own stats.
   auto& s = const_cast<queue_stats&>(q->stats());

@@ -77,6 +77,12 @@ result<watermark_file> watermark_file::open_for_writer(const std::filesystem::pa
   return w;
 }
 
+result<void> watermark_file::sync() const {
+  if (::msync(base_, format::k_watermark_file_bytes, MS_SYNC) != 0)
+    return fail_errno(errno);
+  return {};
+}
+
 result<watermark_file> watermark_file::open_for_reader(const std::filesystem::path& dir) {
   auto f = open_file(dir / "watermark", O_RDONLY);
   if (!f) {

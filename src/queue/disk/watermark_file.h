@@ -35,6 +35,9 @@ public:
   static result<watermark_file> open_for_reader(const std::filesystem::path& dir);
 
   void publish(const watermark& w) noexcept;
+  /// Writes the mapped page to disk (msync): the watermark, the position floor of the next
+  /// recovery, survives a power cut as it is now.
+  result<void> sync() const;
   watermark load() const noexcept;
   /// The sequence number readers wait on; changes at every publish.
   std::uint32_t sequence() const noexcept;
