@@ -264,16 +264,30 @@ disk_subscription::open(const std::filesystem::path& dir, std::string_view name,
   if (*cursor) {
     s->committed_ = **cursor;
     where = start_at::at(**cursor + 1);
+  } else if (auto hold_all = cursor_file::write(dir, name, 0); !hold_all) {
+    // A new subscription holds retention (a cursor at 0 keeps everything) before its reader
+    // picks a segment: otherwise retention could delete what the reader is about to read.
+    return fail(hold_all.error());
   }
+  auto forget_on_failure = [&] {
+    if (!*cursor) {
+      std::error_code ec;
+      std::filesystem::remove(cursor_file::path_of(dir, name), ec);
+    }
+  };
   auto r = segment_reader::open(dir, where, buffer_bytes, stats);
-  if (!r)
+  if (!r) {
+    forget_on_failure();
     return fail(r.error());
+  }
   s->reader_ = std::move(*r);
   if (!*cursor) {
-    // Create the cursor now so retention keeps what this subscription has not read yet.
+    // Now where the reader starts: retention keeps what this subscription has not read yet.
     s->committed_ = s->reader_->next_position() - 1;
-    if (auto w = cursor_file::write(dir, name, s->committed_); !w)
+    if (auto w = cursor_file::write(dir, name, s->committed_); !w) {
+      forget_on_failure();
       return fail(w.error());
+    }
   }
   return s;
 }

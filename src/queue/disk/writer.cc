@@ -396,10 +396,20 @@ void writer::writer_loop() {
     }
   }
   if (opts_.fsync.mode == fsync_mode::never && !failed_) {
-    // Shutdown makes the queue durable whatever the policy.
+    // Shutdown makes the queue durable whatever the policy: every segment written since the start
+    // and the directory's entries, which under "never" nothing synced (syncfs: the queue's
+    // filesystem in one call, reporting a writeback error of any of its files).
     lk.unlock();
-    ::fdatasync(segment_->fd.get());
+    int rc = ::syncfs(segment_->fd.get());
+    int e = errno;
     lk.lock();
+    if (rc != 0) {
+      stats_.fsync_errors.add();
+      shutdown_ec_ = std::error_code(e, std::system_category());
+      SLUICE_WARN_LIMITED("queue {}: the shutdown sync failed: {}; records written since the "
+                          "start may not survive a power loss",
+                          opts_.dir.string(), shutdown_ec_.message());
+    }
   }
   writer_done_ = true;
   syncer_cv_.notify_one();
@@ -720,6 +730,8 @@ result<void> writer::close() {
   lk.lock();
   closed_ = true;
   durable_cv_.notify_all();
+  if (shutdown_ec_)
+    return fail(shutdown_ec_);
   if (durable_.pos < next_pos_ - 1 && !is_lost(next_pos_ - 1))
     return fail(fail_ec_ ? fail_ec_ : make_error_code(errc::write_failed));
   return {};

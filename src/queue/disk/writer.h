@@ -155,6 +155,7 @@ private:
   std::error_code fail_ec_;
   std::uint64_t fail_epoch_ = 0;
   std::deque<std::pair<position, position>> lost_;
+  std::error_code shutdown_ec_; ///< fsync = "never": the shutdown sync failed
   bool closing_ = false;
   bool refuse_blocked_ = false; ///< refuse_blocked_appends() was called
   bool writer_done_ = false;
