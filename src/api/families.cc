@@ -109,6 +109,9 @@ void queue_families(const view& v, std::vector<family>& out) {
   gauge("sluice_queue_segments", "Segment files of the queue.", static_cast<double>(v.segments));
   gauge("sluice_queue_blocked_appenders", "Appenders waiting at the queue's disk cap now.",
         static_cast<double>(v.status.blocked_appenders));
+  gauge("sluice_queue_failed",
+        "1 while the queue cannot put its files back after a failed write (appends fail).",
+        v.status.queue_failed ? 1 : 0);
   counter("sluice_queue_fsyncs_total", "fsync calls of the queue that succeeded.",
           static_cast<double>(v.fsyncs));
   counter("sluice_queue_fsync_errors_total", "fsync calls of the queue that failed.",

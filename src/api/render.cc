@@ -292,6 +292,7 @@ json queue_json(const view& v) {
           {"last_position", v.status.last},
           {"durable_watermark", v.status.durable},
           {"blocked_appenders", v.status.blocked_appenders},
+          {"failed", v.status.queue_failed},
           {"dropped_records", v.dropped_records},
           {"damaged_records", v.damaged_records},
           {"subscriptions", subs}};

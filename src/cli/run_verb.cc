@@ -136,7 +136,9 @@ std::string status_line(const pipeline::pipeline_status& st, rate_state& prev) {
                         rate_text(rate));
   }
   line += fmt::format(" | queue {} events, {}{}", st.durable, format_size(st.disk_bytes),
-                      st.blocked_appenders > 0 ? " FULL" : "");
+                      st.queue_failed              ? " FAILED"
+                      : st.blocked_appenders > 0 ? " FULL"
+                                                 : "");
   for (std::size_t i = 0; i < st.subscriptions.size(); ++i) {
     const auto& s = st.subscriptions[i];
     std::uint64_t done = s.delivered + s.filtered;

@@ -272,6 +272,7 @@ pipeline_status runner::status() const {
   st.durable = queue_->durable_watermark();
   st.disk_bytes = static_cast<std::uint64_t>(qs.disk_bytes.get());
   st.blocked_appenders = static_cast<std::uint64_t>(qs.blocked_appenders.get());
+  st.queue_failed = qs.failed.get() != 0;
   // In the configuration's order; a drain subscription's cursor is read without its lock.
   for (const auto& s : cfg_.subscriptions) {
     subscription_status ss;

@@ -84,6 +84,7 @@ struct pipeline_status {
   queue::position durable = 0; ///< durable watermark
   std::uint64_t disk_bytes = 0;
   std::uint64_t blocked_appenders = 0;
+  bool queue_failed = false; ///< the queue cannot put its files back after a failed write
   std::vector<subscription_status> subscriptions;
 };
 

@@ -44,6 +44,9 @@ struct queue_stats {
   gauge segments;          ///< segment files on disk
   gauge disk_bytes;        ///< bytes of segment files on disk
   gauge blocked_appenders; ///< appenders waiting at the cap right now
+  /// 1 while the queue cannot put its files back after a failed write (a disk remounted
+  /// read-only, say): appends fail until it can; 0 otherwise.
+  gauge failed;
   histogram fsync_ns;      ///< duration of each fsync
   histogram durable_ns;    ///< append() call to durable watermark, per call
   /// Per record: its receipt by a source (record_in::received_ns, wall clock) to the durable

@@ -5,6 +5,7 @@
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/files.h"
 #include "queue/tests/queue_helpers.h"
+#include "support/eventually.h"
 
 namespace sluice::queue::disk {
 namespace {
@@ -156,6 +157,36 @@ TEST(io_failure_interval, a_failed_commit_across_two_rolls_leaves_no_failed_back
   o.faults = nullptr;
   auto reopened = open(o).value();
   EXPECT_EQ(payloads_of(*reopened), acked);
+}
+
+// A persistent error (every fsync fails, as on a disk remounted read-only): putting the files
+// back after the failed commit fails again and again. The queue says it is failed (the gauge,
+// after a bounded number of attempts), appends fail, and close() finishes with the error instead
+// of retrying forever.
+TEST(io_failure_interval, a_persistent_error_fails_the_queue_and_close_still_finishes) {
+  temp_dir d;
+  fault_probe probe;
+  auto o = small_options(d.path());
+  o.fsync.interval = std::chrono::hours(1);
+  o.faults = &probe;
+  auto q = open(o).value();
+  ASSERT_TRUE(append_one(*q, "durable").has_value());
+  ASSERT_TRUE(q->sync().has_value());
+  ASSERT_TRUE(append_one(*q, "doomed").has_value());
+  probe.fail_fsyncs = 1000000;
+  ASSERT_FALSE(q->sync().has_value());
+  ASSERT_TRUE(sluice::testing::eventually(std::chrono::seconds(30),
+                                          [&] { return q->stats().failed.get() == 1; }));
+  auto appended = append_one(*q, "while failed");
+  if (appended.has_value()) {
+    EXPECT_FALSE(q->wait_durable(appended->last, std::chrono::seconds(1)).has_value());
+  }
+  auto closed = q->close();
+  EXPECT_FALSE(closed.has_value());
+  probe.fail_fsyncs = 0;
+  o.faults = nullptr;
+  auto reopened = open(o).value();
+  EXPECT_EQ(payloads_of(*reopened), std::vector<std::string>{"durable"});
 }
 
 TEST(io_failure_interval, repeated_failures_never_lose_acknowledged_records) {

@@ -112,8 +112,10 @@ TEST_F(api_routes, reading_routes_answer_with_their_documents) {
     keys.push_back(k);
   EXPECT_EQ(keys,
             (std::vector<std::string>{"blocked_appenders", "damaged_records", "depth", "disk_bytes",
-                                      "dropped_records", "durable_watermark", "first_position",
-                                      "last_position", "segments", "subscriptions"}));
+                                      "dropped_records", "durable_watermark", "failed",
+                                      "first_position", "last_position", "segments",
+                                      "subscriptions"}));
+  EXPECT_EQ(queue["failed"], false);
   ASSERT_EQ(queue["subscriptions"].size(), 1u);
   EXPECT_EQ(queue["subscriptions"][0]["name"], "events");
 

@@ -19,6 +19,8 @@ namespace {
 /// Retention frees a deleted segment by this much per step, one step per pause (about one group
 /// commit), 400 MB/s at least: faster than the queue writes.
 constexpr std::uint64_t k_shrink_step_bytes = 4u << 20;
+// Failed attempts to put the files back after a failed write before the queue says it is failed.
+constexpr unsigned k_restore_attempts = 10;
 constexpr std::chrono::milliseconds k_shrink_pause{10};
 } // namespace
 
@@ -355,6 +357,10 @@ void writer::writer_loop() {
   for (;;) {
     writer_cv_.wait(lk, [&] { return !active_.bytes.empty() || closing_ || failed_; });
     if (failed_) {
+      // Closing with the files not yet put back (a persistent error): give up, so shutdown
+      // finishes; the next open's recovery cuts what was not durable.
+      if (closing_ && restore_failures_ > 0)
+        break;
       handle_failure(lk);
       continue;
     }
@@ -540,6 +546,12 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
     SLUICE_WARN_LIMITED("queue {}: cannot restore the durable point after a failed write: {}; "
                         "retrying",
                         opts_.dir.string(), e.message());
+    if (++restore_failures_ == k_restore_attempts) {
+      spdlog::error("queue {}: still cannot restore the durable point after {} attempts ({}): the "
+                    "queue is failed, appends fail until it can (sources wait and retry)",
+                    opts_.dir.string(), k_restore_attempts, e.message());
+      stats_.failed.set(1);
+    }
     durable_cv_.notify_all();
     writer_cv_.wait_for(lk, std::chrono::milliseconds(100));
   };
@@ -573,9 +585,13 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
   }
   // The cut and the removals are made durable before appends go on: otherwise a power cut could
   // bring the failed-back records back, after newer ones were acknowledged.
-  if (::ftruncate(segment_->fd.get(), static_cast<off_t>(durable_.offset)) != 0 ||
-      ::fdatasync(segment_->fd.get()) != 0)
+  if (::ftruncate(segment_->fd.get(), static_cast<off_t>(durable_.offset)) != 0)
     return retry_later(std::error_code(errno, std::system_category()));
+  int e = opts_.faults ? injected(opts_.faults->fail_fsyncs) : 0;
+  if (e == 0 && ::fdatasync(segment_->fd.get()) != 0)
+    e = errno;
+  if (e != 0)
+    return retry_later(std::error_code(e, std::system_category()));
   if (removed)
     if (auto d = sync_dir(opts_.dir); !d)
       return retry_later(d.error());
@@ -597,6 +613,8 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
   stats_.disk_bytes.set(static_cast<std::int64_t>(bytes));
   stats_.segments.set(static_cast<std::int64_t>(count));
   failed_ = false;
+  restore_failures_ = 0;
+  stats_.failed.set(0);
   (void)ec;
   durable_cv_.notify_all();
   space_cv_.notify_all();
@@ -732,6 +750,8 @@ result<void> writer::close() {
   durable_cv_.notify_all();
   if (shutdown_ec_)
     return fail(shutdown_ec_);
+  if (failed_) // stopped while the files could not be put back
+    return fail(fail_ec_ ? fail_ec_ : make_error_code(errc::write_failed));
   if (durable_.pos < next_pos_ - 1 && !is_lost(next_pos_ - 1))
     return fail(fail_ec_ ? fail_ec_ : make_error_code(errc::write_failed));
   return {};

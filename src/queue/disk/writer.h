@@ -156,6 +156,7 @@ private:
   std::uint64_t fail_epoch_ = 0;
   std::deque<std::pair<position, position>> lost_;
   std::error_code shutdown_ec_; ///< fsync = "never": the shutdown sync failed
+  unsigned restore_failures_ = 0; ///< handle_failure() attempts that could not restore, in a row
   bool closing_ = false;
   bool refuse_blocked_ = false; ///< refuse_blocked_appends() was called
   bool writer_done_ = false;
