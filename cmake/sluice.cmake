@@ -26,8 +26,9 @@ function(sluice_test name)
   # tests/support (eventually(), child processes, the HTTP client) for every test.
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
-    SLUICE_BIN="$<TARGET_FILE:sluice>" SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  add_dependencies(${name} sluice)
+    SLUICE_BIN="$<TARGET_FILE:sluice>" SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    SLUICE_POWERCUT_LIB="$<TARGET_FILE:sluice_powercut>")
+  add_dependencies(${name} sluice sluice_powercut)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()

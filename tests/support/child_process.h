@@ -118,6 +118,7 @@ struct child_stdio {
   bool pipe_stdout = true;   ///< otherwise wherever stderr goes
   std::filesystem::path log; ///< appended stderr; empty: stderr is a pipe, kept in err()
   std::filesystem::path cwd; ///< the child's working directory; empty: the test's
+  std::vector<std::string> env; ///< NAME=VALUE entries added to (or replacing) the test's own
 };
 
 /// A running SLUICE_BIN. Not thread-safe; owned by one test.
@@ -168,7 +169,20 @@ public:
     for (auto& a : argv_strings)
       argv.push_back(a.data());
     argv.push_back(nullptr);
-    int rc = ::posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), environ);
+    std::vector<char*> envp;
+    std::vector<std::string> extra = io.env;
+    for (char** e = environ; *e; ++e) {
+      std::string_view entry(*e);
+      bool replaced = false;
+      for (const auto& x : extra)
+        replaced = replaced || entry.substr(0, entry.find('=') + 1) == x.substr(0, x.find('=') + 1);
+      if (!replaced)
+        envp.push_back(*e);
+    }
+    for (auto& e : extra)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
+    int rc = ::posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     for (int fd : {in[0], out[1], err[1]})

@@ -23,17 +23,73 @@ void quarantine_file(const std::filesystem::path& dir, const std::filesystem::pa
   (void)sync_dir(dir / "quarantine"); // recovery syncs `dir` itself at its end
 }
 
+// The first segment that may hold a position past `published` (0 when there is none before).
+std::size_t first_unpublished(const std::vector<segment_entry>& segs, position published) {
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < segs.size(); ++i)
+    if (segs[i].first <= published + 1)
+      from = i;
+  return from;
+}
+
+// After a power cut, a segment past the last published watermark may have lost its unsynced end
+// while a later one survived (created and its directory entry synced, its records not, or only
+// some): positions would jump over the lost records inside what recovery publishes. Nothing
+// past a torn point was durable, so nothing there was acknowledged or read: at the first segment
+// that ends torn, has an unreadable header, or whose last position is not the one before the
+// next segment's first, every later segment is removed, and the tail logic of recover() then
+// cuts that one as the last. (Past the stored watermark positions run on from one segment to
+// the next: the writer stores the watermark durably before it acknowledges anything past
+// positions a failed write lost.)
+result<void> remove_segments_after_a_torn_one(const options& opts,
+                                              std::vector<segment_entry>& segs,
+                                              position published, queue_stats& stats) {
+  for (std::size_t i = first_unpublished(segs, published); i + 1 < segs.size(); ++i) {
+    auto f = open_file(segs[i].path, O_RDONLY);
+    if (!f)
+      return fail(f.error());
+    auto size = file_size(f->get());
+    if (!size)
+      return fail(size.error());
+    char header[format::k_segment_header_bytes];
+    auto n = pread_full(f->get(), header, sizeof header, 0);
+    if (!n)
+      return fail(n.error());
+    auto first = format::decode_segment_header(header, *n);
+    if (first && *first == segs[i].first) {
+      auto scan = scan_segment(f->get(), format::k_segment_header_bytes, *size, segs[i].first - 1);
+      if (!scan)
+        return fail(scan.error());
+      bool torn = !scan->damages.empty() && scan->damages.back().before == 0;
+      position last = scan->last != 0 ? scan->last : segs[i].first - 1;
+      if (!torn && last + 1 == segs[i + 1].first)
+        continue; // ends with a whole record, and the next segment goes on from it
+    }
+    std::uint64_t removed = 0;
+    for (std::size_t j = i + 1; j < segs.size(); ++j) {
+      std::error_code ec;
+      removed += std::filesystem::file_size(segs[j].path, ec);
+      if (::unlink(segs[j].path.c_str()) != 0)
+        return fail_errno(errno);
+    }
+    spdlog::warn("queue {}: segment {} ends torn, short or unreadable, as a power cut leaves one; "
+                 "the {} segments after it ({} bytes) hold nothing that was durable: removed",
+                 opts.dir.string(), segs[i].path.filename().string(), segs.size() - i - 1,
+                 removed);
+    stats.truncated_bytes.add(removed);
+    segs.resize(i + 1);
+    break;
+  }
+  return {};
+}
+
 // Recovery publishes what it found as durable: every segment that may hold a position past the
 // previous watermark (a kill -9 under an fsync interval keeps written but unsynced records in
 // the page cache, and they would be lost to a power cut after sinks had them), then the
 // directory (a roll's new segment, the removals and renames above).
 result<void> sync_recovered(const std::filesystem::path& dir,
-                            const std::vector<segment_entry>& segs, position floor) {
-  std::size_t from = 0;
-  for (std::size_t i = 0; i < segs.size(); ++i)
-    if (segs[i].first <= floor + 1)
-      from = i;
-  for (std::size_t i = from; i < segs.size(); ++i) {
+                            const std::vector<segment_entry>& segs, position published) {
+  for (std::size_t i = first_unpublished(segs, published); i < segs.size(); ++i) {
     auto f = open_file(segs[i].path, O_RDONLY);
     if (!f)
       return fail(f.error());
@@ -61,6 +117,8 @@ result<recovered_tail> recover(const options& opts, queue_stats& stats) {
   auto segs = list_segments(opts.dir);
   if (!segs)
     return fail(segs.error());
+  if (auto r = remove_segments_after_a_torn_one(opts, *segs, published, stats); !r)
+    return fail(r.error());
   for (;;) {
     if (segs->empty())
       break;

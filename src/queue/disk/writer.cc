@@ -424,6 +424,16 @@ void writer::writer_loop() {
 void writer::publish(const watermark& w) {
   durable_ = w;
   wm_.publish(w);
+  if (store_watermark_) {
+    // The first publish past positions a failed write lost: stored durably before anything past
+    // them is acknowledged, so that recovery finds positions running on from segment to segment
+    // past the stored watermark, and takes a jump there for a power cut's torn end.
+    if (auto r = wm_.sync(); r)
+      store_watermark_ = false;
+    else
+      SLUICE_WARN_LIMITED("queue {}: cannot store the watermark: {}", opts_.dir.string(),
+                          r.error().message());
+  }
   stats_.durable_watermark.set(static_cast<std::int64_t>(w.pos));
   std::int64_t now = now_mono_ns();
   std::int64_t wall = now_unix_ns();
@@ -613,6 +623,7 @@ void writer::handle_failure(std::unique_lock<std::mutex>& lk) {
   stats_.disk_bytes.set(static_cast<std::int64_t>(bytes));
   stats_.segments.set(static_cast<std::int64_t>(count));
   failed_ = false;
+  store_watermark_ = true;
   restore_failures_ = 0;
   stats_.failed.set(0);
   (void)ec;

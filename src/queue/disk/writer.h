@@ -157,6 +157,7 @@ private:
   std::deque<std::pair<position, position>> lost_;
   std::error_code shutdown_ec_; ///< fsync = "never": the shutdown sync failed
   unsigned restore_failures_ = 0; ///< handle_failure() attempts that could not restore, in a row
+  bool store_watermark_ = false;  ///< publish() msyncs the watermark (after lost positions)
   bool closing_ = false;
   bool refuse_blocked_ = false; ///< refuse_blocked_appends() was called
   bool writer_done_ = false;
