@@ -145,9 +145,9 @@ std::string render_meta(const json& j) {
     const auto& q = j["queue"];
     out += fmt::format("queue: position {}, durable {}, {}, {}{}\n", cell(q, "last_position"),
                        cell(q, "durable_watermark"), segments_text(q), size_cell(q, "disk_bytes"),
-                       q.value("failed", false)                ? " (FAILED: cannot write, see the log)"
+                       q.value("failed", false) ? " (FAILED: cannot write, see the log)"
                        : q.value("blocked_appenders", 0) > 0 ? " (FULL: intake blocked)"
-                                                               : "");
+                                                             : "");
   }
   out += "\nSOURCES\n" + render_sources(j);
   table subs({"NAME", "SINK", "STATE", "LAG", "DELIVERED", "RATE/1m"});

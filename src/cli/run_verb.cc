@@ -13,8 +13,8 @@
 #include <string>
 #include <sys/resource.h>
 #include <thread>
-#include <variant>
 #include <unistd.h>
+#include <variant>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -131,12 +131,13 @@ std::string status_line(const pipeline::pipeline_status& st, rate_state& prev) {
   std::string line;
   for (std::size_t i = 0; i < st.sources.size(); ++i) {
     const auto& s = st.sources[i];
-    double rate = have_prev ? static_cast<double>(s.counts.records - prev.source_records[i]) / secs : 0;
+    double rate =
+        have_prev ? static_cast<double>(s.counts.records - prev.source_records[i]) / secs : 0;
     line += fmt::format("{}{} {} {}", line.empty() ? "" : " | ", s.name, state_name(s.state),
                         rate_text(rate));
   }
   line += fmt::format(" | queue {} events, {}{}", st.durable, format_size(st.disk_bytes),
-                      st.queue_failed              ? " FAILED"
+                      st.queue_failed            ? " FAILED"
                       : st.blocked_appenders > 0 ? " FULL"
                                                  : "");
   for (std::size_t i = 0; i < st.subscriptions.size(); ++i) {
@@ -160,7 +161,8 @@ std::string status_line(const pipeline::pipeline_status& st, rate_state& prev) {
 
 void print_summary(const pipeline::pipeline_status& st) {
   for (const auto& s : st.sources)
-    spdlog::info("source {}: {} events collected, {} set aside", s.name, s.counts.records, s.counts.rejected());
+    spdlog::info("source {}: {} events collected, {} set aside", s.name, s.counts.records,
+                 s.counts.rejected());
   for (const auto& s : st.subscriptions)
     spdlog::info("subscription {}: {} delivered, {} filtered out, cursor at {}, lag {}", s.name,
                  s.delivered, s.filtered, s.committed, s.lag);
@@ -282,8 +284,8 @@ public:
              std::unique_ptr<pipeline::runner> run)
       : args_(args), cfg_(std::move(l.cfg)), demo_(std::move(l.demo)), service_(service),
         run_(std::move(run)), hooks_(cfg_.hooks, args.id, args.context, args.log_file),
-        states_(args.sources_file),
-        memory_{cfg_.daemon.memory_limit, cfg_.daemon.memory_threshold} {
+        states_(args.sources_file), memory_{cfg_.daemon.memory_limit,
+                                            cfg_.daemon.memory_threshold} {
     service_.attach(*run_, std::move(l.doc), std::move(l.changes));
     start_tasks();
   }
@@ -376,8 +378,7 @@ public:
 private:
   void start_tasks() {
     tasks_ = std::make_unique<daemon::task_runner>(cfg_.tasks, task_actions_for(cfg_, hooks_),
-                                                   daemon::monotonic_clock::real(),
-                                                   args_.log_file);
+                                                   daemon::monotonic_clock::real(), args_.log_file);
     tasks_->start();
   }
 
@@ -405,8 +406,8 @@ private:
       memory_ = daemon::memory_check{cfg_.daemon.memory_limit, cfg_.daemon.memory_threshold};
     } catch (const config::config_exception& e) {
       auto text = config::format_errors(e.errors(), e.name());
-      spdlog::warn("HUP: {} is invalid, the previous configuration keeps running:\n{}",
-                   args_.file, text);
+      spdlog::warn("HUP: {} is invalid, the previous configuration keeps running:\n{}", args_.file,
+                   text);
     }
   }
 

@@ -30,7 +30,6 @@ using namespace sluice::testing; // child_process, its helpers, steady
 inline constexpr auto k_round_timeout = 20s;
 inline constexpr std::uint64_t k_max_reads = 10'000'000; // bounds a reader that never runs dry
 
-
 inline std::string line_of(int round, std::uint64_t n) {
   return "r" + std::to_string(round) + "-" + std::to_string(n);
 }
@@ -68,10 +67,10 @@ struct round_log {
 
 /// How a round runs and how it ends.
 struct round_plan {
-  std::string fsync = "always";          ///< the appender's --fsync
-  std::string segment_bytes = "256KiB";  ///< its --segment-bytes
-  std::uint64_t kill_after_acks = 0;     ///< SIGKILL once this many acks came ...
-  std::size_t extra_bytes = 0;           ///< ... and this many more bytes were taken
+  std::string fsync = "always";         ///< the appender's --fsync
+  std::string segment_bytes = "256KiB"; ///< its --segment-bytes
+  std::uint64_t kill_after_acks = 0;    ///< SIGKILL once this many acks came ...
+  std::size_t extra_bytes = 0;          ///< ... and this many more bytes were taken
   /// Under the power-loss simulator (power_cut::env()): feed `lines` lines, close stdin, and let
   /// the appender end by itself, at the end of its input or at the shim's cut; no SIGKILL.
   std::vector<std::string> env;
@@ -168,8 +167,8 @@ inline void run_round(const std::filesystem::path& dir, const std::filesystem::p
 // round at consecutive positions (one process assigns positions one after another), positions
 // increase strictly across rounds, every ack is kept, and a round checked before still has
 // exactly what it had. (Lines 1..kept of each round, once each: no payload appears twice.)
-inline void check_queue(const std::filesystem::path& dir, int rounds_done, std::vector<round_log>& logs,
-                 std::uint64_t seed) {
+inline void check_queue(const std::filesystem::path& dir, int rounds_done,
+                        std::vector<round_log>& logs, std::uint64_t seed) {
   SCOPED_TRACE("seed " + std::to_string(seed) + ", after round " + std::to_string(rounds_done));
   std::string detail;
   auto q = open(options{.dir = dir}, &detail);

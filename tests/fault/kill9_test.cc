@@ -22,12 +22,12 @@
 
 #include <gtest/gtest.h>
 
+#include "append_rounds.h"
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/files.h"
 #include "queue/disk/format.h"
 #include "support/child_process.h"
 #include "support/temp_dir.h"
-#include "append_rounds.h"
 
 namespace sluice::queue::disk {
 namespace {
@@ -45,7 +45,6 @@ std::uint64_t seed_from_env_or_random() {
     return std::strtoull(s, nullptr, 10);
   return std::random_device{}();
 }
-
 
 TEST(kill9, kill9_during_group_commit) {
   const std::uint64_t seed = seed_from_env_or_random();

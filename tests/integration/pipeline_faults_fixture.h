@@ -28,11 +28,12 @@
 #include <nlohmann/json.hpp>
 
 #include "support/child_process.h"
-#include "support/firehose_child.h"
-#include "support/text.h"
 #include "support/eventually.h"
+#include "support/firehose_child.h"
+#include "support/socket_sender.h"
 #include "support/sqlite_rows.h"
 #include "support/temp_dir.h"
+#include "support/text.h"
 
 namespace sluice::testing {
 
@@ -44,7 +45,6 @@ inline constexpr std::chrono::seconds k_wait{60};
 
 /// How long a stopping sluice may take (its shutdown_timeout is 20 s).
 inline constexpr std::chrono::seconds k_stop_wait{40};
-
 
 // ---------------------------------------------------------------------------------------------
 // SQLite, from the test's side.
@@ -177,14 +177,16 @@ inline std::vector<std::string> eventlog_lines(const fs::path& dir, bool& unterm
 // ---------------------------------------------------------------------------------------------
 // The processes.
 
-
 /// `sluice run -c CONFIG --no-status`, stdout and stderr in a log file.
 class sluice_daemon {
 public:
-  sluice_daemon(const fs::path& config, const fs::path& log) : log_(log) {
+  /// `env`: added to the daemon's environment (power_cut::env(), say).
+  sluice_daemon(const fs::path& config, const fs::path& log,
+                const std::vector<std::string>& env = {})
+      : log_(log) {
     proc_ = std::make_unique<child_process>(
         std::vector<std::string>{"run", "-c", config.string(), "--no-status"},
-        child_stdio{.pipe_stdin = false, .pipe_stdout = false, .log = log});
+        child_stdio{.pipe_stdin = false, .pipe_stdout = false, .log = log, .env = env});
   }
 
   std::string log() const { return file_text(log_); }
@@ -210,6 +212,9 @@ public:
   bool wait_for_log(std::string_view text, std::chrono::milliseconds timeout = k_wait) {
     return wait_for([&] { return contains(log(), text); }, timeout);
   }
+
+  /// Sends `signal` to the daemon (SIGKILL: a crash at this moment).
+  void kill(int signal) { proc_->kill(signal); }
 
   /// SIGTERM, then the wait status: its exit_code(), or -1 (with a test failure) when it did not
   /// end within k_stop_wait and had to be killed. A daemon that already ended is not signalled.
@@ -285,6 +290,61 @@ inline std::string eventlog_subscription(const fs::path& dir) {
   return "[subscriptions.eventlog]\n"
          "sink = { type = \"eventlog\", dir = " +
          toml_path(dir) + " }\n\n";
+}
+
+/// A `listen` pipeline: its config and a daemon bound to a free TCP port (retried when another
+/// process took the port between the probe and sluice's bind).
+struct listen_pipeline {
+  std::uint16_t port = 0;
+  fs::path unix_path;
+  std::unique_ptr<sluice_daemon> daemon;
+};
+
+/// Writes the configuration `make_config(port)` and starts sluice until its listen source
+/// "push" is up. `env`: for the daemon (power_cut::env(), say); a daemon that the simulator cut
+/// before its source started is left ended.
+inline void start_listen_pipeline(const temp_dir& dir,
+                                  const std::function<std::string(std::uint16_t)>& make_config,
+                                  listen_pipeline& out, const std::vector<std::string>& env = {}) {
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    out.port = closed_port(); // free a moment ago
+    ASSERT_NE(out.port, 0);
+    auto cfg = dir / "sluice.toml";
+    write_file(cfg, make_config(out.port));
+    // A log of its own for each start: an earlier start's "started" must not count.
+    fs::path log;
+    for (int n = attempt; fs::exists(log = dir / ("sluice-" + std::to_string(n) + ".log"));)
+      ++n;
+    out.daemon = std::make_unique<sluice_daemon>(cfg, log, env);
+    if (out.daemon->wait_for_log("source push: started", std::chrono::seconds(30)))
+      return;
+    bool port_taken = contains(out.daemon->log(), "cannot listen");
+    if (!port_taken && !env.empty() && !out.daemon->running())
+      return; // cut short under the power-loss simulator: the caller sees it ended
+    out.daemon->stop();
+    ASSERT_TRUE(port_taken) << "sluice did not start its listen source\n" << out.daemon->log();
+  }
+  FAIL() << "no free TCP port for the listen source after 5 attempts";
+}
+
+/// The configuration of a listen source "push" (TCP `port` and Unix `unix_path`, format lines,
+/// and `source_options` lines) with `queue` as its [queue] table and `subscriptions` after it.
+inline std::string listen_config(const temp_dir& dir, std::uint16_t port, const fs::path& unix_path,
+                                 const std::string& queue, const std::string& subscriptions,
+                                 const std::string& source_options = "") {
+  return "data_dir = " + toml_path(dir / "data") +
+         "\n"
+         "shutdown_timeout = \"20s\"\n\n"
+         "[queue]\n" +
+         queue +
+         "\n"
+         "[sources.push]\n"
+         "type = \"listen\"\n"
+         "listen = [\"tcp://127.0.0.1:" +
+         std::to_string(port) + "\", \"unix:" + unix_path.string() +
+         "\"]\n"
+         "format = \"lines\"\n" +
+         source_options + "\n" + subscriptions;
 }
 
 /// Every payload of the sink's table, in id order; checks the ids are 1..N without a gap.

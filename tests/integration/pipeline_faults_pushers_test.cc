@@ -162,54 +162,6 @@ void expect_each_pushed_once(const std::vector<std::string>& payloads, const pus
   EXPECT_EQ(foreign, 0u) << where << ": " << first_problem;
 }
 
-/// A `listen` pipeline: its config and a daemon bound to a free TCP port (retried when another
-/// process took the port between the probe and sluice's bind).
-struct listen_pipeline {
-  std::uint16_t port = 0;
-  fs::path unix_path;
-  std::unique_ptr<sluice_daemon> daemon;
-};
-
-/// Writes the configuration `make_config(port)` and starts sluice until its listen source
-/// "push" is up.
-void start_listen_pipeline(const temp_dir& dir,
-                           const std::function<std::string(std::uint16_t)>& make_config,
-                           listen_pipeline& out) {
-  for (int attempt = 1; attempt <= 5; ++attempt) {
-    out.port = closed_port(); // free a moment ago
-    ASSERT_NE(out.port, 0);
-    auto cfg = dir / "sluice.toml";
-    write_file(cfg, make_config(out.port));
-    auto log = dir / ("sluice-" + std::to_string(attempt) + ".log");
-    out.daemon = std::make_unique<sluice_daemon>(cfg, log);
-    if (out.daemon->wait_for_log("source push: started", 30s))
-      return;
-    bool port_taken = contains(out.daemon->log(), "cannot listen");
-    out.daemon->stop();
-    ASSERT_TRUE(port_taken) << "sluice did not start its listen source\n" << out.daemon->log();
-  }
-  FAIL() << "no free TCP port for the listen source after 5 attempts";
-}
-
-/// The configuration of a listen source "push" (TCP `port` and Unix `unix_path`, format lines)
-/// with `queue` as its [queue] table and `subscriptions` after it.
-std::string listen_config(const temp_dir& dir, std::uint16_t port, const fs::path& unix_path,
-                          const std::string& queue, const std::string& subscriptions) {
-  return "data_dir = " + toml_path(dir / "data") +
-         "\n"
-         "shutdown_timeout = \"20s\"\n\n"
-         "[queue]\n" +
-         queue +
-         "\n"
-         "[sources.push]\n"
-         "type = \"listen\"\n"
-         "listen = [\"tcp://127.0.0.1:" +
-         std::to_string(port) + "\", \"unix:" + unix_path.string() +
-         "\"]\n"
-         "format = \"lines\"\n\n" +
-         subscriptions;
-}
-
 // 3. Fifty pushers at once, half over TCP and half over a Unix socket: every line arrives in
 // both sinks exactly once.
 TEST(pipeline_faults, many_pushers_over_tcp_and_unix_each_line_once) {

@@ -114,10 +114,10 @@ private:
 
 /// Where a child_process's stdio goes.
 struct child_stdio {
-  bool pipe_stdin = true;    ///< otherwise /dev/null
-  bool pipe_stdout = true;   ///< otherwise wherever stderr goes
-  std::filesystem::path log; ///< appended stderr; empty: stderr is a pipe, kept in err()
-  std::filesystem::path cwd; ///< the child's working directory; empty: the test's
+  bool pipe_stdin = true;       ///< otherwise /dev/null
+  bool pipe_stdout = true;      ///< otherwise wherever stderr goes
+  std::filesystem::path log;    ///< appended stderr; empty: stderr is a pipe, kept in err()
+  std::filesystem::path cwd;    ///< the child's working directory; empty: the test's
   std::vector<std::string> env; ///< NAME=VALUE entries added to (or replacing) the test's own
 };
 

@@ -62,6 +62,14 @@ public:
     return e;
   }
 
+  /// Sets the cut point of the running child (started without power_plan::kill_at): the shim
+  /// cuts at the start of its `n`th counted call. With counted(), a test cuts at a call counted
+  /// from a moment of its choosing (after the start, say).
+  void arm_cut(long n) const { arm("kill_at", n); }
+
+  /// Likewise the first failing call (power_plan::fails calls in a row, power_plan::fail_errno).
+  void arm_failure(long n) const { arm("fail_at", n); }
+
   /// Empties the shadow: the next child started with env() takes what is under the root now as
   /// durable. cut() ends with it.
   void reset() const {
@@ -137,6 +145,11 @@ private:
       throw std::runtime_error("power_cut: cannot write " + p.string());
   }
 
+  void arm(const char* name, long n) const {
+    write_text(shadow_ / (std::string(name) + ".tmp"), std::to_string(n));
+    std::filesystem::rename(shadow_ / (std::string(name) + ".tmp"), shadow_ / name);
+  }
+
   /// Directory `id` as its last synced listing says, built at `into`; `now` is where it is in
   /// the killed run's tree (for torn writes).
   void rebuild(const std::string& id, const std::filesystem::path& into,
@@ -147,6 +160,10 @@ private:
       if (t1 != 1 || t2 == std::string::npos)
         continue;
       std::string eid = line.substr(2, t2 - 2), name = line.substr(t2 + 1);
+      if (line[0] == 'l') {
+        std::filesystem::create_symlink(read_text(shadow_ / "files" / eid), into / name);
+        continue;
+      }
       if (line[0] == 'd') {
         std::filesystem::create_directory(into / name);
         rebuild(eid, into / name, now / name, torn_bytes);

@@ -41,8 +41,7 @@ std::size_t first_unpublished(const std::vector<segment_entry>& segs, position p
 // cuts that one as the last. (Past the stored watermark positions run on from one segment to
 // the next: the writer stores the watermark durably before it acknowledges anything past
 // positions a failed write lost.)
-result<void> remove_segments_after_a_torn_one(const options& opts,
-                                              std::vector<segment_entry>& segs,
+result<void> remove_segments_after_a_torn_one(const options& opts, std::vector<segment_entry>& segs,
                                               position published, queue_stats& stats) {
   for (std::size_t i = first_unpublished(segs, published); i + 1 < segs.size(); ++i) {
     auto f = open_file(segs[i].path, O_RDONLY);
@@ -74,8 +73,7 @@ result<void> remove_segments_after_a_torn_one(const options& opts,
     }
     spdlog::warn("queue {}: segment {} ends torn, short or unreadable, as a power cut leaves one; "
                  "the {} segments after it ({} bytes) hold nothing that was durable: removed",
-                 opts.dir.string(), segs[i].path.filename().string(), segs.size() - i - 1,
-                 removed);
+                 opts.dir.string(), segs[i].path.filename().string(), segs.size() - i - 1, removed);
     stats.truncated_bytes.add(removed);
     segs.resize(i + 1);
     break;

@@ -227,9 +227,8 @@ result<append_result> writer::append(std::span<const record_in> records) {
   // than a buffer released the lock between its parts, and a failure then may have taken the
   // first parts but not the last.
   if (opts_.fsync.mode == fsync_mode::always) {
-    durable_cv_.wait(lk, [&] {
-      return durable_.pos >= res.last || lost_in(res.first, res.last) || closed_;
-    });
+    durable_cv_.wait(
+        lk, [&] { return durable_.pos >= res.last || lost_in(res.first, res.last) || closed_; });
     if (lost_in(res.first, res.last) || durable_.pos < res.last)
       return fail(fail_ec_ ? fail_ec_ : errc::closed);
   } else if (fail_epoch_ != epoch && lost_in(res.first, res.last)) {

@@ -14,9 +14,11 @@
 //   SLUICE_POWERCUT_ROOT    the tree to track (absolute); unset: the library does nothing
 //   SLUICE_POWERCUT_SHADOW  where the copies go (outside the root, empty at a run's start)
 //   SLUICE_POWERCUT_KILL_AT N: SIGKILL this process at the start of the Nth counted call,
-//                           before it syncs anything (a power cut at that moment)
+//                           before it syncs anything (a power cut at that moment); unset, the
+//                           number in SHADOW/kill_at when there is one (set while it runs)
 //   SLUICE_POWERCUT_FAIL_AT N: the Nth counted call fails with SLUICE_POWERCUT_ERRNO (default
-//                           EIO) and syncs nothing; SLUICE_POWERCUT_FAILS calls in a row (default 1)
+//                           EIO) and syncs nothing; SLUICE_POWERCUT_FAILS calls in a row (default
+//                           1); unset, the number in SHADOW/fail_at when there is one
 //   SLUICE_POWERCUT_MATCH   count only calls whose "KIND PATH" contains this text (KIND: fsync,
 //                           fdatasync, dirsync, msync, syncfs, sync); default: every call
 // Every tracked call is appended to SHADOW/log as "N KIND PATH" (N: its number among the counted
@@ -24,11 +26,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <climits>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -167,14 +169,12 @@ void commit(const pending& p, bool ok) {
   ::rename(p.tmp.c_str(), to.c_str());
 }
 
-/// The contents of the open file `path` (its identity `id`), copied to a pending shadow copy.
-pending copy_file(const std::string& path, const std::string& id) {
-  pending p = begin_copy("files/" + id);
-  int from = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+/// A pending copy named `name` whose bytes `fill` writes to the descriptor it is given; nothing
+/// (an empty name) when that fails.
+pending fill_copy(const std::string& name, const std::function<bool(int)>& fill) {
+  pending p = begin_copy(name);
   int to = ::open(p.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = from >= 0 && to >= 0 && copy_fd(from, to);
-  if (from >= 0)
-    ::close(from);
+  bool ok = to >= 0 && fill(to);
   if (to >= 0)
     ::close(to);
   if (!ok) {
@@ -184,9 +184,28 @@ pending copy_file(const std::string& path, const std::string& id) {
   return p;
 }
 
-/// The listing of directory `path` as lines "TYPE\tID\tNAME" (regular files and directories).
+/// The contents of the open file `path` (its identity `id`), copied to a pending shadow copy.
+pending copy_file(const std::string& path, const std::string& id) {
+  return fill_copy("files/" + id, [&](int to) {
+    int from = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    bool ok = from >= 0 && copy_fd(from, to);
+    if (from >= 0)
+      ::close(from);
+    return ok;
+  });
+}
+
+/// `text` as a pending copy named `name`.
+pending write_copy(const std::string& name, const std::string& text) {
+  return fill_copy(name, [&](int to) {
+    return ::write(to, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  });
+}
+
+/// The listing of directory `path` as lines "TYPE\tID\tNAME" (regular files, directories and
+/// symlinks, whose targets go to files/ID).
 pending copy_listing(const std::string& path, const std::string& id) {
-  pending p = begin_copy("dirs/" + id);
+  unsigned long seq = ++sequence; // the listing is as of now
   std::string text;
   if (DIR* d = ::opendir(path.c_str())) {
     while (dirent* e = ::readdir(d)) {
@@ -195,22 +214,24 @@ pending copy_listing(const std::string& path, const std::string& id) {
         continue;
       char type = '?';
       std::string eid = identity(::dirfd(d), e->d_name, &type);
-      if (!eid.empty() && type != '?')
-        text += std::string(1, type) + "\t" + eid + "\t" + n + "\n";
+      if (eid.empty() || type == '?')
+        continue;
+      if (type == 'l') { // a symlink's target never changes: kept with the listing
+        char target[PATH_MAX];
+        ssize_t len = ::readlinkat(::dirfd(d), e->d_name, target, sizeof target);
+        if (len <= 0)
+          continue;
+        commit(write_copy("files/" + eid, std::string(target, static_cast<std::size_t>(len))),
+               true);
+      }
+      text += std::string(1, type) + "\t" + eid + "\t" + n + "\n";
     }
     ::closedir(d);
   } else {
-    p.name.clear();
-    return p;
+    return {};
   }
-  int to = ::open(p.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = to >= 0 && ::write(to, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  if (to >= 0)
-    ::close(to);
-  if (!ok) {
-    ::unlink(p.tmp.c_str());
-    p.name.clear();
-  }
+  pending p = write_copy("dirs/" + id, text);
+  p.seq = seq;
   return p;
 }
 
@@ -264,9 +285,23 @@ std::string fd_path(int fd) {
     return {};
   std::string p(buf, static_cast<std::size_t>(n));
   constexpr std::string_view deleted = " (deleted)";
-  if (p.size() > deleted.size() && p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0)
+  if (p.size() > deleted.size() &&
+      p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0)
     p.resize(p.size() - deleted.size());
   return p;
+}
+
+/// A call number a test set while the process runs (SHADOW/kill_at or SHADOW/fail_at, see
+/// power_cut::arm), 0: none.
+long armed(const char* name) {
+  std::string p = config().shadow + "/" + name;
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  char buf[32] = {};
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  return n > 0 ? std::strtol(buf, nullptr, 10) : 0;
 }
 
 enum class verdict { go_on, fail };
@@ -279,11 +314,12 @@ verdict decide(const char* kind, const std::string& path) {
   if (s.match.empty() || what.find(s.match) != std::string::npos)
     n = ++counted;
   append_log(std::to_string(n) + " " + what);
-  if (n != 0 && n == s.kill_at) {
+  if (n != 0 && n == (s.kill_at != 0 ? s.kill_at : armed("kill_at"))) {
     append_log("kill " + std::to_string(n));
     ::raise(SIGKILL);
   }
-  if (n != 0 && s.fail_at != 0 && n >= s.fail_at && n < s.fail_at + s.fails) {
+  long fail_at = s.fail_at != 0 ? s.fail_at : armed("fail_at");
+  if (n != 0 && fail_at != 0 && n >= fail_at && n < fail_at + s.fails) {
     append_log("fail " + std::to_string(n));
     return verdict::fail;
   }
