@@ -208,17 +208,20 @@ protected:
 };
 
 // Injected failures instead of cuts: the first two sync calls of one kind after the start fail
-// (EIO or ENOSPC: a segment's or the event log's data, a directory, the state slot, a cursor),
+// (EIO, ENOSPC or EROFS: a segment's or the event log's data, a directory, the state slot, a
+// cursor, the rename that replaces a cursor or the event log's `current` link),
 // the pipeline retries them, and, stopped cleanly, has every acknowledged line in the event log
 // once.
-TEST_F(pipeline_powercut, a_failing_sync_is_retried_and_loses_nothing) {
+TEST_F(pipeline_powercut, a_failing_sync_or_rename_is_retried_and_loses_nothing) {
   const std::vector<std::pair<std::string, int>> faults = {
       {"fdatasync " + (fs::canonical(root_) / "queue" / "0").string(), EIO},
       {"dirsync " + (fs::canonical(root_) / "queue").string(), ENOSPC},
       {".eventlog-state", EIO},
       {"fdatasync " + (fs::canonical(root_) / "events").string(), EIO},
       {"dirsync " + (fs::canonical(root_) / "events").string(), ENOSPC},
-      {"/cursors", EIO}};
+      {"/cursors", EIO},
+      {"rename " + (fs::canonical(root_) / "queue" / "cursors").string(), EIO},
+      {"rename " + (fs::canonical(root_) / "events").string(), EROFS}};
   for (const auto& [match, error] : faults) {
     ++round_;
     SCOPED_TRACE("round " + std::to_string(round_) + ": the first two calls of '" + match +

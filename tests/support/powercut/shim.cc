@@ -20,7 +20,7 @@
 //                           EIO) and syncs nothing; SLUICE_POWERCUT_FAILS calls in a row (default
 //                           1); unset, the number in SHADOW/fail_at when there is one
 //   SLUICE_POWERCUT_MATCH   count only calls whose "KIND PATH" contains this text (KIND: fsync,
-//                           fdatasync, dirsync, msync, syncfs, sync); default: every call
+//                           fdatasync, dirsync, msync, syncfs, sync, rename); default: every call
 // Every tracked call is appended to SHADOW/log as "N KIND PATH" (N: its number among the counted
 // calls, 0 when it is not counted), "kill N" or "fail N" before a cut or an injected failure.
 
@@ -434,6 +434,26 @@ int syncfs(int fd) {
     return -1;
   }
   return tracked_tree_sync([fd] { return next(fd); });
+}
+
+// A rename under the root is a counted call too (kind "rename", the new name's path): a test
+// can cut the power or fail it there. Nothing is copied: the directory's next fsync covers it.
+int rename(const char* from, const char* to) {
+  static auto next = real<int (*)(const char*, const char*)>("rename");
+  if (config().on && to) {
+    char dir[PATH_MAX];
+    std::string target = to;
+    auto slash = target.rfind('/');
+    std::string parent = slash == std::string::npos ? "." : target.substr(0, slash);
+    if (::realpath(parent.c_str(), dir) != nullptr) {
+      std::string path = std::string(dir) + target.substr(slash == std::string::npos ? 0 : slash);
+      if (under_root(path) && decide("rename", path) == verdict::fail) {
+        errno = config().fail_errno;
+        return -1;
+      }
+    }
+  }
+  return next(from, to);
 }
 
 void sync() {
