@@ -7,8 +7,8 @@
 
 #include "api/render.h"
 #include "api/token.h"
-#include "base/host_port.h"
 #include "base/file.h"
+#include "base/host_port.h"
 
 namespace sluice::api {
 
@@ -28,7 +28,7 @@ result<std::unique_ptr<service>> service::start(const config::pipeline_config& c
   std::error_code gone;
   std::filesystem::remove(s->address_file_, gone);
   if (!a.listen.empty()) {
-    auto token_file = a.token_file.value_or(cfg.data_dir / "api.token");
+    auto token_file = config::api_token_file(cfg);
     if (!token_file.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(cfg.data_dir, ec);

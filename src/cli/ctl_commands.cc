@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/units.h"
+#include "cli/live_counts.h"
 #include "cli/table.h"
 #include "cli/verbs.h"
 #include "config/tables.h"
@@ -113,20 +114,7 @@ std::string render_sources(const json& meta) {
   for (const auto& s : array_at(meta, "sources"))
     t.add_row({cell(s, "name"), cell(s, "type"), cell(s, "state"), cell(s, "events"),
                rate_cell(s, "rate_1m"), cell(s, "last_error")});
-  auto out = t.render();
-  // Every count the API gives (the source count table), those that are not zero: a rejection
-  // by reason or a drop at the cap is in sight without asking for /metrics.
-  for (const auto& s : array_at(meta, "sources")) {
-    if (!s.is_object() || !s.contains("counts") || !s["counts"].is_object())
-      continue;
-    std::string line;
-    for (const auto& [name, value] : s["counts"].items())
-      if (value.is_number_unsigned() && value.get<std::uint64_t>() > 0 && name != "events")
-        line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, cell(value));
-    if (!line.empty())
-      out += fmt::format("  {}: {}\n", cell(s, "name"), line);
-  }
-  return out;
+  return t.render() + source_counts_text(meta);
 }
 
 std::string render_meta(const json& j) {

@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/server.h"
+#include "cli/live_counts.h"
 #include "cli/verbs.h"
 #include "config/pipeline.h"
 #include "daemon/pid_file.h"
@@ -105,20 +106,27 @@ daemon::daemon_paths paths_of(const daemon_args& a, const config::pipeline_confi
   return p;
 }
 
+/// The configuration the verb names (or the default file) when it exists and is valid.
+std::optional<config::pipeline_config> config_if_any(const daemon_args& a) {
+  std::string error;
+  auto file = config_path(a, error);
+  if (file) {
+    try {
+      return config::load_pipeline_file(*file);
+    } catch (const config::config_exception&) {
+    }
+  }
+  return std::nullopt;
+}
+
 /// For the verbs that only find a daemon (stop, status, reload): the configuration is read when
 /// there is one, for its [daemon] directories; a missing or invalid file falls back to the
 /// command line and the defaults.
 daemon::daemon_paths find_paths(const daemon_args& a) {
   std::string error;
   auto file = config_path(a, error);
-  if (file) {
-    try {
-      auto cfg = config::load_pipeline_file(*file);
-      return paths_of(a, &cfg, *file);
-    } catch (const config::config_exception&) {
-    }
-  }
-  return paths_of(a, nullptr, file.value_or(fs::path()));
+  auto cfg = config_if_any(a);
+  return paths_of(a, cfg ? &*cfg : nullptr, file.value_or(fs::path()));
 }
 
 std::string read_text(const fs::path& p) {
@@ -390,6 +398,9 @@ int status_daemon(const daemon_args& a) {
     auto up = started > 0 ? now - started : 0;
     int child = info.value("child", 0);
     auto sources = current_sources(paths, child);
+    // The counts (rejections by reason, drops at the cap, ...) come from the pipeline's API.
+    auto cfg = sources ? config_if_any(a) : std::nullopt;
+    auto meta = sources ? fetch_meta(sources->api, cfg ? &*cfg : nullptr) : std::nullopt;
     if (a.json) {
       auto j = nlohmann::json{{"id", paths.id},        {"context", paths.context},
                               {"state", "running"},    {"pid", *pid},
@@ -397,11 +408,16 @@ int status_daemon(const daemon_args& a) {
                               {"config", config_file}, {"log", paths.log_file().string()}};
       if (sources) {
         auto& list = j["sources"] = nlohmann::json::array();
-        for (const auto& s : sources->sources)
+        for (const auto& s : sources->sources) {
           list.push_back({{"name", s.name},
                           {"type", s.type},
                           {"state", s.state},
                           {"last_error", s.last_error}});
+          if (meta && meta->contains("sources") && (*meta)["sources"].is_array())
+            for (const auto& m : (*meta)["sources"])
+              if (m.is_object() && m.value("name", std::string()) == s.name && m.contains("counts"))
+                list.back()["counts"] = m["counts"];
+        }
         j["api"] = sources->api;
       }
       fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -410,7 +426,7 @@ int status_daemon(const daemon_args& a) {
     fmt::print("{} is running: pid {} (pipeline {}), up {}, context {}, config {}\n",
                paths.instance(), *pid, child, duration_text(up), paths.context, config_file);
     if (sources) {
-      fmt::print("{}\n", sources_text(sources->sources));
+      fmt::print("{}\n{}", sources_text(sources->sources), meta ? source_counts_text(*meta) : "");
       std::string api;
       for (const auto& address : sources->api)
         api += (api.empty() ? "" : ", ") + sluice::api::address_url(address);

@@ -174,6 +174,11 @@ struct pipeline_config {
   bool operator==(const pipeline_config&) const = default;
 };
 
+/// The API token's file: api.token_file, or DATA_DIR/api.token; empty: no token.
+inline std::filesystem::path api_token_file(const pipeline_config& cfg) {
+  return cfg.api.token_file.value_or(cfg.data_dir / "api.token");
+}
+
 /// The item of `items` (sources, subscriptions, tasks) called `name`, or nullptr.
 template <class T> const T* by_name(const std::vector<T>& items, std::string_view name) {
   for (const auto& i : items)

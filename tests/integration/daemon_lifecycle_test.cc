@@ -233,19 +233,25 @@ TEST_F(daemon_test, status_shows_a_failed_source_with_its_reason) {
   EXPECT_EQ(by_name["push"].value("last_error", "x"), "") << json.out;
   EXPECT_EQ(nlohmann::json::parse(json.out)["api"], nlohmann::json::array({api_socket}))
       << json.out;
+  // The counts come from the pipeline's API: one refused connection, which ended the source.
+  ASSERT_TRUE(by_name["backup"].contains("counts")) << json.out;
+  EXPECT_EQ(by_name["backup"]["counts"].value("connect_failures", 0), 1) << json.out;
+  EXPECT_EQ(by_name["backup"]["counts"].value("disconnects_fatal", 0), 1) << json.out;
+  EXPECT_EQ(by_name["push"]["counts"].value("events", 1), 0) << json.out;
 
   // The human output names it with its reason, and warns; `running` is the same verb.
   for (const char* verb : {"status", "running"}) {
     auto human = sluice(d.args(verb));
     EXPECT_EQ(human.status, 0) << verb << ": " << human.out << human.err;
     auto lines = lines_of(human.out);
-    ASSERT_EQ(lines.size(), 4u) << verb << ": " << human.out;
+    ASSERT_EQ(lines.size(), 5u) << verb << ": " << human.out;
     EXPECT_TRUE(lines[0].starts_with("t-default is running: pid ")) << human.out;
     EXPECT_TRUE(lines[1].starts_with("sources: ")) << human.out;
     EXPECT_NE(lines[1].find("push connected"), std::string::npos) << human.out;
     EXPECT_NE(lines[1].find("backup failed (" + why + ")"), std::string::npos) << human.out;
-    EXPECT_EQ(lines[2], "api: " + api_socket) << human.out;
-    EXPECT_EQ(lines[3], "WARNING: 1 of 2 sources failed and will not retry; the daemon runs on "
+    EXPECT_EQ(lines[2], "  backup: connect_failures 1, disconnects_fatal 1") << human.out;
+    EXPECT_EQ(lines[3], "api: " + api_socket) << human.out;
+    EXPECT_EQ(lines[4], "WARNING: 1 of 2 sources failed and will not retry; the daemon runs on "
                         "without it (see " +
                             d.log_file().string() + ")")
         << human.out;
