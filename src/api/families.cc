@@ -66,8 +66,8 @@ void source_families(const view& v, std::vector<family>& out) {
   auto by_type = make("sluice_source_events_by_type_total",
                       "Events a source accepted, by event type.", kind::counter);
   auto up = make("sluice_source_up", "1 while a source is connected (or listening).", kind::gauge);
-  auto open = make("sluice_source_open_connections",
-                   "Pushers connected to a listen source now.", kind::gauge);
+  auto open = make("sluice_source_open_connections", "Pushers connected to a listen source now.",
+                   kind::gauge);
   auto backoff = make("sluice_source_backoff_seconds",
                       "The delay a source waits before its next connection attempt.", kind::gauge);
   auto coverage = make("sluice_source_coverage_ratio",
@@ -112,6 +112,15 @@ void queue_families(const view& v, std::vector<family>& out) {
   gauge("sluice_queue_failed",
         "1 while the queue cannot put its files back after a failed write (appends fail).",
         v.status.queue_failed ? 1 : 0);
+  gauge("sluice_queue_disk_full",
+        "1 while a write of the queue waits for space on a full disk (records held, intake waits).",
+        v.disk_full ? 1 : 0);
+  counter("sluice_queue_disk_full_waits_total",
+          "Retries of a queue write that found the disk full.",
+          static_cast<double>(v.disk_full_waits));
+  gauge("sluice_queue_unreadable_cursors",
+        "Cursor files that cannot be read (each holds every segment from retention).",
+        static_cast<double>(v.unreadable_cursors));
   counter("sluice_queue_fsyncs_total", "fsync calls of the queue that succeeded.",
           static_cast<double>(v.fsyncs));
   counter("sluice_queue_fsync_errors_total", "fsync calls of the queue that failed.",
@@ -123,6 +132,10 @@ void queue_families(const view& v, std::vector<family>& out) {
           static_cast<double>(v.dropped_records));
   counter("sluice_queue_damaged_records_total", "Damaged records found and skipped.",
           static_cast<double>(v.damaged_records));
+  counter("sluice_queue_gap_records_total",
+          "Positions a reader found missing between two segments (lost by a failed write before "
+          "they were acknowledged, or removed by hand), counted by each reader passing them.",
+          static_cast<double>(v.gap_records));
   auto h =
       make("sluice_queue_fsync_seconds", "Duration of each fsync of the queue.", kind::histogram);
   h.samples.push_back(latency_sample(v.fsync, {}));
@@ -169,9 +182,8 @@ void subscription_families(const view& v, std::vector<family>& out) {
     if (auto it = v.receipt_to_delivered.find(s.name); it != v.receipt_to_delivered.end())
       to_delivered.samples.push_back(latency_sample(it->second, l));
   }
-  for (auto* fam :
-       {&delivered, &filtered, &retries, &dead, &dead_failures, &lag, &cursor, &paused, &failing,
-        &to_delivered})
+  for (auto* fam : {&delivered, &filtered, &retries, &dead, &dead_failures, &lag, &cursor, &paused,
+                    &failing, &to_delivered})
     out.push_back(std::move(*fam));
 }
 

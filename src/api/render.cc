@@ -293,8 +293,11 @@ json queue_json(const view& v) {
           {"durable_watermark", v.status.durable},
           {"blocked_appenders", v.status.blocked_appenders},
           {"failed", v.status.queue_failed},
+          {"disk_full", v.disk_full},
           {"dropped_records", v.dropped_records},
           {"damaged_records", v.damaged_records},
+          {"gap_records", v.gap_records},
+          {"unreadable_cursors", v.unreadable_cursors},
           {"subscriptions", subs}};
 }
 

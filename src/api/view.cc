@@ -66,6 +66,10 @@ std::shared_ptr<const view> view_maker::make(pipeline::runner& r,
   v->write_errors = qs.write_errors.get();
   v->dropped_records = qs.dropped_records.get();
   v->damaged_records = qs.damaged_records.get();
+  v->gap_records = qs.gap_records.get();
+  v->unreadable_cursors = qs.unreadable_cursors.get();
+  v->disk_full = qs.disk_full.get() != 0;
+  v->disk_full_waits = qs.disk_full_waits.get();
   v->fsync = latency_of(qs.fsync_ns);
   v->receipt_to_durable = latency_of(qs.receipt_to_durable_ns);
   if (auto first = q.first_position())

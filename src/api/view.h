@@ -53,6 +53,10 @@ struct view {
   std::uint64_t write_errors = 0;
   std::uint64_t dropped_records = 0;
   std::uint64_t damaged_records = 0;
+  std::uint64_t gap_records = 0;
+  std::int64_t unreadable_cursors = 0;
+  bool disk_full = false; ///< a write waits for space (the records are held)
+  std::uint64_t disk_full_waits = 0;
   latency fsync;
   latency receipt_to_durable;
   std::map<std::string, latency> receipt_to_delivered; ///< by subscription

@@ -83,6 +83,9 @@ struct cursor_info {
   std::string name;
   position committed = 0; ///< every record at or before this one is done
   std::uint64_t lag = 0;  ///< records between the cursor and the durable watermark
+  /// Its stored cursor cannot be read (damaged): `committed` is 0, which holds every record
+  /// from retention until the cursor is set again.
+  bool unreadable = false;
 };
 
 /// Reads records in position order up to the durable watermark. One thread at a time; interrupt()

@@ -36,6 +36,7 @@ struct queue_stats {
   counter blocked_ns;       ///< time appenders spent blocked at the cap
   counter damaged_records;  ///< damaged records found by recovery or readers
   counter damaged_bytes;    ///< bytes of those
+  counter gap_records;      ///< positions a reader found missing between two segments
   counter truncated_bytes;  ///< torn-tail bytes removed by recovery
   counter segments_created;
   counter segments_deleted;
@@ -47,8 +48,14 @@ struct queue_stats {
   /// 1 while the queue cannot put its files back after a failed write (a disk remounted
   /// read-only, say): appends fail until it can; 0 otherwise.
   gauge failed;
-  histogram fsync_ns;      ///< duration of each fsync
-  histogram durable_ns;    ///< append() call to durable watermark, per call
+  /// 1 while a write waits for space on a full disk (ENOSPC, EDQUOT): the records are held and
+  /// intake waits; 0 otherwise.
+  gauge disk_full;
+  counter disk_full_waits; ///< retries of a write that found the disk full
+  /// Cursor files retention found unreadable (each holds every segment until it is fixed).
+  gauge unreadable_cursors;
+  histogram fsync_ns;   ///< duration of each fsync
+  histogram durable_ns; ///< append() call to durable watermark, per call
   /// Per record: its receipt by a source (record_in::received_ns, wall clock) to the durable
   /// watermark passing it. Records of one append() share their first record's receipt time.
   histogram receipt_to_durable_ns;

@@ -43,11 +43,11 @@ TEST_P(io_failure, injected_failure_fails_the_append_and_the_queue_recovers) {
   o.faults = &probe;
   auto q = open(o).value();
   append_range(*q, 1, 50, 30); // acknowledged: durable
-  probe.error = GetParam() ? EIO : ENOSPC;
+  probe.error = GetParam() ? EIO : EROFS;
   (GetParam() ? probe.fail_fsyncs : probe.fail_writes) = 1;
   auto failed = append_one(*q, "lost");
   ASSERT_FALSE(failed.has_value());
-  EXPECT_EQ(failed.error(), std::error_code(GetParam() ? EIO : ENOSPC, std::system_category()));
+  EXPECT_EQ(failed.error(), std::error_code(GetParam() ? EIO : EROFS, std::system_category()));
   EXPECT_EQ((GetParam() ? q->stats().fsync_errors : q->stats().write_errors).get(), 1u);
   // The fault has cleared: appends work again, positions never go back.
   auto ok = append_one(*q, "kept");
@@ -187,6 +187,35 @@ TEST(io_failure_interval, a_persistent_error_fails_the_queue_and_close_still_fin
   o.faults = nullptr;
   auto reopened = open(o).value();
   EXPECT_EQ(payloads_of(*reopened), std::vector<std::string>{"durable"});
+}
+
+// A full disk is waited out, not failed: a write that gets ENOSPC (three in a row here) keeps its
+// records and is retried until there is space; the append returns once they are durable, and
+// nothing is lost, failed back or reordered.
+TEST(io_failure_full_disk, a_write_waits_for_space_and_keeps_its_records) {
+  for (int error : {ENOSPC, EDQUOT}) {
+    temp_dir d;
+    fault_probe probe;
+    auto o = small_options(d.path());
+    o.fsync.mode = config::fsync_mode::always;
+    o.faults = &probe;
+    auto q = open(o).value();
+    append_range(*q, 1, 50, 30);
+    probe.error = error;
+    probe.fail_writes = 3;
+    auto held = append_one(*q, "held");
+    ASSERT_TRUE(held.has_value()) << held.error().message();
+    EXPECT_EQ(held->first, 51u);
+    EXPECT_EQ(q->stats().disk_full_waits.get(), 3u);
+    EXPECT_EQ(q->stats().disk_full.get(), 0);
+    EXPECT_EQ(q->stats().write_errors.get(), 0u);
+    EXPECT_EQ(q->stats().lost_records.get(), 0u);
+    auto got = payloads_of(*q);
+    ASSERT_EQ(got.size(), 51u);
+    for (int i = 0; i < 50; ++i)
+      ASSERT_EQ(got[i], payload_of(i + 1, 30));
+    EXPECT_EQ(got[50], "held");
+  }
 }
 
 TEST(io_failure_interval, repeated_failures_never_lose_acknowledged_records) {

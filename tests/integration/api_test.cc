@@ -112,10 +112,13 @@ TEST_F(api_routes, reading_routes_answer_with_their_documents) {
     keys.push_back(k);
   EXPECT_EQ(keys,
             (std::vector<std::string>{"blocked_appenders", "damaged_records", "depth", "disk_bytes",
-                                      "dropped_records", "durable_watermark", "failed",
-                                      "first_position", "last_position", "segments",
-                                      "subscriptions"}));
+                                      "disk_full", "dropped_records", "durable_watermark", "failed",
+                                      "first_position", "gap_records", "last_position", "segments",
+                                      "subscriptions", "unreadable_cursors"}));
   EXPECT_EQ(queue["failed"], false);
+  EXPECT_EQ(queue["disk_full"], false);
+  EXPECT_EQ(queue["gap_records"], 0);
+  EXPECT_EQ(queue["unreadable_cursors"], 0);
   ASSERT_EQ(queue["subscriptions"].size(), 1u);
   EXPECT_EQ(queue["subscriptions"][0]["name"], "events");
 

@@ -5,9 +5,11 @@
 // line is delivered: each acknowledged line is in the event log, once, and nothing else is.
 // Scenarios: a cut at any call, during the event log's state-slot write, during a queue cursor
 // write, and during the event log's rotation (its directory syncs); and the same rig with sync
-// calls failing instead (EIO, ENOSPC), which must be retried without loss.
+// calls failing instead (EIO, ENOSPC), which must be retried without loss; short and interrupted
+// writes; and a full disk.
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -18,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -209,7 +212,8 @@ protected:
 
 // Injected failures instead of cuts: the first two sync calls of one kind after the start fail
 // (EIO, ENOSPC or EROFS: a segment's or the event log's data, a directory, the state slot, a
-// cursor, the rename that replaces a cursor or the event log's `current` link),
+// cursor, the rename that replaces a cursor or the event log's `current` link, the ftruncate that
+// puts a segment back after a failed sync),
 // the pipeline retries them, and, stopped cleanly, has every acknowledged line in the event log
 // once.
 TEST_F(pipeline_powercut, a_failing_sync_or_rename_is_retried_and_loses_nothing) {
@@ -221,7 +225,9 @@ TEST_F(pipeline_powercut, a_failing_sync_or_rename_is_retried_and_loses_nothing)
       {"dirsync " + (fs::canonical(root_) / "events").string(), ENOSPC},
       {"/cursors", EIO},
       {"rename " + (fs::canonical(root_) / "queue" / "cursors").string(), EIO},
-      {"rename " + (fs::canonical(root_) / "events").string(), EROFS}};
+      {"rename " + (fs::canonical(root_) / "events").string(), EROFS},
+      // A segment's sync fails, then the ftruncate that puts the segment back: both retried.
+      {(fs::canonical(root_) / "queue" / "0").string(), EIO}};
   for (const auto& [match, error] : faults) {
     ++round_;
     SCOPED_TRACE("round " + std::to_string(round_) + ": the first two calls of '" + match +
@@ -243,6 +249,56 @@ TEST_F(pipeline_powercut, a_failing_sync_or_rename_is_retried_and_loses_nothing)
     EXPECT_TRUE(check(problem, true)) << problem;
     pc_.reset();
   }
+}
+
+// Every write under the data directory is interrupted (EINTR) or short, alternately: the queue,
+// the cursors and the event log finish each write, and nothing is lost or doubled.
+TEST_F(pipeline_powercut, short_and_interrupted_writes_lose_nothing) {
+  round_ = 1;
+  listen_pipeline lp;
+  ASSERT_NO_FATAL_FAILURE(start_listen_pipeline(
+      dir_, [&](std::uint16_t port) { return config(port); }, lp, pc_.env({.writes = "chop"})));
+  acked_[round_] = push_round(lp.port, round_, 10);
+  EXPECT_EQ(acked_[round_], static_cast<std::uint64_t>(k_lines)) << tail_of(lp.daemon->log());
+  std::string problem;
+  EXPECT_TRUE(lp.daemon->wait_for([&] { return check(problem, false); })) << problem;
+  EXPECT_EQ(lp.daemon->stop(), 0) << tail_of(lp.daemon->log());
+  EXPECT_TRUE(pc_.logged("chopped")) << "no write was chopped";
+  EXPECT_TRUE(check(problem, true)) << problem;
+}
+
+// The disk fills up (writes under the data directory go in partly, then fail with ENOSPC) while a
+// pusher sends: the queue holds the records and waits for space, intake pauses (the pusher is
+// not acknowledged and waits), and once there is space again every line is acknowledged and
+// delivered once.
+TEST_F(pipeline_powercut, a_full_disk_pauses_intake_and_loses_nothing) {
+  listen_pipeline lp;
+  ASSERT_NO_FATAL_FAILURE(start_listen_pipeline(
+      dir_, [&](std::uint16_t port) { return config(port); }, lp, pc_.env({.writes = "full"})));
+  round_ = 1;
+  acked_[1] = push_round(lp.port, 1);
+  ASSERT_EQ(acked_[1], static_cast<std::uint64_t>(k_lines)) << tail_of(lp.daemon->log());
+
+  pc_.set_full(true);
+  round_ = 2;
+  std::atomic<bool> pushed{false};
+  std::thread pusher([&] {
+    acked_[2] = push_round(lp.port, 2, 10);
+    pushed = true;
+  });
+  bool paused = lp.daemon->wait_for(
+      [&] { return lp.daemon->log().find("the disk is full") != std::string::npos; });
+  bool finished_while_full = pushed.load();
+  pc_.set_full(false);
+  pusher.join();
+  EXPECT_TRUE(paused) << "the queue did not wait for space\n" << tail_of(lp.daemon->log());
+  EXPECT_TRUE(pc_.logged("full"));
+  EXPECT_FALSE(finished_while_full) << "lines were acknowledged while nothing could be written";
+  EXPECT_EQ(acked_[2], static_cast<std::uint64_t>(k_lines)) << tail_of(lp.daemon->log());
+  std::string problem;
+  EXPECT_TRUE(lp.daemon->wait_for([&] { return check(problem, false); })) << problem;
+  EXPECT_EQ(lp.daemon->stop(), 0) << tail_of(lp.daemon->log());
+  EXPECT_TRUE(check(problem, true)) << problem;
 }
 
 TEST_F(pipeline_powercut, at_any_sync) {

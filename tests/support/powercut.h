@@ -30,6 +30,9 @@ struct power_plan {
   long fails = 1;       ///< that many counted calls in a row fail
   int fail_errno = EIO; ///< with this errno
   std::string match;    ///< count only calls whose "KIND PATH" contains this (empty: every call)
+  /// Faults of the writes under the root: "chop" (EINTR and short writes, alternately) or
+  /// "full" (ENOSPC while set_full(true)); empty: none.
+  std::string writes;
 };
 
 class power_cut {
@@ -56,6 +59,8 @@ public:
     }
     if (!p.match.empty())
       e.push_back("SLUICE_POWERCUT_MATCH=" + p.match);
+    if (!p.writes.empty())
+      e.push_back("SLUICE_POWERCUT_WRITES=" + p.writes);
     // Under the sanitizers the shim comes before their runtime in the preload list.
     const char* asan = std::getenv("ASAN_OPTIONS");
     e.push_back(std::string("ASAN_OPTIONS=") + (asan ? asan : "") + ":verify_asan_link_order=0");
@@ -69,6 +74,21 @@ public:
 
   /// Likewise the first failing call (power_plan::fails calls in a row, power_plan::fail_errno).
   void arm_failure(long n) const { arm("fail_at", n); }
+
+  /// A child started with power_plan::writes = "full": while `full`, its writes under the root
+  /// fail with ENOSPC, as on a full disk; then they succeed again.
+  void set_full(bool full) const {
+    if (full)
+      write_text(shadow_ / "full", "");
+    else
+      std::filesystem::remove(shadow_ / "full");
+  }
+
+  /// Whether the shim logged `line` (as "chopped" or "full") in this run.
+  bool logged(const std::string& line) const {
+    auto l = log();
+    return std::find(l.begin(), l.end(), line) != l.end();
+  }
 
   /// Empties the shadow: the next child started with env() takes what is under the root now as
   /// durable. cut() ends with it.

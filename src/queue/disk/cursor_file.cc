@@ -110,7 +110,7 @@ result<std::vector<cursor_info>> list(const std::filesystem::path& queue_dir) {
       SLUICE_WARN_LIMITED("queue {}: cursor file {} is unreadable ({}): retention keeps every "
                           "segment until it is fixed (sluice ctl sub rewind, or remove the file)",
                           queue_dir.string(), e.path().filename().string(), p.error().message());
-      out.push_back({name, 0, 0});
+      out.push_back({name, 0, 0, true});
       continue;
     }
     out.push_back({name, *p, 0});

@@ -53,19 +53,36 @@ result<void> segment_reader::open_segment(const segment_entry& e) {
   return {};
 }
 
-// Opens the segment that follows `first`; false when there is none (yet).
+// Opens the segment that follows `first`; false when there is none (yet). The next segment
+// begins where this one's positions end, so it is opened by its name, without listing the
+// directory (reading a backlog of N segments costs N opens, not N^2 entries). Only when it is not
+// there (positions a failed write lost, or segments removed by hand) is the directory listed, and
+// the positions missing before the segment found are warned about and counted.
 result<bool> segment_reader::open_segment_after(position first) {
+  position expected = std::max(last_seen_, first) + 1;
+  segment_entry next{expected, dir_ / format::segment_file_name(expected)};
+  if (auto r = open_segment(next); r)
+    return true;
+  else if (r.error() != std::errc::no_such_file_or_directory)
+    return fail(r.error());
   auto segs = list_segments(dir_);
   if (!segs)
     return fail(segs.error());
-  for (const auto& e : *segs) {
-    if (e.first > first) {
-      if (auto r = open_segment(e); !r)
-        return fail(r.error());
-      return true;
-    }
+  auto e = std::find_if(segs->begin(), segs->end(), [&](const auto& s) { return s.first > first; });
+  if (e == segs->end())
+    return false;
+  position missing_from = std::max(expected, next_pos_);
+  if (first != 0 && e->first > missing_from) {
+    SLUICE_WARN_LIMITED("queue {}: positions {} to {} are not in the queue (lost by a failed "
+                        "write before they were acknowledged, or their segment was removed); "
+                        "reading on at {}",
+                        dir_.string(), missing_from, e->first - 1, e->first);
+    if (stats_)
+      stats_->gap_records.add(e->first - missing_from);
   }
-  return false;
+  if (auto r = open_segment(*e); !r)
+    return fail(r.error());
+  return true;
 }
 
 result<void> segment_reader::seek(start_at start) {

@@ -22,6 +22,13 @@ constexpr std::uint64_t k_shrink_step_bytes = 4u << 20;
 // Failed attempts to put the files back after a failed write before the queue says it is failed.
 constexpr unsigned k_restore_attempts = 10;
 constexpr std::chrono::milliseconds k_shrink_pause{10};
+// How often a write that found the disk full is tried again.
+constexpr std::chrono::milliseconds k_full_retry{200};
+
+bool disk_full(const std::error_code& ec) {
+  return ec == std::errc::no_space_on_device ||
+         (ec.category() == std::system_category() && ec.value() == EDQUOT);
+}
 } // namespace
 
 char* byte_buffer::grow(std::size_t n) {
@@ -313,11 +320,15 @@ result<std::shared_ptr<open_segment>> writer::create_segment(position first) {
 }
 
 result<void> writer::write_out(pending_buffer& b) {
-  for (const auto& pc : b.pieces) {
-    if (pc.new_segment) {
+  for (; b.written < b.pieces.size(); ++b.written, b.segment_made = false) {
+    const auto& pc = b.pieces[b.written];
+    if (pc.new_segment && !b.segment_made) {
+      // A failed create leaves at most a short file of that name: created again on a retry, or
+      // removed with the segments after the durable one when the records fail back.
       auto seg = create_segment(pc.segment_first);
       if (!seg)
         return fail(seg.error());
+      b.segment_made = true;
       std::lock_guard lk(mu_);
       retired_.push_back(segment_);
       segment_ = std::move(*seg);
@@ -334,8 +345,14 @@ result<void> writer::write_out(pending_buffer& b) {
     }
     if (auto w = pwrite_all(segment_->fd.get(), b.bytes.data() + pc.begin, pc.end - pc.begin,
                             segment_offset_);
-        !w)
+        !w) {
+      // On a full disk what part of the piece went in is cut off again (which needs no space),
+      // so the piece can be written whole later; otherwise the failure path restores the files.
+      if (disk_full(w.error()) &&
+          ::ftruncate(segment_->fd.get(), static_cast<off_t>(segment_offset_)) != 0)
+        return fail_errno(errno);
       return fail(w.error());
+    }
     if (opts_.fsync.mode != fsync_mode::never) {
       // Start writeback now, so the syncer's fdatasync has less left to wait for.
       ::sync_file_range(segment_->fd.get(), static_cast<off_t>(segment_offset_),
@@ -380,6 +397,8 @@ void writer::writer_loop() {
     lk.unlock();
     auto r = write_out(flushing_);
     lk.lock();
+    if (!r && disk_full(r.error()) && wait_for_space(lk, flushing_, r))
+      r = {};
     flushing_.clear();
     flushing_.bytes.shrink_to(opts_.write_buffer_bytes);
     stats_.disk_bytes.set(static_cast<std::int64_t>(disk_bytes_));
@@ -418,6 +437,27 @@ void writer::writer_loop() {
   }
   writer_done_ = true;
   syncer_cv_.notify_one();
+}
+
+bool writer::wait_for_space(std::unique_lock<std::mutex>& lk, pending_buffer& b, result<void>& r) {
+  stats_.disk_full.set(1);
+  while (!r && disk_full(r.error())) {
+    stats_.disk_full_waits.add();
+    SLUICE_WARN_LIMITED("queue {}: the disk is full ({}); {} bytes of records are held and the "
+                        "write is retried every {} ms, intake waits",
+                        opts_.dir.string(), r.error().message(), b.bytes.size(),
+                        k_full_retry.count());
+    writer_cv_.wait_for(lk, k_full_retry, [&] { return closing_; });
+    if (closing_)
+      break;
+    lk.unlock();
+    r = write_out(b);
+    lk.lock();
+  }
+  stats_.disk_full.set(0);
+  if (r)
+    spdlog::info("queue {}: there is space again; writing goes on", opts_.dir.string());
+  return r.has_value();
 }
 
 void writer::publish(const watermark& w) {
@@ -670,6 +710,9 @@ void writer::housekeeping(std::unique_lock<std::mutex>& lk) {
   auto cursors = cursor_file::list(opts_.dir);
   std::vector<segment_entry> doomed;
   std::uint64_t freed = 0;
+  if (cursors)
+    stats_.unreadable_cursors.set(std::count_if(cursors->begin(), cursors->end(),
+                                                [](const auto& c) { return c.unreadable; }));
   if (segs && cursors && !cursors->empty()) {
     position min_cursor = cursors->front().committed;
     for (const auto& c : *cursors)

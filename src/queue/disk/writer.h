@@ -87,9 +87,13 @@ private:
     explicit pending_buffer(std::size_t cap) : bytes(cap) {}
     byte_buffer bytes;
     std::vector<piece> pieces;
+    std::size_t written = 0;   ///< pieces write_out() finished (it resumes after a full disk)
+    bool segment_made = false; ///< the next piece's new segment exists already
     void clear() {
       bytes.clear();
       pieces.clear();
+      written = 0;
+      segment_made = false;
     }
   };
   struct mark {
@@ -106,7 +110,13 @@ private:
   void housekeeper_loop();
   /// Frees one step of the deleted segments kept open in shrinking_.
   void shrink_step();
+  /// Writes the pieces of `b` not written yet. A failed write is cut back off the segment when
+  /// the disk is full (ENOSPC, EDQUOT), so that a later call resumes where this one stopped.
   result<void> write_out(pending_buffer& b);
+  /// After write_out() found the disk full: waits and retries until it has written `b` (true,
+  /// the lock held again) or the queue closes (false: the records fail back). Intake pauses
+  /// meanwhile: appenders wait for buffer space.
+  bool wait_for_space(std::unique_lock<std::mutex>& lk, pending_buffer& b, result<void>& r);
   result<std::shared_ptr<open_segment>> create_segment(position first);
   void publish(const watermark& w);
   void handle_failure(std::unique_lock<std::mutex>& lk);
@@ -155,7 +165,7 @@ private:
   std::error_code fail_ec_;
   std::uint64_t fail_epoch_ = 0;
   std::deque<std::pair<position, position>> lost_;
-  std::error_code shutdown_ec_; ///< fsync = "never": the shutdown sync failed
+  std::error_code shutdown_ec_;   ///< fsync = "never": the shutdown sync failed
   unsigned restore_failures_ = 0; ///< handle_failure() attempts that could not restore, in a row
   bool store_watermark_ = false;  ///< publish() msyncs the watermark (after lost positions)
   bool closing_ = false;

@@ -20,10 +20,18 @@
 //                           EIO) and syncs nothing; SLUICE_POWERCUT_FAILS calls in a row (default
 //                           1); unset, the number in SHADOW/fail_at when there is one
 //   SLUICE_POWERCUT_MATCH   count only calls whose "KIND PATH" contains this text (KIND: fsync,
-//                           fdatasync, dirsync, msync, syncfs, sync, rename); default: every call
+//                           fdatasync, dirsync, msync, syncfs, sync, rename, ftruncate); default:
+//                           every call
+//   SLUICE_POWERCUT_WRITES  faults of write, pwrite and pwrite64 under the root: "chop" makes
+//                           every other call fail with EINTR and the others write at most half
+//                           of what they were given (logged once: "chopped"); "full", while
+//                           SHADOW/full exists (a full disk; each spell logged once: "full"),
+//                           makes every other call write half of what it was given and the
+//                           others fail with ENOSPC. Unset: writes pass through untouched.
 // Every tracked call is appended to SHADOW/log as "N KIND PATH" (N: its number among the counted
 // calls, 0 when it is not counted), "kill N" or "fail N" before a cut or an injected failure.
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -55,6 +63,7 @@ struct settings {
   std::string root, shadow, match;
   long kill_at = 0, fail_at = 0, fails = 1;
   int fail_errno = EIO;
+  enum class writes { untouched, chop, full } write_faults = writes::untouched;
 };
 
 long env_number(const char* name, long fallback) {
@@ -79,6 +88,10 @@ settings read_settings() {
   s.fail_at = env_number("SLUICE_POWERCUT_FAIL_AT", 0);
   s.fails = env_number("SLUICE_POWERCUT_FAILS", 1);
   s.fail_errno = static_cast<int>(env_number("SLUICE_POWERCUT_ERRNO", EIO));
+  if (const char* w = std::getenv("SLUICE_POWERCUT_WRITES"))
+    s.write_faults = std::strcmp(w, "chop") == 0   ? settings::writes::chop
+                     : std::strcmp(w, "full") == 0 ? settings::writes::full
+                                                   : settings::writes::untouched;
   s.on = true;
   return s;
 }
@@ -372,6 +385,42 @@ std::string mapped_file(const void* addr) {
   return found;
 }
 
+/// What a write of `size` bytes to `fd` does under SLUICE_POWERCUT_WRITES: -1 with errno set
+/// (fail it), else how many bytes to pass on (`size`, or fewer for a short write).
+ssize_t write_fault(int fd, std::size_t size) {
+  using writes = settings::writes;
+  static std::atomic<unsigned long> calls{0};
+  static std::atomic<bool> chopped{false}, was_full{false};
+  const auto& s = config();
+  if (!s.on || s.write_faults == writes::untouched || size == 0)
+    return static_cast<ssize_t>(size);
+  std::string path = fd_path(fd);
+  if (path.empty() || !under_root(path))
+    return static_cast<ssize_t>(size);
+  if (s.write_faults == writes::full) {
+    struct stat st {};
+    bool full = ::stat((s.shadow + "/full").c_str(), &st) == 0;
+    if (full && !was_full.exchange(true))
+      append_log("full");
+    if (!full)
+      was_full.store(false);
+    if (!full)
+      return static_cast<ssize_t>(size);
+    // As a filling disk does: part of a write goes in, the rest fails.
+    if (calls.fetch_add(1) % 2 == 0 && size > 1)
+      return static_cast<ssize_t>(size / 2);
+    errno = ENOSPC;
+    return -1;
+  }
+  if (!chopped.exchange(true))
+    append_log("chopped");
+  if (calls.fetch_add(1) % 2 == 0) {
+    errno = EINTR;
+    return -1;
+  }
+  return static_cast<ssize_t>(std::max<std::size_t>(1, size / 2));
+}
+
 struct load_time {
   load_time() {
     const auto& s = config();
@@ -454,6 +503,38 @@ int rename(const char* from, const char* to) {
     }
   }
   return next(from, to);
+}
+
+ssize_t write(int fd, const void* buf, size_t size) {
+  static auto next = real<ssize_t (*)(int, const void*, size_t)>("write");
+  ssize_t n = write_fault(fd, size);
+  return n < 0 ? -1 : next(fd, buf, static_cast<size_t>(n));
+}
+
+ssize_t pwrite(int fd, const void* buf, size_t size, off_t offset) {
+  static auto next = real<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
+  ssize_t n = write_fault(fd, size);
+  return n < 0 ? -1 : next(fd, buf, static_cast<size_t>(n), offset);
+}
+
+ssize_t pwrite64(int fd, const void* buf, size_t size, off64_t offset) {
+  static auto next = real<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
+  ssize_t n = write_fault(fd, size);
+  return n < 0 ? -1 : next(fd, buf, static_cast<size_t>(n), offset);
+}
+
+// An ftruncate under the root is a counted call (kind "ftruncate"): a test can fail it, as when
+// the queue puts a segment back after a failed write.
+int ftruncate(int fd, off_t length) {
+  static auto next = real<int (*)(int, off_t)>("ftruncate");
+  if (config().on) {
+    std::string path = fd_path(fd);
+    if (!path.empty() && under_root(path) && decide("ftruncate", path) == verdict::fail) {
+      errno = config().fail_errno;
+      return -1;
+    }
+  }
+  return next(fd, length);
 }
 
 void sync() {
