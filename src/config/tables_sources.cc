@@ -130,7 +130,10 @@ constexpr option http_list[] = {
      .help = "Ask every connection (the first after a start included) for the last N events "
              "sent before it (`count=-N`, the streaming APIs' backfill), so that what was in "
              "flight when sluice stopped or the connection dropped is sent again; events "
-             "already queued are dropped by `dedupe_field`. 0: no backfill.",
+             "already queued are dropped by `dedupe_field`. A connection that ends having "
+             "brought nothing new (the server sent less than the backfill) halves the next "
+             "request's, until one brings new events; then N is asked for again. 0: no "
+             "backfill.",
      .min = 0,
      .max = 1000000},
     {.name = "dedupe_field",
@@ -257,7 +260,8 @@ const option_table source_common_options{
     .title = "[sources.NAME]",
     .help = "A source produces newline-delimited records (`\\r\\n` accepted, blank keep-alive "
             "lines ignored) and appends them to the queue. `type` selects the kind of source; "
-            "these keys apply to every type. NAME is 1 to 128 of A-Z a-z 0-9 _ . -, not starting with '.'.",
+            "these keys apply to every type. NAME is 1 to 128 of A-Z a-z 0-9 _ . -, not starting "
+            "with '.'.",
     .options = common_list,
 };
 

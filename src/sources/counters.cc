@@ -3,8 +3,7 @@
 namespace sluice::sources {
 namespace {
 
-template <std::atomic<std::uint64_t> counters::*M>
-std::uint64_t load(const counters& c) noexcept {
+template <std::atomic<std::uint64_t> counters::*M> std::uint64_t load(const counters& c) noexcept {
   return (c.*M).load(std::memory_order_relaxed);
 }
 template <reason R> std::uint64_t rejected(const counters& c) noexcept {
@@ -25,8 +24,7 @@ using io::disconnect_reason;
 constexpr source_count_field k_fields[] = {
     {"events", "events", "", "Events a source appended to the queue.", &sc::records,
      load<&counters::records>},
-    {"bytes", "bytes", "", "Payload bytes a source appended.", &sc::bytes,
-     load<&counters::bytes>},
+    {"bytes", "bytes", "", "Payload bytes a source appended.", &sc::bytes, load<&counters::bytes>},
     {"rejected_too_long", "rejected", "too_long", k_rejected_help, &sc::rejected_too_long,
      rejected<reason::too_long>},
     {"rejected_not_utf8", "rejected", "not_utf8", k_rejected_help, &sc::rejected_not_utf8,
@@ -52,14 +50,17 @@ constexpr source_count_field k_fields[] = {
      &sc::connect_failures, load<&counters::connect_failures>},
     {"acks", "acks", "", "Ack lines a listen source wrote to its pushers.", &sc::acks,
      load<&counters::acks>},
-    {"duplicates", "duplicates", "",
-     "Events an http source dropped as duplicates (dedupe_field).", &sc::duplicates,
-     load<&counters::duplicates>},
+    {"duplicates", "duplicates", "", "Events an http source dropped as duplicates (dedupe_field).",
+     &sc::duplicates, load<&counters::duplicates>},
     {"switches", "switches", "",
      "Connections an http source replaced after a change of its request.", &sc::switches,
      load<&counters::switches>},
-    {"disconnects_network", "disconnects", "network", k_disconnects_help,
-     &sc::disconnects_network, disconnects<disconnect_reason::network>},
+    {"backfill_stalls", "backfill_stalls", "",
+     "Connections of an http source that ended having brought only events already queued (its "
+     "backfill is halved for the next one).",
+     &sc::backfill_stalls, load<&counters::backfill_stalls>},
+    {"disconnects_network", "disconnects", "network", k_disconnects_help, &sc::disconnects_network,
+     disconnects<disconnect_reason::network>},
     {"disconnects_http_error", "disconnects", "http_error", k_disconnects_help,
      &sc::disconnects_http_error, disconnects<disconnect_reason::http_error>},
     {"disconnects_rate_limited", "disconnects", "rate_limited", k_disconnects_help,
@@ -68,11 +69,12 @@ constexpr source_count_field k_fields[] = {
      disconnects<disconnect_reason::fatal>},
     {"disconnects_stall", "disconnects", "stall", k_disconnects_help, &sc::disconnects_stall,
      disconnects<disconnect_reason::stall>},
-    {"limit_notices", "limit_notices", "", "Limit notices a source received.",
-     &sc::limit_notices, load<&counters::limit_notices>},
+    {"limit_notices", "limit_notices", "", "Limit notices a source received.", &sc::limit_notices,
+     load<&counters::limit_notices>},
 };
 
-static_assert(sizeof(k_fields) / sizeof(k_fields[0]) == sizeof(source_counts) / sizeof(std::uint64_t),
+static_assert(sizeof(k_fields) / sizeof(k_fields[0]) ==
+                  sizeof(source_counts) / sizeof(std::uint64_t),
               "every member of source_counts has its field");
 
 } // namespace

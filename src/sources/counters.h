@@ -93,6 +93,7 @@ struct source_counts {
   std::uint64_t acks = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t switches = 0;
+  std::uint64_t backfill_stalls = 0;
   std::uint64_t disconnects_network = 0;
   std::uint64_t disconnects_http_error = 0;
   std::uint64_t disconnects_rate_limited = 0;
@@ -110,8 +111,9 @@ struct source_counts {
 struct counters;
 
 /// One count of source_counts, for every place that shows them (/metrics, /meta.json, `sluice
-/// ctl meta` and the console): `name` is its key; `metric` its family, sluice_source_<metric>_total,
-/// with a `reason` label when `reason` is not empty (the rejections and the disconnects).
+/// ctl meta` and the console): `name` is its key; `metric` its family,
+/// sluice_source_<metric>_total, with a `reason` label when `reason` is not empty (the rejections
+/// and the disconnects).
 struct source_count_field {
   const char* name;
   const char* metric;
@@ -142,6 +144,7 @@ struct counters {
   std::atomic<std::uint64_t> acks{0};                 ///< listen: ack lines written
   std::atomic<std::uint64_t> duplicates{0};           ///< http: dropped by dedupe_field
   std::atomic<std::uint64_t> switches{0};             ///< http: connections replaced after a change
+  std::atomic<std::uint64_t> backfill_stalls{0}; ///< http: connections that brought nothing new
   /// http, tcp, unix: failed attempts and lost connections, by reason (io::disconnect_reason).
   std::array<std::atomic<std::uint64_t>, io::k_disconnect_reason_count> disconnects{};
   /// http, tcp, unix: the delay being waited before the next attempt, in ns (a gauge; 0 while

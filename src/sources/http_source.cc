@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "io/errc.h"
 #include "config/tables.h"
+#include "io/errc.h"
 #include "sources/dedupe.h"
 #include "sources/source_type.h"
 
@@ -51,6 +51,7 @@ struct http_source::link {
   bool retired = false;                    ///< replaced: ends without reconnecting
   bool retiring = false;                   ///< close once caught up with the new connection
   std::uint64_t duplicates = 0;            ///< the intake's when it began retiring
+  std::uint64_t backfill = 0;              ///< what the next request asks for (count=-N)
 };
 
 http_source::http_source(config::source_config cfg, queue::queue& q,
@@ -87,6 +88,7 @@ result<void> http_source::start(asio::io_context& /*io*/) {
   started_ = true;
   set_state(source_state::connecting);
   live_ = std::make_shared<link>(request_, h.reconnect);
+  live_->backfill = h.backfill;
   asio::co_spawn(io_, run(live_), asio::detached);
   thread_ = std::thread([this] {
     auto work = asio::make_work_guard(io_); // a change may come while no connection is tried
@@ -151,6 +153,7 @@ void http_source::start_candidate(io::stream_request req) {
       candidate_->timer->cancel();
   }
   candidate_ = std::make_shared<link>(std::move(req), settings_.reconnect);
+  candidate_->backfill = settings_.backfill;
   spdlog::info("source {}: request changed, opening a connection with the new settings", name());
   asio::co_spawn(io_, run(candidate_), asio::detached);
 }
@@ -200,7 +203,6 @@ void http_source::retire(const std::shared_ptr<link>& l) {
 
 asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
   l->timer.emplace(co_await asio::this_coro::executor);
-  const auto& h = settings_;
   while (!ctx_.stopping.load() && !l->retired) {
     if (l == live_)
       set_state(source_state::connecting);
@@ -210,10 +212,10 @@ asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
     bool delivered = false;
     io::response_head head;
     io::stream_request request = l->req;
-    if (h.backfill > 0 && std::none_of(request.params.begin(), request.params.end(),
-                                       [](const auto& p) { return p.first == "count"; }))
+    if (l->backfill > 0 && std::none_of(request.params.begin(), request.params.end(),
+                                        [](const auto& p) { return p.first == "count"; }))
       request.params.emplace_back("count",
-                                  std::vector<std::string>{"-" + std::to_string(h.backfill)});
+                                  std::vector<std::string>{"-" + std::to_string(l->backfill)});
     auto r = co_await io::stream_once(
         request, stall_timeout_, head,
         [&](std::string_view data) {
@@ -249,6 +251,8 @@ asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
       break;
     if (!delivered)
       ctx_.stats.connect_failures.fetch_add(1, std::memory_order_relaxed);
+    else
+      adjust_backfill(*l, in);
     auto [reason, what] =
         failure_of(l->req.url, r ? std::error_code(io::errc::ended) : r.error(), head);
     std::optional<std::chrono::nanoseconds> retry_after;
@@ -300,6 +304,28 @@ asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
     co_await l->timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   l->timer.reset();
+}
+
+void http_source::adjust_backfill(link& l, const intake& in) {
+  const std::uint64_t configured = settings_.backfill;
+  if (configured == 0)
+    return;
+  if (in.added() > 0) {
+    if (l.backfill < configured)
+      spdlog::info("source {}: a connection brought new events again; the backfill is back to {}",
+                   name(), configured);
+    l.backfill = configured;
+    return;
+  }
+  if (in.duplicates() == 0 || l.backfill == 0)
+    return; // nothing came but keep-alives, or no backfill was asked for
+  ctx_.stats.backfill_stalls.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t next = l.backfill / 2;
+  SLUICE_WARN_LIMITED("source {}: the connection ended having brought nothing new ({} events, "
+                      "all already queued): the backfill of {} is larger than what the server "
+                      "sends per connection; the next request asks for {}",
+                      name(), in.duplicates(), l.backfill, next);
+  l.backfill = next;
 }
 
 std::pair<io::disconnect_reason, std::string>

@@ -20,6 +20,8 @@ namespace sluice::sources {
 /// with http_source::change_request, without a gap.
 bool request_change_only(const config::source_config& before, const config::source_config& now);
 
+class intake;
+
 /// The `http` source: a long-lived streaming GET or POST (Twitter-style filter streams) whose
 /// body is newline-delimited records. When the response ends, fails, stalls (no byte for
 /// `stall_timeout`) or answers with a status other than 200, it reconnects after the delay its
@@ -32,7 +34,10 @@ bool request_change_only(const config::source_config& before, const config::sour
 /// With `backfill = N` every request asks for the N events sent before it (`count=-N`). With a
 /// `dedupe_field`, an event whose key is among the last `dedupe_window` of the source is dropped
 /// (counters::duplicates); at start() the window is refilled from the queue's newest events of
-/// this source, so a backfill after a crash queues only what was lost.
+/// this source, so a backfill after a crash queues only what was lost. A connection that ends
+/// having brought nothing new (a server that closes each connection before it has sent more than
+/// the backfill) halves the next request's backfill until one brings new events, then the
+/// configured one is asked for again (counters::backfill_stalls).
 ///
 /// change_request() switches to new request settings without a gap: `change_debounce` after the
 /// first change of a burst, a second connection opens with the last settings while the first
@@ -88,12 +93,16 @@ private:
   void retire(const std::shared_ptr<link>& l);
   void request_changed(io::stream_request req);
   void start_candidate(io::stream_request req);
+  /// After a connection that delivered: a backfill that brought only events already queued is
+  /// halved for the next request (counted, warned about), so the source always makes progress;
+  /// one that brought new events restores the configured backfill.
+  void adjust_backfill(link& l, const intake& in);
   /// The reason and the description of a failed attempt or ended connection.
   std::pair<io::disconnect_reason, std::string> failure_of(const std::string& url,
                                                            const std::error_code& why,
                                                            const io::response_head& head) const;
 
-  http_settings settings_; ///< as configured at construction (a change moves request_ only)
+  http_settings settings_;     ///< as configured at construction (a change moves request_ only)
   io::stream_request request_; ///< the live link's
   std::chrono::nanoseconds stall_timeout_;
   asio::io_context io_{1};

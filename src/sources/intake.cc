@@ -55,6 +55,7 @@ void intake::on_record(std::string_view record) {
     }
     ctx_.stats.types.count(v.type);
     appender_.add(v.type, record);
+    ++added_;
   } else {
     set_aside(v.why, record, record.size());
   }

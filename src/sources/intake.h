@@ -54,6 +54,9 @@ public:
   /// The connection was lost: an unterminated last line is dropped, counted and warned about.
   void drop_partial();
 
+  /// Records this intake staged for the queue (accepted and not duplicates): what it brought new.
+  std::uint64_t added() const noexcept { return added_; }
+
   /// Records this intake dropped as duplicates (see source_context::dedupe).
   std::uint64_t duplicates() const noexcept { return duplicates_; }
   /// Of those, the ones dropped by their id (the dedupe field) rather than by their text: only
@@ -87,6 +90,7 @@ private:
   appender appender_;
   std::int64_t received_ns_ = 0;
   std::uint64_t framed_ = 0;
+  std::uint64_t added_ = 0;
   std::uint64_t duplicates_ = 0;
   std::uint64_t id_duplicates_ = 0;
 };

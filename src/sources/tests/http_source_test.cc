@@ -82,6 +82,42 @@ TEST(http_source, streams_and_reconnects_without_loss) {
   }
 }
 
+// A backfill larger than what the server sends per connection: the firehose closes every
+// connection after 1,000 events and resumes where the last one ended, and the source asks each
+// connection for the 5,000 events before it, so a connection brings only events already queued.
+// Each such connection halves the next request's backfill (counted), and the source gets every
+// event, each once, in order.
+TEST(http_source, a_backfill_larger_than_what_a_connection_brings_still_makes_progress) {
+  temp_dir d;
+  auto q = open_queue(d / "q");
+  firehose::server_options so;
+  so.stream.seed = 5;
+  so.count = 6000;
+  so.disconnect_every = 1000;
+  so.resume = true;
+  firehose_on_loopback fh(so);
+  ASSERT_NE(fh.port, 0);
+
+  io_runner io(1);
+  http_source src(
+      http_cfg(fh.port, false,
+               {{"backfill", std::int64_t{5000}}, {"dedupe_window", std::int64_t{8000}}}),
+      *q, d.path());
+  ASSERT_TRUE(src.start(io.io).has_value());
+  auto events = wait_for_events(*q, 6000);
+  ASSERT_EQ(events.size(), 6000u);
+  firehose::generator g(so.stream, firehose::stream_filter{{"Bears", "Packers"}, {}});
+  for (std::uint64_t r = 1; r <= 6000; ++r)
+    ASSERT_EQ(events[r - 1].payload, g.line_at(r)) << "rank " << r;
+  // After the first connection (ranks 1..1000) each new one is asked for 5,000, 2,500 and 1,250
+  // before its resume point (nothing new), then 625 (375 new ones): three stalls per step.
+  EXPECT_GE(src.stats().backfill_stalls.load(), 3u * 13);
+  EXPECT_EQ(src.stats().records.load(), 6000u);
+  src.stop();
+  fh.server.stop();
+  ASSERT_TRUE(q->close().has_value());
+}
+
 // The first two connections get HTTP 503: each is a counted failure and the source backs off,
 // then streams (an endless stream, so no later attempt fails).
 TEST(http_source, backs_off_on_an_error_status) {
@@ -224,10 +260,11 @@ TEST(http_source, a_refused_connection_backs_off_linearly) {
   temp_dir d;
   auto q = open_queue(d / "q");
   using std::chrono::nanoseconds;
-  auto cfg = http_cfg(closed_port(), false,
-                      {{"reconnect", fast_reconnect({{"network_initial", nanoseconds(1'000'000)},
-                                                     {"network_step", nanoseconds(std::chrono::hours(1))},
-                                                     {"network_max", nanoseconds(std::chrono::hours(2))}})}});
+  auto cfg = http_cfg(
+      closed_port(), false,
+      {{"reconnect", fast_reconnect({{"network_initial", nanoseconds(1'000'000)},
+                                     {"network_step", nanoseconds(std::chrono::hours(1))},
+                                     {"network_max", nanoseconds(std::chrono::hours(2))}})}});
   io_runner io(1);
   http_source src(cfg, *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
@@ -283,7 +320,8 @@ TEST(http_source, gives_up_after_max_retries) {
   temp_dir d;
   auto q = open_queue(d / "q");
   auto port = closed_port();
-  auto cfg = http_cfg(port, false, {{"reconnect", fast_reconnect({{"max_retries", std::int64_t{3}}})}});
+  auto cfg =
+      http_cfg(port, false, {{"reconnect", fast_reconnect({{"max_retries", std::int64_t{3}}})}});
   io_runner io(1);
   http_source src(cfg, *q, d.path());
   ASSERT_TRUE(src.start(io.io).has_value());
@@ -326,11 +364,11 @@ TEST(http_source, retry_after_is_honoured_when_larger) {
     firehose_on_loopback fh(so);
     ASSERT_NE(fh.port, 0);
     io_runner io(1);
-    auto cfg = http_cfg(fh.port, false,
-                        {{"reconnect", fast_reconnect({{"rate_limit_initial",
-                                                        std::chrono::nanoseconds(c.rate_limit_initial)},
-                                                       {"rate_limit_max",
-                                                        std::chrono::nanoseconds(hours(3))}})}});
+    auto cfg = http_cfg(
+        fh.port, false,
+        {{"reconnect",
+          fast_reconnect({{"rate_limit_initial", std::chrono::nanoseconds(c.rate_limit_initial)},
+                          {"rate_limit_max", std::chrono::nanoseconds(hours(3))}})}});
     http_source src(cfg, *q, d.path());
     ASSERT_TRUE(src.start(io.io).has_value());
     ASSERT_TRUE(wait_until([&] { return src.stats().backoff_ns.load() == c.waited.count(); }));
