@@ -11,16 +11,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <sys/resource.h>
-#include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "base/clock.h"
 #include "cli/bench_disk.h"
+#include "cli/bench_run.h"
 #include "cli/verbs.h"
 #include "config/pipeline.h"
 #include "config/tables.h"
@@ -32,7 +30,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using bench::checked;
+using bench::cpu_seconds;
 using bench::failure;
+using bench::ns_to_ms;
+using bench::quiet_info;
 
 constexpr std::uint64_t k_default_events = 2'000'000;
 // The subscription's batch: a cap, not a wait (a delivery takes what the queue holds, up to it),
@@ -49,8 +50,6 @@ constexpr std::uint64_t k_event_bytes_estimate = 300;
 // Bytes on disk per event beyond its payload: the queue's record header and event envelope, the
 // sink's newline or row overhead. For the free-space check only.
 constexpr std::uint64_t k_overhead_estimate = 64;
-constexpr auto k_poll = std::chrono::milliseconds(2);
-constexpr auto k_stall_limit = std::chrono::seconds(30); // no progress this long: the run failed
 constexpr auto k_stop_timeout = std::chrono::seconds(10);
 constexpr std::string_view k_subscription = "bench";
 
@@ -93,20 +92,6 @@ struct bench_figures {
 /// The queue's group commit in every run; what the figures print.
 const config::fsync_setting k_fsync{config::fsync_mode::interval, std::chrono::milliseconds(10)};
 
-double ns_to_ms(std::uint64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
-
-/// User + system CPU time this process used so far, seconds.
-double cpu_seconds() {
-  struct rusage u {};
-  ::getrusage(RUSAGE_SELF, &u);
-  auto secs = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return secs(u.ru_utime) + secs(u.ru_stime);
-}
-
 /// The pipeline under test: one tcp source reading the firehose at 127.0.0.1:port, the disk queue
 /// in dir/data with group commit k_fsync, one subscription delivering to the chosen sink in `dir`.
 config::pipeline_config make_config(const fs::path& dir, std::uint16_t port,
@@ -121,8 +106,9 @@ config::pipeline_config make_config(const fs::path& dir, std::uint16_t port,
   // The firehose closes the connection after the last event and has nothing for a new one
   // (resume): a slow reconnect keeps the source from knocking while the sink catches up.
   const std::chrono::nanoseconds second = std::chrono::seconds(1);
-  auto reconnect = std::make_shared<const config::option_values>(config::option_values::make(
-      config::reconnect_options, src.name, {{"network_initial", second}, {"network_step", second}}));
+  auto reconnect = std::make_shared<const config::option_values>(
+      config::option_values::make(config::reconnect_options, src.name,
+                                  {{"network_initial", second}, {"network_step", second}}));
   src.settings = config::option_values::make(
       config::source_types, "tcp", src.name,
       {{"address", fmt::format("127.0.0.1:{}", port)}, {"reconnect", reconnect}});
@@ -142,34 +128,21 @@ config::pipeline_config make_config(const fs::path& dir, std::uint16_t port,
 }
 
 /// Waits until the sink confirmed `events` events (the subscription's `delivered`; the cursor
-/// follows within the delivery's commit interval). Fails when nothing moved for k_stall_limit or
+/// follows within the delivery's commit interval). Fails when nothing moved for 30 s or
 /// on SIGINT/SIGTERM.
 checked<void> wait_delivered(const pipeline::runner& r, std::uint64_t events) {
-  std::uint64_t last_seen = 0;
-  auto last_move = std::chrono::steady_clock::now();
-  for (;;) {
-    auto st = r.status();
-    const auto& sub = st.subscriptions.front();
-    if (sub.delivered >= events)
-      return {};
-    auto now = std::chrono::steady_clock::now();
-    if (sub.delivered != last_seen) {
-      last_seen = sub.delivered;
-      last_move = now;
-    }
-    if (bench::interrupted().load())
-      return failure("interrupted");
-    if (now - last_move > k_stall_limit) {
-      const auto& src = st.sources.front();
-      return failure(fmt::format(
-          "no progress for {} s: source {} ({}) appended {} of {} events, {} rejected; queue "
-          "durable at {}; the sink confirmed {}{}",
-          std::chrono::duration_cast<std::chrono::seconds>(k_stall_limit).count(), src.name,
-          state_name(src.state), src.counts.records, events, src.counts.rejected(), st.durable, sub.delivered,
-          sub.last_error.empty() ? "" : ", sink error: " + sub.last_error));
-    }
-    std::this_thread::sleep_for(k_poll);
-  }
+  return bench::wait_progress(
+      [&] { return r.status().subscriptions.front().delivered; }, events,
+      [&] {
+        auto st = r.status();
+        const auto& src = st.sources.front();
+        const auto& sub = st.subscriptions.front();
+        return fmt::format("source {} ({}) appended {} of {} events, {} rejected; queue durable "
+                           "at {}; the sink confirmed {}{}",
+                           src.name, state_name(src.state), src.counts.records, events,
+                           src.counts.rejected(), st.durable, sub.delivered,
+                           sub.last_error.empty() ? "" : ", sink error: " + sub.last_error);
+      });
 }
 
 /// One end-to-end run in `dir`: a firehose sending `events` events at `rate` per second (0: as
@@ -213,7 +186,8 @@ checked<run_figures> run_pipeline(const fs::path& dir, const bench_request& req,
       sub.committed != events)
     return failure(fmt::format("the firehose sent {} events; the source appended {} ({} "
                                "rejected), the sink confirmed {}, the cursor is at {}",
-                               events, src.counts.records, src.counts.rejected(), sub.delivered, sub.committed));
+                               events, src.counts.records, src.counts.rejected(), sub.delivered,
+                               sub.committed));
   f.events = events;
   f.bytes = src.counts.bytes;
   f.p50_ms = ns_to_ms(sub.receipt_to_delivered_p50_ns);
@@ -338,23 +312,6 @@ void print_table(const bench_request& req, const bench_figures& f) {
                     "(peak of the process, firehose included)");
   std::fputs(out.c_str(), stdout);
 }
-
-/// Raises the log level to error while it lives when it was the default, info: each run starts
-/// a pipeline and ends its source's connection, whose info lines and warning would bury the
-/// figures. What goes wrong in a run fails it with its own message.
-class quiet_info {
-public:
-  quiet_info() : old_(spdlog::get_level()) {
-    if (old_ == spdlog::level::info)
-      spdlog::set_level(spdlog::level::err);
-  }
-  ~quiet_info() { spdlog::set_level(old_); }
-  quiet_info(const quiet_info&) = delete;
-  quiet_info& operator=(const quiet_info&) = delete;
-
-private:
-  spdlog::level::level_enum old_;
-};
 
 int bench_pipeline(const bench_request& req) {
   bench::interrupt_guard guard;

@@ -395,6 +395,7 @@ void add_bench_commands(CLI::App& root, int& exit_code) {
     exit_code = bench_queue(std::move(run));
   });
   add_bench_pipeline_command(*bench_cmd, exit_code);
+  add_bench_intake_command(*bench_cmd, exit_code);
 }
 
 } // namespace sluice::cli

@@ -314,4 +314,37 @@ TEST_F(cli_test, the_benchmarks_run_small_and_leave_nothing_behind) {
   EXPECT_TRUE(std::filesystem::is_empty(scratch));
 }
 
+// The intake bench small: pushed lines into a listen source with both rsyslog references (a
+// private rsyslogd each), and the firehose over HTTP into the queue alone.
+TEST_F(cli_test, the_intake_benchmark_runs_small_beside_rsyslog_and_leaves_nothing_behind) {
+  auto scratch = root_ / "bench";
+  std::filesystem::create_directory(scratch);
+  auto l = run_sluice({"bench", "intake", "--source", "listen", "--connections", "3", "--lines",
+                       "20000", "--rate", "5000", "--latency-seconds", "1", "--settle-seconds", "5",
+                       "--dir", scratch.string(), "--json"},
+                      {}, 90s);
+  ASSERT_EQ(l.status, 0) << l.err;
+  auto lj = nlohmann::json::parse(l.out);
+  EXPECT_EQ(lj["lines"], 20000);
+  EXPECT_EQ(lj["connections"], 3);
+  EXPECT_EQ(lj["line_bytes"], 299.0); // 300 with the newline
+  for (const char* key :
+       {"lines_per_s", "mb_per_s", "p99_ms", "rss_mib", "raw_lines_per_s", "disk_mb_per_s",
+        "rsyslog_direct_per_s", "rsyslog_da_per_s", "cpu_s_per_million_lines"})
+    EXPECT_GT(lj[key].get<double>(), 0.0) << key;
+
+  auto h = run_sluice({"bench", "intake", "--source", "http", "--sink", "none", "--no-rsyslog",
+                       "--lines", "20000", "--rate", "5000", "--latency-seconds", "1",
+                       "--settle-seconds", "5", "--dir", scratch.string(), "--json"},
+                      {}, 90s);
+  ASSERT_EQ(h.status, 0) << h.err;
+  auto hj = nlohmann::json::parse(h.out);
+  EXPECT_EQ(hj["lines"], 20000);
+  EXPECT_EQ(hj["sink"], "none");
+  EXPECT_FALSE(hj.contains("rsyslog_direct_per_s"));
+  EXPECT_GT(hj["lines_per_s"].get<double>(), 0.0);
+
+  EXPECT_TRUE(std::filesystem::is_empty(scratch));
+}
+
 } // namespace

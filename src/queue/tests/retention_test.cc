@@ -103,12 +103,43 @@ TEST(retention, an_unreadable_cursor_file_holds_every_segment) {
   ASSERT_GE(before, 4u);
   ASSERT_TRUE(a->commit(3000).has_value());
   auto cursors = q->cursors();
-  auto b = std::find_if(cursors.begin(), cursors.end(), [](const auto& c) { return c.name == "b"; });
+  auto b =
+      std::find_if(cursors.begin(), cursors.end(), [](const auto& c) { return c.name == "b"; });
   ASSERT_NE(b, cursors.end()) << "the damaged cursor is left out";
   EXPECT_EQ(b->committed, 0u);
   EXPECT_EQ(segment_count(d.path()), before);
+  EXPECT_TRUE(eventually(std::chrono::seconds(10), [&] {
+    return q->stats().unreadable_cursors.get() == 1;
+  })) << "the damaged cursor shows on /metrics";
   ASSERT_TRUE(q->set_cursor("b", 3000).has_value());
   ASSERT_TRUE(wait_segments(*q, d.path(), 1));
+  EXPECT_TRUE(eventually(std::chrono::seconds(10),
+                         [&] { return q->stats().unreadable_cursors.get() == 0; }));
+}
+
+// A segment missing between two others (removed by hand, or lost with records no one was told
+// were safe): a reader reads on at the next segment, warns, and counts the positions it skipped.
+// The next segment is opened by its name; only the missing one makes the reader list.
+TEST(retention, a_reader_counts_the_positions_a_missing_segment_held) {
+  temp_dir d;
+  std::vector<segment_entry> segs;
+  {
+    auto q = open(small_options(d.path())).value();
+    append_range(*q, 1, 3000, 100);
+    ASSERT_TRUE(q->sync().has_value());
+    segs = list_segments(d.path()).value();
+    ASSERT_GE(segs.size(), 4u);
+  }
+  std::filesystem::remove(segs[1].path);
+  auto q = open(small_options(d.path())).value();
+  auto r = q->open_reader(start_at::beginning()).value();
+  auto got = read_all(*r);
+  const std::uint64_t missing = segs[2].first - segs[1].first;
+  ASSERT_EQ(got.size(), 3000 - missing);
+  EXPECT_EQ(got[segs[1].first - 2].first, segs[1].first - 1);
+  EXPECT_EQ(got[segs[1].first - 1].first, segs[2].first);
+  EXPECT_EQ(got.back().first, 3000u);
+  EXPECT_EQ(q->stats().gap_records.get(), missing);
 }
 
 TEST(retention, retain_bytes_keeps_the_newest_consumed_segments) {

@@ -1,0 +1,55 @@
+#include "cli/bench_run.h"
+
+#include <ctime>
+#include <sys/resource.h>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace sluice::cli::bench {
+
+namespace {
+constexpr auto k_poll = std::chrono::milliseconds(2);
+constexpr auto k_stall_limit = std::chrono::seconds(30);
+
+double seconds_of(const timeval& t) {
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+}
+} // namespace
+
+double cpu_seconds() {
+  struct rusage u {};
+  ::getrusage(RUSAGE_SELF, &u);
+  return seconds_of(u.ru_utime) + seconds_of(u.ru_stime);
+}
+
+double thread_cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+checked<void> wait_progress(const std::function<std::uint64_t()>& progress, std::uint64_t target,
+                            const std::function<std::string()>& stalled) {
+  std::uint64_t last_seen = 0;
+  auto last_move = std::chrono::steady_clock::now();
+  for (;;) {
+    std::uint64_t now_at = progress();
+    if (now_at >= target)
+      return {};
+    auto now = std::chrono::steady_clock::now();
+    if (now_at != last_seen) {
+      last_seen = now_at;
+      last_move = now;
+    }
+    if (interrupted().load())
+      return failure("interrupted");
+    if (now - last_move > k_stall_limit)
+      return failure(fmt::format(
+          "no progress for {} s: {}",
+          std::chrono::duration_cast<std::chrono::seconds>(k_stall_limit).count(), stalled()));
+    std::this_thread::sleep_for(k_poll);
+  }
+}
+
+} // namespace sluice::cli::bench
