@@ -206,26 +206,17 @@ checked<double> measure_raw(const fs::path& dir, const intake_request& req,
     return failure(r.error());
   for (auto& fh : g.firehoses)
     fh->start(1);
-  double seconds = 0;
-  std::uint64_t newlines = 0;
-  std::uint64_t bytes = 0;
-  for (const auto& at : g.pulled) { // one reader per firehose, all at once
-    std::string request =
-        req.source == "http" ? fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n",
-                                           k_http_path, req.gzip ? "Accept-Encoding: gzip\r\n" : "")
-                             : "";
-    auto p = bench::measure_raw_pull(at, request, 1);
-    if (!p)
-      return failure(p.error());
-    seconds = std::max(seconds, p->seconds);
-    newlines += p->newlines;
-    bytes += p->bytes;
-  }
+  // The firehoses send `lines` events in all, then close: one plain reader on each, at once.
+  std::string request = req.source == "http"
+                            ? fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n",
+                                          k_http_path, req.gzip ? "Accept-Encoding: gzip\r\n" : "")
+                            : "";
+  auto seconds = bench::measure_raw_pull(g.pulled, request);
   for (auto& fh : g.firehoses)
     fh->stop();
-  if (req.source == "http") // chunked and perhaps gzipped: lines from the bytes' share
-    return static_cast<double>(bytes) / static_cast<double>(req.line_bytes) / seconds;
-  return static_cast<double>(newlines) / seconds;
+  if (!seconds)
+    return failure(seconds.error());
+  return static_cast<double>(req.lines) / *seconds;
 }
 
 /// The whole bench in one fresh directory: the disk reference (the bytes the run writes: once

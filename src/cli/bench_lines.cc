@@ -184,8 +184,8 @@ checked<std::uint16_t> free_port() {
 
 namespace {
 
-/// Reads fd until it ends, adding what came to `bytes` and the newlines to `newlines`.
-void drain(int fd, std::atomic<std::uint64_t>& bytes, std::atomic<std::uint64_t>* newlines) {
+/// Reads fd until it ends, adding what came to `bytes`.
+void drain(int fd, std::atomic<std::uint64_t>& bytes) {
   std::vector<char> buf(k_read_bytes);
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -194,9 +194,6 @@ void drain(int fd, std::atomic<std::uint64_t>& bytes, std::atomic<std::uint64_t>
     if (n <= 0)
       break;
     bytes.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-    if (newlines != nullptr)
-      newlines->fetch_add(static_cast<std::uint64_t>(std::count(buf.data(), buf.data() + n, '\n')),
-                          std::memory_order_relaxed);
   }
 }
 
@@ -243,7 +240,7 @@ checked<double> measure_raw_push(push_target to, const std::string& block, std::
     ::fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
     to.fd = p[1];
     readers.emplace_back([&, fd = p[0]] {
-      drain(fd, bytes, nullptr);
+      drain(fd, bytes);
       ::close(fd);
     });
   } else {
@@ -257,7 +254,7 @@ checked<double> measure_raw_push(push_target to, const std::string& block, std::
         if (fd < 0)
           break;
         conns.emplace_back([&, fd] {
-          drain(fd, bytes, nullptr);
+          drain(fd, bytes);
           ::close(fd);
         });
       }
@@ -282,21 +279,18 @@ checked<double> measure_raw_push(push_target to, const std::string& block, std::
   return static_cast<double>(lines) / seconds;
 }
 
-checked<pull_figures> measure_raw_pull(const push_target& to, const std::string& request,
-                                       unsigned connections) {
+checked<double> measure_raw_pull(const std::vector<push_target>& from, const std::string& request) {
   std::atomic<std::uint64_t> bytes{0};
-  std::atomic<std::uint64_t> newlines{0};
   std::atomic<bool> failed{false};
   std::vector<std::thread> readers;
   const std::int64_t start = now_mono_ns();
-  for (unsigned c = 0; c < connections; ++c)
+  for (const auto& to : from)
     readers.emplace_back([&] {
       int fd = connect_to(to);
-      if (fd < 0 || !write_all_to(fd, request.data(), request.size())) {
+      if (fd < 0 || !write_all_to(fd, request.data(), request.size()))
         failed.store(true);
-      } else {
-        drain(fd, bytes, &newlines);
-      }
+      else
+        drain(fd, bytes);
       if (fd >= 0)
         ::close(fd);
     });
@@ -304,8 +298,7 @@ checked<pull_figures> measure_raw_pull(const push_target& to, const std::string&
     t.join();
   if (failed.load())
     return failure(errno_text("raw reference: connecting to the firehose"));
-  return pull_figures{static_cast<double>(now_mono_ns() - start) / 1e9, bytes.load(),
-                      newlines.load()};
+  return static_cast<double>(now_mono_ns() - start) / 1e9;
 }
 
 } // namespace sluice::cli::bench

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cli/bench_disk.h"
 
@@ -48,15 +49,9 @@ checked<std::uint16_t> free_port();
 checked<double> measure_raw_push(push_target to, const std::string& block, std::size_t line_bytes,
                                  std::uint64_t lines, unsigned connections);
 
-/// The loopback reference of pulled lines: `connections` plain readers connect to `to` (TCP or
-/// Unix), send `request` (an HTTP request, or nothing) and read() until the server closes.
-/// Returns the bytes read per second and the number of newlines, for the caller's lines/s.
-struct pull_figures {
-  double seconds = 0;
-  std::uint64_t bytes = 0;
-  std::uint64_t newlines = 0;
-};
-checked<pull_figures> measure_raw_pull(const push_target& to, const std::string& request,
-                                       unsigned connections);
+/// The loopback reference of pulled lines: a plain reader connects to each of `from` (TCP or
+/// Unix) at once, sends `request` (an HTTP request, or nothing) and read()s until the server
+/// closes. Returns the seconds until the last one closed.
+checked<double> measure_raw_pull(const std::vector<push_target>& from, const std::string& request);
 
 } // namespace sluice::cli::bench

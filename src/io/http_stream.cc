@@ -141,8 +141,8 @@ std::string build_request(const url_parts& url, const stream_request& req) {
   if (req.bearer)
     out += "Authorization: Bearer " + *req.bearer + "\r\n";
   else if (req.basic_auth)
-    out += "Authorization: Basic " + base64_encode(req.basic_auth->first + ":" + req.basic_auth->second) +
-           "\r\n";
+    out += "Authorization: Basic " +
+           base64_encode(req.basic_auth->first + ":" + req.basic_auth->second) + "\r\n";
   for (const auto& [k, v] : req.headers)
     out += k + ": " + v + "\r\n";
   if (req.post) {
@@ -210,6 +210,9 @@ result<response_head> parse_response_head(std::string_view head) {
 
 namespace {
 
+// One socket read of a stream body: a few firehose chunks, handed on as one batch.
+constexpr std::size_t k_read_bytes = 256 * 1024;
+
 namespace ssl = asio::ssl;
 
 // What the stall watchdog and the reading side share.
@@ -242,7 +245,8 @@ result<void> read_error(const boost::system::error_code& e, const watch& w, bool
 template <class Stream>
 asio::awaitable<result<void>> exchange(Stream& s, const url_parts& url, const stream_request& req,
                                        watch& w, response_head& head,
-                                       const std::function<void(std::string_view)>& on_data) {
+                                       const std::function<void(std::string_view)>& on_data,
+                                       const std::function<void()>& on_read_end) {
   boost::system::error_code ec;
   auto request = build_request(url, req);
   co_await asio::async_write(s, asio::buffer(request),
@@ -252,7 +256,7 @@ asio::awaitable<result<void>> exchange(Stream& s, const url_parts& url, const st
 
   std::string buf;
   std::size_t head_end = std::string::npos;
-  std::array<char, 64 * 1024> chunk{};
+  std::vector<char> chunk(k_read_bytes);
   while (head_end == std::string::npos) {
     auto n = co_await s.async_read_some(asio::buffer(chunk),
                                         asio::redirect_error(asio::use_awaitable, ec));
@@ -308,7 +312,13 @@ asio::awaitable<result<void>> exchange(Stream& s, const url_parts& url, const st
       return fail(errc::closed);
     return {};
   };
-  if (auto r = deliver(std::string_view(buf).substr(head_end + 4)); !r)
+  auto delivered = [&](std::string_view bytes) -> result<void> {
+    auto r = deliver(bytes);
+    if (r && on_read_end && !closed())
+      on_read_end();
+    return r;
+  };
+  if (auto r = delivered(std::string_view(buf).substr(head_end + 4)); !r)
     co_return r;
   buf.clear();
   buf.shrink_to_fit();
@@ -320,7 +330,7 @@ asio::awaitable<result<void>> exchange(Stream& s, const url_parts& url, const st
     if (ec)
       co_return read_error(ec, w, url.tls, url, head);
     w.last_byte = now_mono_ns();
-    if (auto r = deliver(std::string_view(chunk.data(), n)); !r)
+    if (auto r = delivered(std::string_view(chunk.data(), n)); !r)
       co_return r;
   }
 }
@@ -335,7 +345,8 @@ void stream_stop::close() {
 
 asio::awaitable<result<void>>
 stream_once(const stream_request& req, std::chrono::nanoseconds stall_timeout, response_head& head,
-            std::function<void(std::string_view)> on_data, std::shared_ptr<stream_stop> stop) {
+            std::function<void(std::string_view)> on_data, std::shared_ptr<stream_stop> stop,
+            std::function<void()> on_read_end) {
   head = response_head{};
   if (stop && stop->closed())
     co_return fail(errc::closed);
@@ -406,7 +417,7 @@ stream_once(const stream_request& req, std::chrono::nanoseconds stall_timeout, r
     co_return read_error(ec, *w, false, *url, head);
   w->last_byte = now_mono_ns();
   if (!url->tls)
-    co_return co_await exchange(*socket, *url, req, *w, head, on_data);
+    co_return co_await exchange(*socket, *url, req, *w, head, on_data, on_read_end);
 
   if (req.insecure)
     SLUICE_WARN_LIMITED("http: connecting to {} with TLS verification off (insecure = true): "
@@ -428,7 +439,7 @@ stream_once(const stream_request& req, std::chrono::nanoseconds stall_timeout, r
     co_return fail(errc::tls);
   }
   w->last_byte = now_mono_ns();
-  co_return co_await exchange(tls, *url, req, *w, head, on_data);
+  co_return co_await exchange(tls, *url, req, *w, head, on_data, on_read_end);
 }
 
 } // namespace sluice::io

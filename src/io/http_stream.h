@@ -97,11 +97,12 @@ private:
 /// for a failed handshake (an untrusted certificate included) or TLS error, errc::tls_config
 /// when the certificates cannot be loaded, errc::gzip for a corrupt gzip body (`head.failure`
 /// says more for these three), errc::closed after `stop->close()`, or the network error. Runs on
-/// the caller's executor; `on_data` runs there too.
-boost::asio::awaitable<result<void>> stream_once(const stream_request& req,
-                                                 std::chrono::nanoseconds stall_timeout,
-                                                 response_head& head,
-                                                 std::function<void(std::string_view)> on_data,
-                                                 std::shared_ptr<stream_stop> stop = nullptr);
+/// the caller's executor; `on_data` runs there too. `on_read_end`, when set, runs after the body
+/// bytes of each socket read (up to 256 KiB, any number of chunks) were all handed to `on_data`:
+/// where a caller hands on what it gathered, once per read rather than once per chunk.
+boost::asio::awaitable<result<void>>
+stream_once(const stream_request& req, std::chrono::nanoseconds stall_timeout, response_head& head,
+            std::function<void(std::string_view)> on_data,
+            std::shared_ptr<stream_stop> stop = nullptr, std::function<void()> on_read_end = {});
 
 } // namespace sluice::io

@@ -8,7 +8,7 @@
 namespace sluice::sources {
 namespace {
 
-constexpr std::size_t k_max_plain_key = 64;
+constexpr std::size_t k_max_plain_key = dedupe_window::k_max_key;
 constexpr char k_hashed_marker = '\x01';
 
 std::uint64_t fnv1a(std::string_view bytes) noexcept {
@@ -22,24 +22,103 @@ std::uint64_t fnv1a(std::string_view bytes) noexcept {
 
 } // namespace
 
+std::uint32_t dedupe_window::hash_of(std::string_view key) noexcept {
+  std::uint64_t h = std::hash<std::string_view>{}(key);
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+
+bool dedupe_window::same(const entry& e, std::uint32_t h, std::string_view key) const noexcept {
+  return e.hash == h && e.length == key.size() && std::memcmp(e.bytes, key.data(), key.size()) == 0;
+}
+
+bool dedupe_window::contains(std::string_view key) const {
+  if (key.size() > k_max_key) { // as insert() holds it
+    std::string hashed;
+    content_key(key, hashed);
+    return contains(hashed);
+  }
+  if (index_.empty())
+    return false;
+  const std::uint32_t h = hash_of(key);
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t i = h & mask; index_[i].ring != 0; i = (i + 1) & mask)
+    if (index_[i].hash == h && same(ring_[index_[i].ring - 1], h, key))
+      return true;
+  return false;
+}
+
 void dedupe_window::add(std::string_view key) {
   (void)insert(key);
 }
 
-// On every event's intake path: one hash lookup for a key already held, one more (the index's
-// insert) for a new one.
+// On every event's intake path: one probe sequence for a key already held; for a new one, the
+// oldest key's removal (once full) and one more probe to place it.
 bool dedupe_window::insert(std::string_view key) {
   if (capacity_ == 0)
     return true;
-  if (index_.contains(key))
-    return false;
-  if (order_.size() >= capacity_) {
-    index_.erase(order_.front());
-    order_.pop_front();
+  if (key.size() > k_max_key) { // not made by field_key()/content_key(): hash it to fit
+    std::string hashed;
+    content_key(key, hashed);
+    return insert(hashed);
   }
-  order_.emplace_back(key);
-  index_.insert(order_.back());
+  if (contains(key))
+    return false;
+  std::uint32_t at;
+  if (ring_.size() < capacity_) {
+    if (2 * (size_ + 1) > index_.size())
+      grow();
+    at = static_cast<std::uint32_t>(ring_.size());
+    ring_.emplace_back();
+    ++size_;
+  } else {
+    at = static_cast<std::uint32_t>(oldest_);
+    erase_slot(slot_of(at));
+    oldest_ = (oldest_ + 1) % capacity_;
+  }
+  entry& e = ring_[at];
+  e.hash = hash_of(key);
+  e.length = static_cast<std::uint8_t>(key.size());
+  std::memcpy(e.bytes, key.data(), key.size());
+  place(e.hash, at);
   return true;
+}
+
+std::size_t dedupe_window::slot_of(std::uint32_t ring) const noexcept {
+  const std::size_t mask = index_.size() - 1;
+  std::size_t i = ring_[ring].hash & mask;
+  while (index_[i].ring != ring + 1)
+    i = (i + 1) & mask;
+  return i;
+}
+
+void dedupe_window::place(std::uint32_t h, std::uint32_t ring) noexcept {
+  const std::size_t mask = index_.size() - 1;
+  std::size_t i = h & mask;
+  while (index_[i].ring != 0)
+    i = (i + 1) & mask;
+  index_[i] = {h, ring + 1};
+}
+
+// Backward-shift deletion: the slots after `i` in its probe run move up when their own probe
+// start is not between `i` and them, so that no lookup meets a hole before its key.
+void dedupe_window::erase_slot(std::size_t i) noexcept {
+  const std::size_t mask = index_.size() - 1;
+  for (std::size_t j = (i + 1) & mask; index_[j].ring != 0; j = (j + 1) & mask) {
+    std::size_t home = index_[j].hash & mask;
+    bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (!stays) {
+      index_[i] = index_[j];
+      i = j;
+    }
+  }
+  index_[i] = slot{};
+}
+
+void dedupe_window::grow() {
+  std::size_t n = index_.empty() ? 64 : index_.size() * 2;
+  index_.assign(n, slot{});
+  for (std::uint32_t r = 0; r < ring_.size(); ++r)
+    place(ring_[r].hash, r);
 }
 
 std::vector<std::string> split_field_path(std::string_view field) {

@@ -232,15 +232,18 @@ asio::awaitable<void> http_source::run(std::shared_ptr<link> l) {
           in.feed(data);
           if (l == candidate_ && in.framed() > 0)
             promote(l);
-          // On this source's own thread: blocking here at the queue's cap stops the reads.
-          if (in.framed() > 0)
-            (void)in.commit();
           // An event the new connection delivered, known by its id: a notice whose text the
           // new one happened to send too (a delete, a limit) is not where the new one began.
           if (l->retiring && in.id_duplicates() > l->duplicates && !in.has_partial())
             l->stop->close();
         },
-        l->stop);
+        l->stop,
+        [&] {
+          // Once per read, on this source's own thread: blocking here at the queue's cap stops
+          // the reads.
+          if (in.framed() > 0)
+            (void)in.commit();
+        });
     l->in = nullptr;
     if (head.status != 0 && l == live_)
       last_status_.store(head.status);

@@ -1,3 +1,8 @@
+#include <deque>
+#include <random>
+#include <set>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "queue/event.h"
@@ -29,6 +34,36 @@ TEST(dedupe_window, keeps_the_newest_ids_up_to_its_capacity) {
   EXPECT_TRUE(none.insert("x"));
   EXPECT_TRUE(none.insert("x"));
   EXPECT_EQ(none.size(), 0u);
+}
+
+// The window against the obvious model (a FIFO and a set) over many inserts of keys from a small
+// range, so that keys leave and return, the ring wraps many times and the index's probe runs are
+// cut and shifted by its deletions.
+TEST(dedupe_window, agrees_with_a_fifo_and_a_set_over_many_inserts) {
+  for (std::size_t capacity : {1u, 7u, 64u, 1000u}) {
+    dedupe_window w(capacity);
+    std::deque<std::string> order;
+    std::set<std::string> held;
+    std::mt19937_64 rng(capacity);
+    for (int i = 0; i < 200000; ++i) {
+      std::string key = "id" + std::to_string(rng() % (3 * capacity + 5));
+      if (i % 7 == 0)
+        key.append(50, 'x'); // long keys too (up to the 64-byte limit)
+      bool fresh = !held.contains(key);
+      ASSERT_EQ(w.insert(key), fresh) << "capacity " << capacity << ", insert " << i;
+      if (fresh) {
+        order.push_back(key);
+        held.insert(key);
+        if (order.size() > capacity) {
+          held.erase(order.front());
+          order.pop_front();
+        }
+      }
+      ASSERT_EQ(w.size(), order.size());
+    }
+    for (const auto& k : order)
+      EXPECT_TRUE(w.contains(k));
+  }
 }
 
 TEST(key_extractor, reads_strings_numbers_and_dotted_paths) {
