@@ -147,7 +147,7 @@ constexpr option http_list[] = {
      .type = option_type::integer,
      .default_value = "10000",
      .unit = "events",
-     .help = "How many recent ids are remembered (about 120 bytes each). At a start the "
+     .help = "How many recent ids are remembered (about 90 bytes each). At a start the "
              "window is refilled from this source's newest events in the queue, so it "
              "survives a crash. At least `backfill`.",
      .min = 1,
