@@ -37,7 +37,10 @@ struct queue_stats {
   counter damaged_records;  ///< damaged records found by recovery or readers
   counter damaged_bytes;    ///< bytes of those
   counter gap_records;      ///< positions a reader found missing between two segments
-  counter truncated_bytes;  ///< torn-tail bytes removed by recovery
+  /// Directory listings by readers: one per seek, one per segment missing where the positions
+  /// say the next one begins; never one per record or per poll (tests, benchmarks).
+  counter reader_listings;
+  counter truncated_bytes; ///< torn-tail bytes removed by recovery
   counter segments_created;
   counter segments_deleted;
   gauge durable_watermark; ///< last durable position

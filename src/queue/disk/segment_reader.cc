@@ -53,6 +53,14 @@ result<void> segment_reader::open_segment(const segment_entry& e) {
   return {};
 }
 
+// Every directory listing a reader makes, counted: a seek, or a segment not where it should be;
+// never one per record or per poll.
+result<std::vector<segment_entry>> segment_reader::listing() {
+  if (stats_)
+    stats_->reader_listings.add(1);
+  return list_segments(dir_);
+}
+
 // Opens the segment that follows `first`; false when there is none (yet). The next segment
 // begins where this one's positions end, so it is opened by its name, without listing the
 // directory (reading a backlog of N segments costs N opens, not N^2 entries). Only when it is not
@@ -65,7 +73,7 @@ result<bool> segment_reader::open_segment_after(position first) {
     return true;
   else if (r.error() != std::errc::no_such_file_or_directory)
     return fail(r.error());
-  auto segs = list_segments(dir_);
+  auto segs = listing();
   if (!segs)
     return fail(segs.error());
   auto e = std::find_if(segs->begin(), segs->end(), [&](const auto& s) { return s.first > first; });
@@ -86,7 +94,7 @@ result<bool> segment_reader::open_segment_after(position first) {
 }
 
 result<void> segment_reader::seek(start_at start) {
-  auto segs = list_segments(dir_);
+  auto segs = listing();
   if (!segs)
     return fail(segs.error());
   auto w = wm_.load();

@@ -33,6 +33,7 @@ private:
 
   result<void> fill(batch& out, const read_limits& limits, const watermark& w);
   result<bool> open_segment_after(position first);
+  result<std::vector<segment_entry>> listing();
   result<void> open_segment(const segment_entry& e);
   result<void> skip_damage(batch& out, std::uint64_t limit);
 

@@ -230,5 +230,40 @@ TEST(retention, a_reader_on_a_deleted_segment_reads_it_whole) {
   EXPECT_EQ(next, segs[1].first);
 }
 
+// Reading a backlog of many segments opens each next one by its name: one directory listing (the
+// seek) for the whole backlog, none while the caught-up reader polls, none when it follows the
+// live queue across segment rolls.
+TEST(reader, lists_the_directory_once_per_seek_not_per_segment_or_poll) {
+  temp_dir d;
+  auto o = small_options(d.path());
+  o.segment_bytes = 4096;
+  auto q = open(o).value();
+  append_range(*q, 1, 3000, 100);
+  ASSERT_TRUE(q->sync().has_value());
+  ASSERT_GE(segment_count(d.path()), 80u);
+  const auto listings = [&] { return q->stats().reader_listings.get(); };
+  auto before = listings();
+  auto r = q->open_reader(start_at::beginning()).value();
+  auto got = read_all(*r);
+  ASSERT_EQ(got.size(), 3000u);
+  EXPECT_EQ(got.back().first, 3000u);
+  EXPECT_EQ(listings() - before, 1u) << "the seek";
+  before = listings();
+  batch b;
+  for (int i = 0; i < 100; ++i) {
+    auto res = r->read(b, {1000, 1u << 20}, std::chrono::milliseconds(0));
+    ASSERT_FALSE(res.has_value());
+    EXPECT_EQ(res.error(), errc::timed_out);
+  }
+  EXPECT_EQ(listings(), before) << "an idle caught-up reader lists nothing";
+  append_range(*q, 3001, 3500, 100); // rolls more segments while the reader follows
+  ASSERT_TRUE(q->sync().has_value());
+  got = read_all(*r);
+  ASSERT_EQ(got.size(), 500u);
+  EXPECT_EQ(got.front().first, 3001u);
+  EXPECT_EQ(got.back().first, 3500u);
+  EXPECT_EQ(listings(), before);
+}
+
 } // namespace
 } // namespace sluice::queue::disk
