@@ -7,6 +7,7 @@
 #include "cli/bench_intake.h"
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -171,9 +172,12 @@ checked<run_figures> run_intake(const fs::path& dir, const intake_request& req,
   run_figures f;
   f.seconds = static_cast<double>(now_mono_ns() - start) / 1e9;
   f.cpu_seconds = bench::cpu_seconds() - cpu_start;
+  // Stopped before the pushers are joined: after a failed run a pusher may be blocked in a write
+  // that only the connection's end releases.
+  auto stopped = (*r)->stop(std::chrono::steady_clock::now() + k_stop_timeout);
+  in.restore(); // a stdin pusher's writes fail (EPIPE) once no one can read the pipe
   if (pusher.joinable())
     pusher.join();
-  auto stopped = (*r)->stop(std::chrono::steady_clock::now() + k_stop_timeout);
   for (auto& fh : g.firehoses)
     fh->stop();
   if (!pushed)
@@ -348,6 +352,11 @@ void print_table(const intake_request& req, const nlohmann::json& j) {
 }
 
 int bench_intake(const intake_request& req) {
+  // A pusher whose reader went (a failed run) gets EPIPE, not the end of the process.
+  struct ignore_sigpipe {
+    void (*old)(int) = std::signal(SIGPIPE, SIG_IGN);
+    ~ignore_sigpipe() { std::signal(SIGPIPE, old); }
+  } sigpipe;
   if (req.connections > 1 && req.source == "stdin") {
     std::fprintf(stderr, "sluice bench intake: --source stdin takes one connection\n");
     return 2;

@@ -70,8 +70,10 @@ public:
   stdin_pipe() = default;
   stdin_pipe(const stdin_pipe&) = delete;
   stdin_pipe& operator=(const stdin_pipe&) = delete;
-  ~stdin_pipe();
+  ~stdin_pipe() { restore(); }
   bench::checked<void> open();
+  /// Puts the process's standard input back (closing the pipe's read end); idempotent.
+  void restore();
   int write_end() const { return write_; }
 
 private:

@@ -113,10 +113,11 @@ checked<void> stdin_pipe::open() {
   return {};
 }
 
-stdin_pipe::~stdin_pipe() {
+void stdin_pipe::restore() {
   if (saved_ >= 0) {
     ::dup2(saved_, 0);
     ::close(saved_);
+    saved_ = -1;
   }
 }
 

@@ -8,14 +8,6 @@
 #include "sources/source_type.h"
 
 namespace sluice::sources {
-namespace {
-
-// One connection per source: a larger read than a listen connection's means fewer hand-offs to
-// the append thread per event when the server sends faster than the source appends.
-constexpr std::size_t k_read_bytes = 256 * 1024;
-
-} // namespace
-
 std::uint64_t client_source::framed_so_far() const noexcept {
   return ctx_.stats.records.load(std::memory_order_relaxed) + ctx_.stats.rejected_total();
 }
@@ -114,9 +106,8 @@ void client_source::connected(stream_conn::socket_t sock) {
     return;
   framed_at_connect_ = framed_so_far();
   note_connected(policy_);
-  conn_ = std::make_shared<stream_conn>(
-      std::move(sock), ctx_, blocking_, false, [this](stream_conn*) { connection_ended(); },
-      k_read_bytes);
+  conn_ = std::make_shared<stream_conn>(std::move(sock), ctx_, blocking_, false,
+                                        [this](stream_conn*) { connection_ended(); });
   conn_->start();
 }
 

@@ -1,5 +1,7 @@
 #include "sources/stream_conn.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -10,7 +12,7 @@ namespace sluice::sources {
 stream_conn::stream_conn(socket_t sock, source_context& ctx, asio::thread_pool& blocking, bool ack,
                          std::function<void(stream_conn*)> on_end, std::size_t read_bytes)
     : sock_(std::move(sock)), ctx_(ctx), blocking_(blocking), ack_(ack), on_end_(std::move(on_end)),
-      intake_(ctx), buf_(read_bytes) {}
+      intake_(ctx), max_read_bytes_(read_bytes), buf_(std::min(read_bytes, k_first_read_bytes)) {}
 
 void stream_conn::start() {
   asio::post(sock_.get_executor(), [self = shared_from_this()] { self->read(); });
@@ -36,6 +38,9 @@ void stream_conn::read() {
 void stream_conn::on_read(const boost::system::error_code& ec, std::size_t n) {
   if (n > 0)
     intake_.feed(std::string_view(buf_.data(), n));
+  // Fed (records copied into the batch, a partial line into the framer): the buffer is free.
+  if (n == buf_.size() && buf_.size() < max_read_bytes_)
+    buf_.resize(std::min(2 * buf_.size(), max_read_bytes_));
   bool ended = static_cast<bool>(ec);
   if (ended)
     intake_.drop_partial();

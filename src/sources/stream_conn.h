@@ -14,11 +14,11 @@ namespace sluice::sources {
 namespace asio = boost::asio;
 
 /// One connection's reading loop, shared by the tcp/unix client and every listen connection:
-/// read up to `read_bytes` (64 KiB by default), frame and check it on the I/O thread, then hand the
-/// batch to `blocking` (a pool where blocking is acceptable) for the queue append, and read again
-/// only after the append returned. So while the queue blocks at its cap the connection does not
-/// read, the kernel's socket buffers fill, and the peer's writes block: back-pressure with bounded
-/// memory (the read buffer, one partial line, one encoded batch).
+/// read up to `read_bytes` (see k_first_read_bytes), frame and check it on the I/O thread, then
+/// hand the batch to `blocking` (a pool where blocking is acceptable) for the queue append, and
+/// read again only after the append returned. So while the queue blocks at its cap the connection
+/// does not read, the kernel's socket buffers fill, and the peer's writes block: back-pressure with
+/// bounded memory (the read buffer, one partial line, one encoded batch).
 ///
 /// With `ack`, after each append the pool thread waits until its last record is durable
 /// (queue::wait_durable), then the connection writes `ack N\n` (N: this connection's records,
@@ -32,8 +32,12 @@ class stream_conn : public std::enable_shared_from_this<stream_conn> {
 public:
   using socket_t = asio::generic::stream_protocol::socket;
 
-  /// The read buffer of a connection by default: a listen source has one per connection.
-  static constexpr std::size_t k_read_bytes = 64 * 1024;
+  /// The read buffer of a connection starts at k_first_read_bytes and doubles each time a read
+  /// fills it, up to `read_bytes` (k_read_bytes by default): a busy pusher is read 256 KiB at a
+  /// time (one append, one hand-off to the pool per 870 lines of 300 B), an idle or slow one of
+  /// the many a listen source may hold costs 64 KiB.
+  static constexpr std::size_t k_first_read_bytes = 64 * 1024;
+  static constexpr std::size_t k_read_bytes = 256 * 1024;
 
   stream_conn(socket_t sock, source_context& ctx, asio::thread_pool& blocking, bool ack,
               std::function<void(stream_conn*)> on_end, std::size_t read_bytes = k_read_bytes);
@@ -56,6 +60,7 @@ private:
   bool ack_;
   std::function<void(stream_conn*)> on_end_;
   intake intake_;
+  std::size_t max_read_bytes_;
   std::vector<char> buf_;
   std::uint64_t handled_ = 0; ///< records handled and (with ack) durable
   std::uint64_t acked_ = 0;   ///< the last N written
