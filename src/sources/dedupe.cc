@@ -37,9 +37,12 @@ bool dedupe_window::contains(std::string_view key) const {
     content_key(key, hashed);
     return contains(hashed);
   }
+  return holds(key, hash_of(key));
+}
+
+bool dedupe_window::holds(std::string_view key, std::uint32_t h) const noexcept {
   if (index_.empty())
     return false;
-  const std::uint32_t h = hash_of(key);
   const std::size_t mask = index_.size() - 1;
   for (std::size_t i = h & mask; index_[i].ring != 0; i = (i + 1) & mask)
     if (index_[i].hash == h && same(ring_[index_[i].ring - 1], h, key))
@@ -61,7 +64,8 @@ bool dedupe_window::insert(std::string_view key) {
     content_key(key, hashed);
     return insert(hashed);
   }
-  if (contains(key))
+  const std::uint32_t h = hash_of(key);
+  if (holds(key, h))
     return false;
   std::uint32_t at;
   if (ring_.size() < capacity_) {
@@ -76,7 +80,7 @@ bool dedupe_window::insert(std::string_view key) {
     oldest_ = (oldest_ + 1) % capacity_;
   }
   entry& e = ring_[at];
-  e.hash = hash_of(key);
+  e.hash = h;
   e.length = static_cast<std::uint8_t>(key.size());
   std::memcpy(e.bytes, key.data(), key.size());
   place(e.hash, at);

@@ -54,6 +54,8 @@ private:
 
   static std::uint32_t hash_of(std::string_view key) noexcept;
   bool same(const entry& e, std::uint32_t h, std::string_view key) const noexcept;
+  /// contains() for a key of at most k_max_key bytes whose hash_of() is `h`.
+  bool holds(std::string_view key, std::uint32_t h) const noexcept;
   /// The index slot holding ring entry `ring` (0-based).
   std::size_t slot_of(std::uint32_t ring) const noexcept;
   void place(std::uint32_t h, std::uint32_t ring) noexcept;
