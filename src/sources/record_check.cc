@@ -27,9 +27,9 @@ void record_check::key_by(std::string_view field) {
 }
 
 verdict record_check::check(std::string_view record) {
-  if (!simdjson::validate_utf8(record.data(), record.size()))
-    return {false, reason::not_utf8, {}};
   if (format_ == config::record_format::lines) {
+    if (!simdjson::validate_utf8(record.data(), record.size()))
+      return {false, reason::not_utf8, {}};
     verdict v{true, reason::invalid_json, default_type_};
     if (keyed_) {
       content_key(record, key_);
@@ -43,8 +43,9 @@ verdict record_check::check(std::string_view record) {
     padded_.resize(need);
   std::memcpy(padded_.data(), record.data(), record.size());
   simdjson::dom::element doc;
-  if (parser_.parse(padded_.data(), record.size(), false).get(doc) != simdjson::SUCCESS)
-    return {false, reason::invalid_json, {}};
+  // The parse checks UTF-8 too (its first stage), and says so apart from bad JSON.
+  if (auto e = parser_.parse(padded_.data(), record.size(), false).get(doc); e != simdjson::SUCCESS)
+    return {false, e == simdjson::UTF8_ERROR ? reason::not_utf8 : reason::invalid_json, {}};
 
   verdict v{true, reason::invalid_json, default_type_};
   simdjson::dom::object obj;

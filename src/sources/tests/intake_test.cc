@@ -26,6 +26,10 @@ TEST(record_check, control_messages_typed_by_their_key) {
   v = c.check("{\"a\":\"\xff\"}");
   EXPECT_FALSE(v.accepted);
   EXPECT_EQ(v.why, reason::not_utf8);
+  // Bad bytes are not UTF-8 whether or not the JSON around them is whole.
+  EXPECT_EQ(c.check("{\"a\":\xff").why, reason::not_utf8);
+  EXPECT_EQ(c.check("\xc3\x28").why, reason::not_utf8);
+  EXPECT_EQ(c.check("[1,2").why, reason::invalid_json);
 }
 
 TEST(record_check, lines_format_checks_utf8_only) {
