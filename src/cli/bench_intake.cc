@@ -6,30 +6,23 @@
 
 #include "cli/bench_intake.h"
 
-#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
-#include <unistd.h>
-#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
-#include "cli/bench_disk.h"
 #include "cli/bench_lines.h"
 #include "cli/bench_rsyslog.h"
 #include "cli/bench_run.h"
 #include "cli/verbs.h"
 #include "config/pipeline.h"
-#include "config/tables.h"
 #include "firehose/server.h"
 #include "pipeline/runner.h"
 

@@ -14,8 +14,6 @@ using bench::checked;
 using bench::failure;
 } // namespace
 
-/// Starts the firehoses of a pull-type run: `connections` servers of `lines / connections`
-/// events each (the remainder on the first), at `rate / connections` each.
 checked<void> start_firehoses(const fs::path& dir, const intake_request& req, std::uint64_t lines,
                               std::uint64_t rate, generator& g) {
   for (unsigned c = 0; c < req.connections; ++c) {
@@ -43,7 +41,8 @@ checked<void> start_firehoses(const fs::path& dir, const intake_request& req, st
   return {};
 }
 
-/// The settings of source `c` of a pull-type run, reading g.pulled[c].
+namespace {
+/// The settings of a pull-type run's source `name`, reading the firehose at `at`.
 config::option_values pull_settings(const intake_request& req, const std::string& name,
                                     const bench::push_target& at) {
   const std::chrono::nanoseconds second = std::chrono::seconds(1);
@@ -63,8 +62,8 @@ config::option_values pull_settings(const intake_request& req, const std::string
       {{"address", fmt::format("127.0.0.1:{}", at.port)}, {"reconnect", reconnect}});
 }
 
-/// The pipeline of a run in `dir`: the sources reading `g`, the disk queue with group commit
-/// k_fsync, and the event-log subscription unless the queue alone is measured.
+} // namespace
+
 config::pipeline_config make_config(const fs::path& dir, const intake_request& req,
                                     const generator& g) {
   config::pipeline_config cfg;
