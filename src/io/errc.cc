@@ -32,6 +32,10 @@ public:
       return "corrupt gzip stream";
     case errc::closed:
       return "closed by its owner";
+    case errc::redis_protocol:
+      return "malformed answer from the Redis server";
+    case errc::redis_refused:
+      return "the Redis server refused AUTH or SELECT";
     }
     return "unknown io error";
   }

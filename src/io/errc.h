@@ -18,6 +18,8 @@ enum class errc {
   tls_config,         ///< ca_file, client_cert or client_key cannot be loaded (a setup error)
   gzip,               ///< a corrupt gzip body (network class)
   closed,             ///< closed by its owner through a stream_stop
+  redis_protocol,     ///< a Redis server's answer that does not parse
+  redis_refused,      ///< a Redis server refused the connection's AUTH or SELECT
 };
 
 const std::error_category& error_category() noexcept;

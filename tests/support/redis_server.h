@@ -88,7 +88,12 @@ public:
       throw std::runtime_error(std::string("posix_spawn redis-server: ") + std::strerror(e));
     }
     const auto deadline = steady::now() + std::chrono::seconds(10);
-    while (command({"PING"}) != "PONG") {
+    // Ready when it answers: PONG, or NOAUTH when it was started with --requirepass.
+    auto answers = [&] {
+      auto pong = command({"PING"});
+      return pong == "PONG" || pong.starts_with("-NOAUTH");
+    };
+    while (!answers()) {
       int st = 0;
       if (::waitpid(pid_, &st, WNOHANG) == pid_ || steady::now() > deadline) {
         stop();

@@ -1,0 +1,215 @@
+#include "io/redis.h"
+
+#include <cerrno>
+#include <charconv>
+#include <hiredis/hiredis.h>
+
+#include "base/url.h"
+#include "io/errc.h"
+
+namespace sluice::io::redis {
+namespace {
+
+constexpr std::string_view k_scheme = "redis://";
+
+reply convert(const redisReply* r) {
+  reply out;
+  switch (r->type) {
+  case REDIS_REPLY_STATUS:
+    out.type = reply::kind::status;
+    out.text.assign(r->str, r->len);
+    break;
+  case REDIS_REPLY_ERROR:
+    out.type = reply::kind::error;
+    out.text.assign(r->str, r->len);
+    break;
+  case REDIS_REPLY_INTEGER:
+    out.type = reply::kind::integer;
+    out.integer = r->integer;
+    break;
+  case REDIS_REPLY_STRING:
+    out.type = reply::kind::string;
+    out.text.assign(r->str, r->len);
+    break;
+  case REDIS_REPLY_ARRAY:
+    out.type = reply::kind::array;
+    out.elements.reserve(r->elements);
+    for (std::size_t i = 0; i < r->elements; ++i)
+      out.elements.push_back(convert(r->element[i]));
+    break;
+  default:
+    out.type = reply::kind::nil;
+  }
+  return out;
+}
+
+timeval to_timeval(std::chrono::milliseconds t) {
+  return timeval{static_cast<time_t>(t.count() / 1000),
+                 static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+}
+
+} // namespace
+
+result<endpoint> parse_url(std::string_view url) {
+  if (!url.starts_with(k_scheme))
+    return fail(errc::bad_url);
+  url.remove_prefix(k_scheme.size());
+  endpoint e;
+  if (auto at = url.rfind('@'); at != std::string_view::npos) {
+    std::string_view userinfo = url.substr(0, at);
+    url.remove_prefix(at + 1);
+    auto colon = userinfo.find(':');
+    auto user = url_decode(userinfo.substr(0, colon));
+    auto pass = url_decode(colon == std::string_view::npos ? "" : userinfo.substr(colon + 1));
+    if (!user || !pass || colon == std::string_view::npos)
+      return fail(errc::bad_url);
+    e.user = *user;
+    e.password = *pass;
+  }
+  std::string_view db;
+  if (auto slash = url.find('/'); slash != std::string_view::npos) {
+    db = url.substr(slash + 1);
+    url = url.substr(0, slash);
+  }
+  std::string_view port;
+  if (url.starts_with('[')) { // [v6]:port
+    auto close = url.find(']');
+    if (close == std::string_view::npos)
+      return fail(errc::bad_url);
+    e.host = std::string(url.substr(1, close - 1));
+    url.remove_prefix(close + 1);
+    if (url.starts_with(':'))
+      port = url.substr(1);
+    else if (!url.empty())
+      return fail(errc::bad_url);
+  } else {
+    auto colon = url.find(':');
+    e.host = std::string(url.substr(0, colon));
+    if (colon != std::string_view::npos)
+      port = url.substr(colon + 1);
+  }
+  if (e.host.empty())
+    return fail(errc::bad_url);
+  auto number = [](std::string_view s, auto& into) {
+    auto r = std::from_chars(s.data(), s.data() + s.size(), into);
+    return r.ec == std::errc{} && r.ptr == s.data() + s.size();
+  };
+  if (!port.empty() && (!number(port, e.port) || e.port == 0))
+    return fail(errc::bad_url);
+  if (!db.empty() && (!number(db, e.db) || e.db < 0))
+    return fail(errc::bad_url);
+  return e;
+}
+
+std::string_view reply::error_code() const noexcept {
+  if (!is_error())
+    return {};
+  std::string_view t = text;
+  return t.substr(0, t.find(' '));
+}
+
+result<connection> connection::open(const endpoint& at, std::chrono::milliseconds timeout) {
+  redisContext* c = redisConnectWithTimeout(at.host.c_str(), at.port, to_timeval(timeout));
+  if (c == nullptr)
+    return fail_errno(ENOMEM);
+  connection conn(c);
+  if (c->err != 0)
+    return fail(conn.failure());
+  redisSetTimeout(c, to_timeval(timeout));
+  std::string db = std::to_string(at.db);
+  if (!at.password.empty()) {
+    if (at.user.empty())
+      conn.append({"AUTH", at.password});
+    else
+      conn.append({"AUTH", at.user, at.password});
+  }
+  if (at.db != 0)
+    conn.append({"SELECT", db});
+  if (conn.pending() > 0) {
+    auto replies = conn.flush();
+    if (!replies)
+      return fail(replies.error());
+    for (const auto& r : *replies)
+      if (r.is_error())
+        return fail(errc::redis_refused);
+  }
+  return conn;
+}
+
+connection::connection(connection&& o) noexcept
+    : ctx_(o.ctx_), pending_(o.pending_), broken_(o.broken_) {
+  o.ctx_ = nullptr;
+}
+
+connection& connection::operator=(connection&& o) noexcept {
+  if (this != &o) {
+    if (ctx_ != nullptr)
+      redisFree(ctx_);
+    ctx_ = o.ctx_;
+    pending_ = o.pending_;
+    broken_ = o.broken_;
+    o.ctx_ = nullptr;
+  }
+  return *this;
+}
+
+connection::~connection() {
+  if (ctx_ != nullptr)
+    redisFree(ctx_);
+}
+
+void connection::append(std::span<const std::string_view> words) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  argv.reserve(words.size());
+  lens.reserve(words.size());
+  for (auto w : words) {
+    argv.push_back(w.data());
+    lens.push_back(w.size());
+  }
+  redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
+  ++pending_;
+}
+
+std::error_code connection::failure() const {
+  switch (ctx_->err) {
+  case REDIS_ERR_IO: // a timeout too (EAGAIN)
+    return std::error_code(errno != 0 ? errno : EIO, std::system_category());
+  case REDIS_ERR_EOF:
+    return errc::ended;
+  case REDIS_ERR_PROTOCOL:
+    return errc::redis_protocol;
+  default:
+    return std::error_code(ECONNABORTED, std::system_category());
+  }
+}
+
+result<std::vector<reply>> connection::flush() {
+  std::vector<reply> out;
+  out.reserve(pending_);
+  if (broken_)
+    return fail_errno(ENOTCONN);
+  while (pending_ > 0) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
+      broken_ = true;
+      pending_ = 0;
+      return fail(failure());
+    }
+    auto* r = static_cast<redisReply*>(raw);
+    out.push_back(convert(r));
+    freeReplyObject(r);
+    --pending_;
+  }
+  return out;
+}
+
+result<reply> connection::command(std::initializer_list<std::string_view> words) {
+  append(words);
+  auto replies = flush();
+  if (!replies)
+    return fail(replies.error());
+  return std::move(replies->front());
+}
+
+} // namespace sluice::io::redis
