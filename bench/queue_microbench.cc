@@ -101,6 +101,32 @@ void bm_queue_append(benchmark::State& state) {
 }
 BENCHMARK(bm_queue_append)->Iterations(k_queue_iterations)->UseRealTime();
 
+// The timed loop of the round trips: each iteration appends one batch of 64 records (then syncs,
+// with `sync`) and reads until `reader` has them back.
+void append_and_read_back(benchmark::State& state, queue::queue& q, queue::reader& reader,
+                          bool sync) {
+  batch_in in;
+  queue::batch out;
+  for (auto _ : state) {
+    auto r = q.append(in.records);
+    if (!r) {
+      state.SkipWithError(("append: " + r.error().message()).c_str());
+      break;
+    }
+    if (auto synced = sync ? q.sync() : sluice::result<void>{}; !synced) {
+      state.SkipWithError(("sync: " + synced.error().message()).c_str());
+      break;
+    }
+    while (reader.next_position() <= r->last) {
+      auto got = reader.read(out, {k_batch, 4u << 20}, std::chrono::milliseconds(1000));
+      if (!got) {
+        state.SkipWithError(("read: " + got.error().message()).c_str());
+        break;
+      }
+    }
+  }
+}
+
 // append() of 64 records, then read() until a reader has them back: one record's round trip
 // through the writer thread, the segment file and the reader, without an fsync.
 void bm_queue_append_read(benchmark::State& state) {
@@ -113,22 +139,7 @@ void bm_queue_append_read(benchmark::State& state) {
     state.SkipWithError(("open_reader: " + reader.error().message()).c_str());
     return;
   }
-  batch_in in;
-  queue::batch out;
-  for (auto _ : state) {
-    auto r = q->append(in.records);
-    if (!r) {
-      state.SkipWithError(("append: " + r.error().message()).c_str());
-      break;
-    }
-    while ((*reader)->next_position() <= r->last) {
-      auto got = (*reader)->read(out, {k_batch, 4u << 20}, std::chrono::milliseconds(1000));
-      if (!got) {
-        state.SkipWithError(("read: " + got.error().message()).c_str());
-        break;
-      }
-    }
-  }
+  append_and_read_back(state, *q, **reader, false);
   reader->reset(); // after the timed loop: not measured
   (void)q->close();
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_batch));
@@ -220,22 +231,8 @@ void bm_tail_live(benchmark::State& state) {
     state.SkipWithError(("open_reader: " + reader.error().message()).c_str());
     return;
   }
-  batch_in in;
-  queue::batch out;
-  for (auto _ : state) {
-    auto r = q->append(in.records);
-    if (!r || !q->sync()) { // durable now, not at the writer's next turn: the reader's cost shows
-      state.SkipWithError("append or sync failed");
-      break;
-    }
-    while ((*reader)->next_position() <= r->last) {
-      auto got = (*reader)->read(out, {k_batch, 4u << 20}, std::chrono::milliseconds(1000));
-      if (!got) {
-        state.SkipWithError(("read: " + got.error().message()).c_str());
-        break;
-      }
-    }
-  }
+  // Synced: durable now, not at the writer's next turn, so that the reader's cost shows.
+  append_and_read_back(state, *q, **reader, true);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_batch));
   state.counters["listings"] = static_cast<double>(q->stats().reader_listings.get());
   reader->reset();

@@ -34,7 +34,6 @@ using bench::checked;
 using bench::failure;
 using intake_bench::generator;
 using intake_bench::intake_request;
-using intake_bench::k_fsync;
 using intake_bench::k_http_path;
 using intake_bench::make_config;
 using intake_bench::start_firehoses;
@@ -283,7 +282,7 @@ nlohmann::json to_json(const intake_request& req, const intake_figures& f) {
       {"format", req.format},
       {"sink", req.sink},
       {"gzip", req.gzip},
-      {"fsync", k_fsync.text()},
+      {"fsync", bench::k_group_commit.text()},
       {"lines", t.lines},
       {"line_bytes", static_cast<double>(t.bytes) / static_cast<double>(t.lines)},
       {"lines_per_s", per_s(t, t.lines)},
@@ -312,7 +311,7 @@ void print_table(const intake_request& req, const nlohmann::json& j) {
   std::string out = fmt::format(
       "sluice bench intake: {} source ({} connection(s), format {}) -> disk queue (fsync {}) -> "
       "{}\n",
-      req.source, req.connections, req.format, k_fsync.text(),
+      req.source, req.connections, req.format, bench::k_group_commit.text(),
       req.has_sink() ? "event log" : "nothing (the queue alone)");
   auto line = [&](std::string_view name, std::string figure, std::string beside = {}) {
     out += fmt::format("  {:<22}{:>14}  {}\n", name, figure, beside);

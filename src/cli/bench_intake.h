@@ -20,10 +20,6 @@ namespace sluice::cli::intake_bench {
 namespace fs = std::filesystem;
 
 constexpr std::string_view k_http_path = "/1.1/statuses/filter.json";
-constexpr std::size_t k_batch = 5000; // the subscription's, as `sluice bench pipeline`'s
-/// The queue's group commit in every run.
-inline const config::fsync_setting k_fsync{config::fsync_mode::interval,
-                                           std::chrono::milliseconds(10)};
 
 /// What `sluice bench intake` was asked to do.
 struct intake_request {
@@ -59,7 +55,7 @@ bench::checked<void> start_firehoses(const fs::path& dir, const intake_request& 
                                      std::uint64_t lines, std::uint64_t rate, generator& g);
 
 /// The pipeline of a run in `dir`: the sources reading `g`, the disk queue with group commit
-/// k_fsync, and the event-log subscription unless the queue alone is measured.
+/// bench::k_group_commit, and the event-log subscription unless the queue alone is measured.
 config::pipeline_config make_config(const fs::path& dir, const intake_request& req,
                                     const generator& g);
 

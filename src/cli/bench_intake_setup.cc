@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli/bench_intake.h"
+#include "cli/bench_run.h"
 #include "config/tables.h"
 
 namespace sluice::cli::intake_bench {
@@ -45,9 +46,7 @@ namespace {
 /// The settings of a pull-type run's source `name`, reading the firehose at `at`.
 config::option_values pull_settings(const intake_request& req, const std::string& name,
                                     const bench::push_target& at) {
-  const std::chrono::nanoseconds second = std::chrono::seconds(1);
-  auto reconnect = std::make_shared<const config::option_values>(config::option_values::make(
-      config::reconnect_options, name, {{"network_initial", second}, {"network_step", second}}));
+  auto reconnect = bench::slow_reconnect(name);
   if (req.source == "unix")
     return config::option_values::make(config::source_types, "unix", name,
                                        {{"address", at.unix_path}, {"reconnect", reconnect}});
@@ -68,7 +67,7 @@ config::pipeline_config make_config(const fs::path& dir, const intake_request& r
                                     const generator& g) {
   config::pipeline_config cfg;
   cfg.data_dir = dir / "data";
-  cfg.queue.fsync = k_fsync;
+  cfg.queue.fsync = bench::k_group_commit;
   auto add_source = [&](std::string name, config::option_values settings) {
     config::source_config src;
     src.name = std::move(name);
@@ -92,7 +91,7 @@ config::pipeline_config make_config(const fs::path& dir, const intake_request& r
   if (req.has_sink()) {
     config::subscription_config sub;
     sub.name = "bench";
-    sub.batch = k_batch;
+    sub.batch = bench::k_subscription_batch;
     sub.sink = config::option_values::make(config::sink_types, "eventlog", sub.name,
                                            {{"dir", (dir / "eventlog").string()}});
     cfg.subscriptions.push_back(std::move(sub));

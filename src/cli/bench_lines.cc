@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <mutex>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <thread>
@@ -20,9 +19,13 @@
 
 #include "base/clock.h"
 #include "cli/bench_run.h"
+#include "io/asio.h"
+#include "io/listen.h"
 
 namespace sluice::cli::bench {
 namespace {
+
+namespace asio = boost::asio;
 
 constexpr std::size_t k_write_bytes = 1 << 20;
 constexpr std::size_t k_read_bytes = 256 * 1024;
@@ -31,33 +34,32 @@ std::string errno_text(std::string_view what) {
   return fmt::format("{}: {}", what, std::strerror(errno));
 }
 
-/// A socket connected to `to` (TCP or Unix), or -1 with errno set.
-int connect_once(const push_target& to) {
-  if (!to.unix_path.empty()) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, to.unix_path.c_str(), sizeof(a.sun_path) - 1);
-    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0)
-      return fd;
-    int e = errno;
-    if (fd >= 0)
-      ::close(fd);
-    errno = e;
-    return -1;
-  }
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(to.port);
-  ::inet_pton(AF_INET, to.host.empty() ? "127.0.0.1" : to.host.c_str(), &a.sin_addr);
-  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0)
+/// `fd` connected to `addr`, or -1 with connect()'s errno (and `fd` closed).
+int connected(int fd, const sockaddr* addr, socklen_t len) {
+  if (fd >= 0 && ::connect(fd, addr, len) == 0)
     return fd;
   int e = errno;
   if (fd >= 0)
     ::close(fd);
   errno = e;
   return -1;
+}
+
+/// A socket connected to `to` (TCP or Unix), or -1 with errno set.
+int connect_once(const push_target& to) {
+  if (!to.unix_path.empty()) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, to.unix_path.c_str(), sizeof(a.sun_path) - 1);
+    return connected(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+                     reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(to.port);
+  ::inet_pton(AF_INET, to.host.empty() ? "127.0.0.1" : to.host.c_str(), &a.sin_addr);
+  return connected(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+                   reinterpret_cast<sockaddr*>(&a), sizeof(a));
 }
 
 /// connect_once(), retried for up to 5 s while nothing listens there yet (a source starting).
@@ -166,20 +168,11 @@ checked<push_figures> push_lines(const push_target& to, const std::string& block
 }
 
 checked<std::uint16_t> free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    auto e = errno_text("finding a free port");
-    if (fd >= 0)
-      ::close(fd);
-    return failure(e);
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io);
+  if (auto ec = io::listen_on(a, {asio::ip::address_v4::loopback(), 0}))
+    return failure("finding a free port: " + ec.message());
+  return a.local_endpoint().port();
 }
 
 namespace {
@@ -197,33 +190,26 @@ void drain(int fd, std::atomic<std::uint64_t>& bytes) {
   }
 }
 
-/// A listening socket on `to` (TCP on 127.0.0.1 or Unix), or -1.
-int listen_on(const push_target& to) {
-  int fd;
+/// A listening socket on `to` (TCP on 127.0.0.1 or Unix), opened the one way sluice opens one
+/// (io::listen_on), as a plain blocking descriptor for the readers' threads; -1 with errno set.
+int listen_fd(const push_target& to) {
+  asio::io_context io;
+  boost::system::error_code ec;
+  int fd = -1;
   if (!to.unix_path.empty()) {
-    ::unlink(to.unix_path.c_str());
-    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, to.unix_path.c_str(), sizeof(a.sun_path) - 1);
-    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-        ::listen(fd, 128) == 0)
-      return fd;
+    asio::local::stream_protocol::acceptor a(io);
+    if (ec = io::listen_on(a, to.unix_path); !ec)
+      fd = a.release(ec);
   } else {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(to.port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-        ::listen(fd, 128) == 0)
-      return fd;
+    asio::ip::tcp::acceptor a(io);
+    if (ec = io::listen_on(a, {asio::ip::address_v4::loopback(), to.port}); !ec)
+      fd = a.release(ec);
   }
-  if (fd >= 0)
-    ::close(fd);
-  return -1;
+  if (fd < 0)
+    errno = ec.value();
+  else
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC); // not into rsyslogd, started later by the same process
+  return fd;
 }
 
 } // namespace
@@ -244,7 +230,7 @@ checked<double> measure_raw_push(push_target to, const std::string& block, std::
       ::close(fd);
     });
   } else {
-    listener = listen_on(to);
+    listener = listen_fd(to);
     if (listener < 0)
       return failure(errno_text("raw reference: listen"));
     readers.emplace_back([&] {

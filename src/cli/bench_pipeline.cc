@@ -36,12 +36,6 @@ using bench::ns_to_ms;
 using bench::quiet_info;
 
 constexpr std::uint64_t k_default_events = 2'000'000;
-// The subscription's batch: a cap, not a wait (a delivery takes what the queue holds, up to it),
-// so a larger one costs nothing at low rates. The configuration's default of 500 makes the sink
-// confirm, and fsync, every 500 events: at 600,000 events/s, 1,200 times a second, which a disk
-// whose fdatasync takes a millisecond cannot do. 5000 is what a user would configure for a
-// firehose; docs/benchmarks.md gives the figures of both.
-constexpr std::size_t k_default_batch = 5000;
 constexpr std::uint64_t k_default_rate = 100'000;
 constexpr std::uint64_t k_default_latency_seconds = 5;
 // The firehose's events average about 296 bytes: the estimate that sizes the physical reference
@@ -57,7 +51,7 @@ constexpr std::string_view k_subscription = "bench";
 struct bench_request {
   std::string sink = "eventlog";
   std::uint64_t events = k_default_events;
-  std::size_t batch = k_default_batch;
+  std::size_t batch = bench::k_subscription_batch;
   std::uint64_t rate = k_default_rate;
   std::uint64_t latency_seconds = k_default_latency_seconds;
   std::uint64_t settle_seconds = bench::k_default_settle_limit.count();
@@ -89,29 +83,21 @@ struct bench_figures {
   double raw_mb_per_s = 0;
 };
 
-/// The queue's group commit in every run; what the figures print.
-const config::fsync_setting k_fsync{config::fsync_mode::interval, std::chrono::milliseconds(10)};
-
 /// The pipeline under test: one tcp source reading the firehose at 127.0.0.1:port, the disk queue
-/// in dir/data with group commit k_fsync, one subscription delivering to the chosen sink in `dir`.
+/// in dir/data with group commit bench::k_group_commit, one subscription delivering to the chosen
+/// sink in `dir`.
 config::pipeline_config make_config(const fs::path& dir, std::uint16_t port,
                                     const bench_request& req) {
   config::pipeline_config cfg;
   cfg.data_dir = dir / "data";
-  cfg.queue.fsync = k_fsync;
+  cfg.queue.fsync = bench::k_group_commit;
 
   config::source_config src;
   src.name = "firehose";
   src.format = config::record_format::json;
-  // The firehose closes the connection after the last event and has nothing for a new one
-  // (resume): a slow reconnect keeps the source from knocking while the sink catches up.
-  const std::chrono::nanoseconds second = std::chrono::seconds(1);
-  auto reconnect = std::make_shared<const config::option_values>(
-      config::option_values::make(config::reconnect_options, src.name,
-                                  {{"network_initial", second}, {"network_step", second}}));
-  src.settings = config::option_values::make(
-      config::source_types, "tcp", src.name,
-      {{"address", fmt::format("127.0.0.1:{}", port)}, {"reconnect", reconnect}});
+  src.settings = config::option_values::make(config::source_types, "tcp", src.name,
+                                             {{"address", fmt::format("127.0.0.1:{}", port)},
+                                              {"reconnect", bench::slow_reconnect(src.name)}});
   cfg.sources.push_back(std::move(src));
 
   config::subscription_config sub;
@@ -246,7 +232,7 @@ void print_json(const bench_request& req, const bench_figures& f) {
       {"sink", req.sink},
       {"events", req.events},
       {"batch", req.batch},
-      {"fsync", k_fsync.text()},
+      {"fsync", bench::k_group_commit.text()},
       {"events_per_s", f.events_per_s},
       {"mb_per_s", f.mb_per_s},
       {"seconds", f.throughput.seconds},
@@ -286,7 +272,7 @@ void print_table(const bench_request& req, const bench_figures& f) {
   std::string out = fmt::format(
       "sluice bench pipeline: firehose -> tcp source -> disk queue (fsync {}) -> {} sink, "
       "batch {}\n",
-      k_fsync.text(), req.sink, req.batch);
+      bench::k_group_commit.text(), req.sink, req.batch);
   out += fmt::format("throughput: {} events of {:.0f} B on average, as fast as possible\n",
                      t.events, static_cast<double>(t.bytes) / static_cast<double>(t.events));
   out += table_line("events_per_s", fmt::format("{:.0f}", f.events_per_s),
@@ -307,7 +293,8 @@ void print_table(const bench_request& req, const bench_figures& f) {
   out += table_line("p99_ms", fmt::format("{:.1f}", l.p99_ms),
                     fmt::format("(the queue alone: {:.1f} ms; its fsyncs every {}: p50 {:.1f} "
                                 "ms, p99 {:.1f} ms)",
-                                l.durable_p99_ms, k_fsync.text(), l.fsync_p50_ms, l.fsync_p99_ms));
+                                l.durable_p99_ms, bench::k_group_commit.text(), l.fsync_p50_ms,
+                                l.fsync_p99_ms));
   out += table_line("rss_mib", fmt::format("{:.1f}", f.rss_mib),
                     "(peak of the process, firehose included)");
   std::fputs(out.c_str(), stdout);

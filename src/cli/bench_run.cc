@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "config/tables.h"
+
 namespace sluice::cli::bench {
 
 namespace {
@@ -16,6 +18,12 @@ double seconds_of(const timeval& t) {
   return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
 }
 } // namespace
+
+std::shared_ptr<const config::option_values> slow_reconnect(const std::string& source) {
+  const std::chrono::nanoseconds second = std::chrono::seconds(1);
+  return std::make_shared<const config::option_values>(config::option_values::make(
+      config::reconnect_options, source, {{"network_initial", second}, {"network_step", second}}));
+}
 
 double cpu_seconds() {
   struct rusage u {};

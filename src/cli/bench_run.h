@@ -3,15 +3,34 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <spdlog/spdlog.h>
 
 #include "cli/bench_disk.h"
+#include "config/option_values.h"
+#include "config/queue_settings.h"
 
 // What the end-to-end benches (`sluice bench pipeline`, `sluice bench intake`) share: CPU time,
 // the wait for a run to finish, and a quiet log while they run.
 namespace sluice::cli::bench {
+
+/// The queue's group commit in every end-to-end run: what the figures print.
+inline const config::fsync_setting k_group_commit{config::fsync_mode::interval,
+                                                  std::chrono::milliseconds(10)};
+
+// The subscription's batch: a cap, not a wait (a delivery takes what the queue holds, up to it),
+// so a larger one costs nothing at low rates. The configuration's default of 500 makes the sink
+// confirm, and fsync, every 500 events: at 600,000 events/s, 1,200 times a second, which a disk
+// whose fdatasync takes a millisecond cannot do. 5000 is what a user would configure for a
+// firehose; docs/benchmarks.md gives the figures of both.
+inline constexpr std::size_t k_subscription_batch = 5000;
+
+/// The `reconnect` table of a source reading a bench's firehose: one second between attempts.
+/// The firehose closes the connection after the last event and has nothing for a new one
+/// (resume): a slow reconnect keeps the source from knocking while the sink catches up.
+std::shared_ptr<const config::option_values> slow_reconnect(const std::string& source);
 
 /// User + system CPU time this process used so far, seconds.
 double cpu_seconds();
