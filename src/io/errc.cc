@@ -36,6 +36,8 @@ public:
       return "malformed answer from the Redis server";
     case errc::redis_refused:
       return "the Redis server refused AUTH or SELECT";
+    case errc::backing_off:
+      return "not connected (waiting before the next attempt)";
     }
     return "unknown io error";
   }

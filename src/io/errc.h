@@ -20,6 +20,7 @@ enum class errc {
   closed,             ///< closed by its owner through a stream_stop
   redis_protocol,     ///< a Redis server's answer that does not parse
   redis_refused,      ///< a Redis server refused the connection's AUTH or SELECT
+  backing_off,        ///< not connected: waiting out the back-off before the next attempt
 };
 
 const std::error_category& error_category() noexcept;

@@ -1,16 +1,13 @@
 #include "io/redis.h"
 
 #include <cerrno>
-#include <charconv>
 #include <hiredis/hiredis.h>
 
-#include "base/url.h"
+#include "base/redis_url.h"
 #include "io/errc.h"
 
 namespace sluice::io::redis {
 namespace {
-
-constexpr std::string_view k_scheme = "redis://";
 
 reply convert(const redisReply* r) {
   reply out;
@@ -51,54 +48,10 @@ timeval to_timeval(std::chrono::milliseconds t) {
 } // namespace
 
 result<endpoint> parse_url(std::string_view url) {
-  if (!url.starts_with(k_scheme))
+  auto e = parse_redis_url(url);
+  if (!e)
     return fail(errc::bad_url);
-  url.remove_prefix(k_scheme.size());
-  endpoint e;
-  if (auto at = url.rfind('@'); at != std::string_view::npos) {
-    std::string_view userinfo = url.substr(0, at);
-    url.remove_prefix(at + 1);
-    auto colon = userinfo.find(':');
-    auto user = url_decode(userinfo.substr(0, colon));
-    auto pass = url_decode(colon == std::string_view::npos ? "" : userinfo.substr(colon + 1));
-    if (!user || !pass || colon == std::string_view::npos)
-      return fail(errc::bad_url);
-    e.user = *user;
-    e.password = *pass;
-  }
-  std::string_view db;
-  if (auto slash = url.find('/'); slash != std::string_view::npos) {
-    db = url.substr(slash + 1);
-    url = url.substr(0, slash);
-  }
-  std::string_view port;
-  if (url.starts_with('[')) { // [v6]:port
-    auto close = url.find(']');
-    if (close == std::string_view::npos)
-      return fail(errc::bad_url);
-    e.host = std::string(url.substr(1, close - 1));
-    url.remove_prefix(close + 1);
-    if (url.starts_with(':'))
-      port = url.substr(1);
-    else if (!url.empty())
-      return fail(errc::bad_url);
-  } else {
-    auto colon = url.find(':');
-    e.host = std::string(url.substr(0, colon));
-    if (colon != std::string_view::npos)
-      port = url.substr(colon + 1);
-  }
-  if (e.host.empty())
-    return fail(errc::bad_url);
-  auto number = [](std::string_view s, auto& into) {
-    auto r = std::from_chars(s.data(), s.data() + s.size(), into);
-    return r.ec == std::errc{} && r.ptr == s.data() + s.size();
-  };
-  if (!port.empty() && (!number(port, e.port) || e.port == 0))
-    return fail(errc::bad_url);
-  if (!db.empty() && (!number(db, e.db) || e.db < 0))
-    return fail(errc::bad_url);
-  return e;
+  return *e;
 }
 
 std::string_view reply::error_code() const noexcept {
@@ -204,7 +157,7 @@ result<std::vector<reply>> connection::flush() {
   return out;
 }
 
-result<reply> connection::command(std::initializer_list<std::string_view> words) {
+result<reply> connection::command(std::span<const std::string_view> words) {
   append(words);
   auto replies = flush();
   if (!replies)

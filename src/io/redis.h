@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/redis_url.h"
 #include "base/result.h"
 
 struct redisContext;
@@ -17,16 +18,10 @@ struct redisContext;
 // flush() sends them all and reads one reply per command, in order.
 namespace sluice::io::redis {
 
-/// Where a Redis server is: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
-struct endpoint {
-  std::string host;
-  std::uint16_t port = 6379;
-  int db = 0;
-  std::string user;     ///< ACL user ("" with a password: the default user)
-  std::string password; ///< "": no AUTH
-};
+/// Where a Redis server is (base/redis_url.h).
+using endpoint = redis_endpoint;
 
-/// Parses a redis:// URL (user and password percent-decoded); errc::bad_url when it is not one.
+/// Parses a redis:// URL; errc::bad_url when it is not one.
 result<endpoint> parse_url(std::string_view url);
 
 /// One reply. A server's error answer is a reply of kind `error` (text: "WRONGTYPE ..."), not a
@@ -66,7 +61,10 @@ public:
   /// commands the server ran is unknown, and a new connection is needed.
   result<std::vector<reply>> flush();
   /// One command now (append + flush).
-  result<reply> command(std::initializer_list<std::string_view> words);
+  result<reply> command(std::span<const std::string_view> words);
+  result<reply> command(std::initializer_list<std::string_view> words) {
+    return command(std::span<const std::string_view>(words.begin(), words.size()));
+  }
 
   /// After a failed flush: this connection is unusable.
   bool broken() const noexcept { return broken_; }
