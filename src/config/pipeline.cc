@@ -25,6 +25,17 @@ queue_config read_queue(const section& s) {
     q.retain_bytes = s.size("retain_bytes");
   if (s.has("retain_age"))
     q.retain_age = s.duration("retain_age");
+  q.backend = *parse_queue_backend(s.string("backend"));
+  if (s.has("url"))
+    q.url = s.string("url");
+  q.stream = s.string("stream");
+  if (s.has("consumer"))
+    q.consumer = s.string("consumer");
+  q.claim_idle = s.duration("claim_idle");
+  q.max_deliveries = static_cast<std::uint64_t>(s.integer("max_deliveries"));
+  q.replicas = *parse_acks(s.string("acks"));
+  if (s.has("max_len"))
+    q.max_len = static_cast<std::uint64_t>(s.integer("max_len"));
   return q;
 }
 

@@ -1,5 +1,7 @@
 #include "config/queue_settings.h"
 
+#include <charconv>
+
 #include "base/units.h"
 
 namespace sluice::config {
@@ -37,6 +39,28 @@ std::optional<when_full_mode> parse_when_full(std::string_view text) {
 
 std::string_view when_full_name(when_full_mode m) noexcept {
   return m == when_full_mode::block ? "block" : "drop_newest";
+}
+
+std::optional<queue_backend> parse_queue_backend(std::string_view text) {
+  if (text == "disk")
+    return queue_backend::disk;
+  if (text == "redis")
+    return queue_backend::redis;
+  return std::nullopt;
+}
+
+std::optional<unsigned> parse_acks(std::string_view text) {
+  if (text == "leader")
+    return 0u;
+  constexpr std::string_view k_prefix = "replicas:";
+  if (!text.starts_with(k_prefix))
+    return std::nullopt;
+  text.remove_prefix(k_prefix.size());
+  unsigned n = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (r.ec != std::errc{} || r.ptr != text.data() + text.size() || n == 0 || n > 100)
+    return std::nullopt;
+  return n;
 }
 
 } // namespace sluice::config

@@ -44,14 +44,36 @@ std::string_view when_full_name(when_full_mode m) noexcept;
 /// most 64 KiB, and every backend holds records up to 1 GiB (the disk format's limit).
 inline constexpr std::uint64_t k_max_record_bytes = 512ull << 20;
 
+/// Where the queue lives.
+enum class queue_backend {
+  disk,  ///< the embedded segment log in DATA_DIR/queue
+  redis, ///< a Redis Stream shared by every instance pointed at it
+};
+
+/// "disk" or "redis"; nullopt otherwise.
+std::optional<queue_backend> parse_queue_backend(std::string_view text);
+
+/// `acks = "leader" | "replicas:N"`: the replicas (0 for "leader") that must hold an append
+/// before it counts as safe; nullopt for anything else.
+std::optional<unsigned> parse_acks(std::string_view text);
+
 /// [queue]: the queue's settings, whichever backend holds it.
 struct queue_config {
+  queue_backend backend = queue_backend::disk;
   fsync_setting fsync;
   std::uint64_t segment_bytes = 64ull << 20;
   std::uint64_t max_disk = 0; ///< 0: no cap
   when_full_mode when_full = when_full_mode::block;
   std::uint64_t retain_bytes = 0;
   nanoseconds retain_age{0}; ///< 0: none
+  // The Redis backend's (backend = "redis").
+  std::string url;                       ///< redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]
+  std::string stream = "sluice:events";  ///< the stream's key
+  std::string consumer;                  ///< this instance in every group; "": the host name
+  nanoseconds claim_idle = std::chrono::seconds(30);
+  std::uint64_t max_deliveries = 10;
+  unsigned replicas = 0;                 ///< acks = "replicas:N"; 0: "leader"
+  std::uint64_t max_len = 0;             ///< the stream's cap in entries; 0: none
   bool operator==(const queue_config&) const = default;
 };
 

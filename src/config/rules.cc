@@ -225,6 +225,12 @@ void check_pipeline_rules(const toml::table& root, validator& v) {
       v.add("queue.fsync", node->source(),
             "expected \"always\", \"never\" or a duration above zero, got \"" +
                 (*queue)["fsync"].value_or(std::string()) + "\"");
+    const auto* backend = queue->get("backend");
+    if (backend != nullptr && backend->value_or(std::string()) == "redis" &&
+        !queue->contains("url"))
+      v.add("queue", backend->source(),
+            "missing required key \"url\" (backend = \"redis\" needs the Redis server: "
+            "url = \"redis://HOST:PORT/DB\")");
   }
   if (const auto* sources = table_at(root, "sources"))
     for (auto&& [name, node] : *sources)

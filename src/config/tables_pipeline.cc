@@ -1,7 +1,26 @@
 #include "config/tables.h"
 
+#include <fmt/format.h>
+
+#include "base/redis_url.h"
+#include "config/queue_settings.h"
+
 namespace sluice::config {
 namespace {
+
+std::optional<std::string> check_redis_url(std::string_view text) {
+  if (parse_redis_url(text))
+    return std::nullopt;
+  return fmt::format("expected \"redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\", got \"{}\"",
+                     text);
+}
+
+std::optional<std::string> check_acks(std::string_view text) {
+  if (parse_acks(text))
+    return std::nullopt;
+  return fmt::format("expected \"leader\" or \"replicas:N\" (N from 1 to 100), got \"{}\"",
+                     text);
+}
 
 constexpr option file_list[] = {
     {.name = "data_dir",
@@ -134,7 +153,17 @@ constexpr option hook_list[] = {
 constexpr std::string_view fsync_keywords[] = {"always", "never"};
 constexpr std::string_view when_full_values[] = {"block", "drop_newest"};
 
+constexpr std::string_view backend_values[] = {"disk", "redis"};
+
 constexpr option queue_list[] = {
+    {.name = "backend",
+     .type = option_type::enumeration,
+     .default_value = "disk",
+     .help = "\"disk\": the embedded segment log in `DATA_DIR/queue`, for one machine. "
+             "\"redis\": a Redis Stream at `url`, shared by every sluice instance pointed at it "
+             "(docs/redis.md); `fsync`, `segment_bytes`, `max_disk` and `retain_bytes` are the "
+             "disk's and do not apply.",
+     .values = backend_values},
     {.name = "fsync",
      .type = option_type::duration,
      .default_value = "10ms",
@@ -168,7 +197,41 @@ constexpr option queue_list[] = {
     {.name = "retain_age",
      .type = option_type::duration,
      .default_doc = "none",
-     .help = "Keep segments every subscription has passed while younger than this."},
+     .help = "Keep segments every subscription has passed while younger than this (on Redis: "
+             "entries every group has passed)."},
+    {.name = "url",
+     .default_doc = "none; required with backend = \"redis\"",
+     .help = "The Redis server: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.",
+     .check = check_redis_url},
+    {.name = "stream",
+     .default_value = "sluice:events",
+     .help = "The Redis Stream's key; its dead-letter stream is `STREAM:dead`."},
+    {.name = "consumer",
+     .default_doc = "the host name",
+     .help = "This instance's consumer name in every group (subscription). Each instance "
+             "sharing the stream needs its own; a restarted instance with the same name takes "
+             "back what it had read and not acknowledged."},
+    {.name = "claim_idle",
+     .type = option_type::duration,
+     .default_value = "30s",
+     .help = "Entries pending this long on another consumer (one that stopped) are taken over."},
+    {.name = "max_deliveries",
+     .type = option_type::integer,
+     .default_value = "10",
+     .help = "An entry delivered more often than this without a confirmation goes to the "
+             "dead-letter stream, with its delivery count, and is counted.",
+     .min = 1},
+    {.name = "acks",
+     .default_value = "leader",
+     .help = "When an append is safe: \"leader\" once the Redis primary has it (with whatever "
+             "`appendfsync` it runs); \"replicas:N\" once N replicas have it too (WAIT).",
+     .check = check_acks},
+    {.name = "max_len",
+     .type = option_type::integer,
+     .default_doc = "no cap",
+     .help = "Cap on the stream's entries; when reached, `when_full` applies (entries every "
+             "group has passed are trimmed first).",
+     .min = 1},
 };
 
 constexpr std::string_view start_values[] = {"beginning", "end"};
@@ -278,8 +341,9 @@ const option_table hook_options{
 
 const option_table queue_options{
     .title = "[queue]",
-    .help = "The embedded disk queue in `DATA_DIR/queue`: a log of segment files. Every event "
-            "is written here before any subscription sees it.",
+    .help = "The queue every event is written to before any subscription sees it: the "
+            "embedded disk queue in `DATA_DIR/queue` (a log of segment files), or a Redis "
+            "Stream (`backend = \"redis\"`).",
     .options = queue_list,
 };
 
