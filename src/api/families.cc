@@ -136,6 +136,9 @@ void queue_families(const view& v, std::vector<family>& out) {
           "Positions a reader found missing between two segments (lost by a failed write before "
           "they were acknowledged, or removed by hand), counted by each reader passing them.",
           static_cast<double>(v.gap_records));
+  for (std::size_t i = 0; i < v.shared_counts.size(); ++i)
+    counter(fmt::format("sluice_queue_{}_total", queue::k_shared_counters[i].name),
+            std::string(queue::k_shared_counters[i].help), static_cast<double>(v.shared_counts[i]));
   auto h =
       make("sluice_queue_fsync_seconds", "Duration of each fsync of the queue.", kind::histogram);
   h.samples.push_back(latency_sample(v.fsync, {}));

@@ -285,7 +285,7 @@ json queue_json(const view& v) {
   std::uint64_t depth = v.first_position == 0 || v.status.durable < v.first_position
                             ? 0
                             : v.status.durable - v.first_position + 1;
-  return {{"segments", v.segments},
+  json out = {{"segments", v.segments},
           {"disk_bytes", v.status.disk_bytes},
           {"depth", depth},
           {"first_position", v.first_position},
@@ -299,6 +299,11 @@ json queue_json(const view& v) {
           {"gap_records", v.gap_records},
           {"unreadable_cursors", v.unreadable_cursors},
           {"subscriptions", subs}};
+  json shared = json::object(); // what only a shared (Redis) queue counts
+  for (std::size_t i = 0; i < v.shared_counts.size(); ++i)
+    shared[std::string(queue::k_shared_counters[i].name)] = v.shared_counts[i];
+  out["shared"] = shared;
+  return out;
 }
 
 } // namespace sluice::api

@@ -67,6 +67,8 @@ std::shared_ptr<const view> view_maker::make(pipeline::runner& r,
   v->dropped_records = qs.dropped_records.get();
   v->damaged_records = qs.damaged_records.get();
   v->gap_records = qs.gap_records.get();
+  for (const auto& c : queue::k_shared_counters)
+    v->shared_counts.push_back((qs.*c.member).get());
   v->unreadable_cursors = qs.unreadable_cursors.get();
   v->disk_full = qs.disk_full.get() != 0;
   v->disk_full_waits = qs.disk_full_waits.get();

@@ -54,6 +54,8 @@ struct view {
   std::uint64_t dropped_records = 0;
   std::uint64_t damaged_records = 0;
   std::uint64_t gap_records = 0;
+  /// queue::k_shared_counters' values, in its order.
+  std::vector<std::uint64_t> shared_counts;
   std::int64_t unreadable_cursors = 0;
   bool disk_full = false; ///< a write waits for space (the records are held)
   std::uint64_t disk_full_waits = 0;

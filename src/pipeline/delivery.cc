@@ -115,7 +115,9 @@ bool delivery::deliver(const queue::batch& b, std::vector<queue::event_view>& ev
   if (!events.empty() && !write_with_retry(events))
     return false;
   counters_.filtered.fetch_add(filtered);
-  pending_ = b.last();
+  // On a shared queue a batch taken over from another consumer is older than the last one: the
+  // commit covers both.
+  pending_ = std::max(pending_, b.last());
   ++pending_batches_;
   return true;
 }

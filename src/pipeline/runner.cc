@@ -273,6 +273,10 @@ pipeline_status runner::status() const {
   st.disk_bytes = static_cast<std::uint64_t>(qs.disk_bytes.get());
   st.blocked_appenders = static_cast<std::uint64_t>(qs.blocked_appenders.get());
   st.queue_failed = qs.failed.get() != 0;
+  std::map<std::string, std::uint64_t> sparse_lags; // positions with holes: the queue counts
+  if (!queue_->dense_positions())
+    for (const auto& c : queue_->cursors())
+      sparse_lags[c.name] = c.lag;
   // In the configuration's order; a drain subscription's cursor is read without its lock.
   for (const auto& s : cfg_.subscriptions) {
     subscription_status ss;
@@ -299,6 +303,8 @@ pipeline_status runner::status() const {
     if (auto it = carried_subscriptions_.find(s.name); it != carried_subscriptions_.end())
       add_counts(ss, it->second);
     ss.lag = st.durable > ss.committed ? st.durable - ss.committed : 0;
+    if (!queue_->dense_positions())
+      ss.lag = sparse_lags[s.name];
     st.subscriptions.push_back(std::move(ss));
   }
   return st;

@@ -37,6 +37,7 @@ result<event_view> decode_event(const record& r) noexcept {
   event_view e;
   e.id = r.pos;
   e.received_ns = r.received_ns;
+  e.unordered = r.unordered;
   std::string_view p = r.payload;
   if (p.size() < 2 || p[0] != '\0' || p[1] != 'E') {
     e.type = "event";

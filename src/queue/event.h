@@ -19,6 +19,7 @@ struct event_view {
   std::string_view type;
   std::string_view key;     ///< routing key, may be empty
   std::string_view payload; ///< the event as received (usually one JSON object)
+  bool unordered = false;   ///< see queue::record::unordered
 };
 
 /// Envelope layout (little-endian), specified in docs/queue-format.md:

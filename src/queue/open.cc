@@ -4,10 +4,53 @@
 
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/watermark_file.h"
+#include "queue/redis/redis_queue.h"
 
 namespace sluice::queue {
+namespace {
+
+/// The largest record any source of `cfg` appends.
+std::size_t largest_record(const config::pipeline_config& cfg) {
+  return disk::options_of(cfg).max_record_bytes;
+}
+
+bool is_redis(const config::pipeline_config& cfg) {
+  return cfg.queue.backend == config::queue_backend::redis;
+}
+
+/// A tool's location `redis://HOST:PORT/DB?stream=KEY` as options (the stream defaults to
+/// [queue]'s default); nullopt for a directory.
+std::optional<redis::options> redis_location(const std::string& location) {
+  if (!location.starts_with("redis://"))
+    return std::nullopt;
+  config::queue_config q;
+  q.url = location;
+  if (auto at = location.find("?stream="); at != std::string::npos) {
+    q.url = location.substr(0, at);
+    q.stream = location.substr(at + 8);
+  }
+  return redis::options_of(q, config::k_max_record_bytes);
+}
+
+result<std::unique_ptr<queue>> open_redis(const redis::options& opts, std::string* error) {
+  if (opts.at.host.empty()) {
+    if (error)
+      *error = "not a redis:// URL";
+    return fail(errc::invalid_argument);
+  }
+  return redis::open(opts, error);
+}
+
+} // namespace
 
 result<std::unique_ptr<queue>> open(const config::pipeline_config& cfg, std::string& error) {
+  if (is_redis(cfg)) {
+    std::string detail;
+    auto q = open_redis(redis::options_of(cfg.queue, largest_record(cfg)), &detail);
+    if (!q)
+      error = fmt::format("cannot open the queue on Redis ({}): {}", detail, q.error().message());
+    return q;
+  }
   auto opts = disk::options_of(cfg);
   std::string detail;
   auto q = disk::open(opts, &detail);
@@ -19,6 +62,21 @@ result<std::unique_ptr<queue>> open(const config::pipeline_config& cfg, std::str
 
 result<attached_subscription> attach(const config::pipeline_config& cfg, std::string_view name,
                                      start_at start, std::string& error) {
+  if (is_redis(cfg)) {
+    // Any number of instances deliver a group: attaching is subscribing.
+    std::string detail;
+    auto q = open_redis(redis::options_of(cfg.queue, largest_record(cfg)), &detail);
+    if (!q) {
+      error = fmt::format("cannot reach the queue on Redis ({}): {}", detail, q.error().message());
+      return fail(q.error());
+    }
+    auto sub = (*q)->subscribe(name, start);
+    if (!sub) {
+      error = fmt::format("cannot open the group {} on Redis: {}", name, sub.error().message());
+      return fail(sub.error());
+    }
+    return attached_subscription{std::move(*sub), (*q)->durable_watermark()};
+  }
   const auto dir = disk::options_of(cfg).dir;
   // The watermark file exists once an appending process opened the queue.
   auto wm = disk::watermark_file::open_for_reader(dir);
@@ -45,6 +103,10 @@ result<attached_subscription> attach(const config::pipeline_config& cfg, std::st
 result<std::unique_ptr<queue>> open_at(const std::string& location,
                                        const config::queue_config& settings,
                                        std::size_t max_record_bytes, std::string* error_detail) {
+  if (auto r = redis_location(location)) {
+    r->max_record_bytes = max_record_bytes;
+    return open_redis(*r, error_detail);
+  }
   config::pipeline_config cfg;
   cfg.queue = settings;
   auto opts = disk::options_of(cfg);
@@ -54,12 +116,24 @@ result<std::unique_ptr<queue>> open_at(const std::string& location,
 }
 
 result<std::unique_ptr<reader>> open_reader_at(const std::string& location, start_at start) {
+  if (auto r = redis_location(location)) {
+    auto q = open_redis(*r, nullptr);
+    if (!q)
+      return fail(q.error());
+    return (*q)->open_reader(start); // the reader has its own connection; the queue may go
+  }
   return disk::open_reader(location, start);
 }
 
 result<std::unique_ptr<subscription>> subscribe_at(const std::string& location,
                                                    std::string_view name, start_at start,
                                                    std::string* error_detail) {
+  if (auto r = redis_location(location)) {
+    auto q = open_redis(*r, error_detail);
+    if (!q)
+      return fail(q.error());
+    return (*q)->subscribe(name, start);
+  }
   return disk::subscribe(location, name, start, error_detail);
 }
 

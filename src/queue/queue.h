@@ -33,6 +33,10 @@ struct record {
   position pos = 0;
   std::int64_t received_ns = 0;
   std::string_view payload;
+  /// Its position may be below one this reader returned before: an entry taken over from
+  /// another consumer of a shared queue, or read again after a restart. A sink that skips
+  /// events at or below the last position it wrote must not skip this one.
+  bool unordered = false;
 };
 
 /// What one read() returned: the records in position order, and what it had to skip.
@@ -183,6 +187,11 @@ public:
   virtual std::string location() const = 0;
 
   virtual const queue_stats& stats() const noexcept = 0;
+
+  /// Whether positions run 1, 2, 3, ... without holes (the disk queue), so that a lag is a
+  /// difference of positions. A shared queue's positions are sparse (Redis ids): its lags come
+  /// from cursors().
+  virtual bool dense_positions() const noexcept { return true; }
 
   /// Appends waiting at the disk cap (when_full = block) return errc::closed at once, and so do
   /// later appends that would wait there; appends with room, reads and commits go on. For a

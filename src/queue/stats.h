@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string_view>
 
 #include "base/histogram.h"
 
@@ -57,11 +58,49 @@ struct queue_stats {
   counter disk_full_waits; ///< retries of a write that found the disk full
   /// Cursor files retention found unreadable (each holds every segment until it is fixed).
   gauge unreadable_cursors;
+  // Shared backends (Redis) only; described in k_shared_counters below.
+  counter foreign_records;
+  counter claimed_records;
+  counter redelivered_records;
+  counter dead_letter_records;
+  counter lost_groups;
+  counter replica_shortfalls;
+  counter trimmed_records;
+  counter reconnects;
   histogram fsync_ns;   ///< duration of each fsync
   histogram durable_ns; ///< append() call to durable watermark, per call
   /// Per record: its receipt by a source (record_in::received_ns, wall clock) to the durable
   /// watermark passing it. Records of one append() share their first record's receipt time.
   histogram receipt_to_durable_ns;
+};
+
+/// A counter of queue_stats that /metrics (as sluice_queue_NAME_total) and /queue.json show by
+/// this one list.
+struct counter_info {
+  std::string_view name;
+  std::string_view help;
+  counter queue_stats::*member;
+};
+
+/// The counters only a shared queue (Redis) moves.
+inline constexpr counter_info k_shared_counters[] = {
+    {"foreign_records", "Entries in the shared stream that are not sluice's, skipped.",
+     &queue_stats::foreign_records},
+    {"claimed_records", "Entries taken over from a consumer idle past claim_idle.",
+     &queue_stats::claimed_records},
+    {"redelivered_records", "Entries read again by this consumer after a restart.",
+     &queue_stats::redelivered_records},
+    {"dead_letter_records",
+     "Entries delivered more than max_deliveries times, moved to the dead-letter stream.",
+     &queue_stats::dead_letter_records},
+    {"lost_groups", "Subscriptions whose consumer group was found missing and recreated.",
+     &queue_stats::lost_groups},
+    {"replica_shortfalls", "Appends that fewer replicas confirmed than acks asks for (retried).",
+     &queue_stats::replica_shortfalls},
+    {"trimmed_records", "Entries every subscription had passed, trimmed from the stream.",
+     &queue_stats::trimmed_records},
+    {"reconnects", "Connections to the queue's server made again after one was lost.",
+     &queue_stats::reconnects},
 };
 
 } // namespace sluice::queue

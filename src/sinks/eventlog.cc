@@ -230,7 +230,7 @@ void eventlog_sink::format_lines(std::span<const queue::event_view> batch) {
   batch_last_id_ = pos_.last_id;
   std::uint64_t duplicates = 0;
   for (const auto& e : batch) {
-    if (e.id <= batch_last_id_) {
+    if (e.id <= batch_last_id_ && !e.unordered) {
       ++duplicates;
       continue;
     }
@@ -250,7 +250,7 @@ void eventlog_sink::format_lines(std::span<const queue::event_view> batch) {
     }
     buf_.push_back('\n');
     line_ends_.push_back(buf_.size());
-    batch_last_id_ = e.id;
+    batch_last_id_ = std::max(batch_last_id_, e.id);
   }
   if (duplicates > 0)
     counters_.add(counters_.duplicates_skipped, duplicates);

@@ -114,7 +114,9 @@ TEST_F(api_routes, reading_routes_answer_with_their_documents) {
             (std::vector<std::string>{"blocked_appenders", "damaged_records", "depth", "disk_bytes",
                                       "disk_full", "dropped_records", "durable_watermark", "failed",
                                       "first_position", "gap_records", "last_position", "segments",
-                                      "subscriptions", "unreadable_cursors"}));
+                                      "shared", "subscriptions", "unreadable_cursors"}));
+  EXPECT_EQ(queue["shared"].size(), 8u); // queue::k_shared_counters
+  EXPECT_EQ(queue["shared"]["claimed_records"], 0);
   EXPECT_EQ(queue["failed"], false);
   EXPECT_EQ(queue["disk_full"], false);
   EXPECT_EQ(queue["gap_records"], 0);

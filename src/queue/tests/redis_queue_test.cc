@@ -1,0 +1,265 @@
+// What only a shared queue does, against a private redis-server: consumers of one group share its
+// entries, take over what a stopped one left, set aside what keeps failing, skip entries that are
+// not sluice's, and go on after Redis restarts, refuses, or fills up.
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "queue/errc.h"
+#include "queue/redis/redis_queue.h"
+#include "queue/redis/stream_id.h"
+#include "queue_helpers.h"
+#include "support/eventually.h"
+#include "support/redis_server.h"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using queue::position;
+
+std::unique_ptr<queue::queue> open_queue(const redis_server& server, const std::string& consumer,
+                                         const std::function<void(queue::redis::options&)>& tweak =
+                                             {}) {
+  queue::redis::options o;
+  o.at = *io::redis::parse_url(server.url());
+  o.consumer = consumer;
+  if (tweak)
+    tweak(o);
+  auto q = queue::redis::open(o, nullptr);
+  EXPECT_TRUE(q.has_value()) << q.error().message();
+  return q ? std::move(*q) : nullptr;
+}
+
+/// Reads one batch (up to `n`), waiting up to `wait`; the payloads.
+std::vector<std::string> read_some(queue::subscription& s, std::size_t n,
+                                   std::chrono::milliseconds wait = 0ms,
+                                   queue::batch* keep = nullptr) {
+  queue::batch b;
+  auto r = s.read(b, {n, 16u << 20}, wait);
+  std::vector<std::string> out;
+  if (!r) {
+    EXPECT_EQ(r.error(), queue::errc::timed_out) << r.error().message();
+    return out;
+  }
+  for (const auto& rec : b.records)
+    out.emplace_back(rec.payload);
+  if (keep)
+    *keep = b;
+  return out;
+}
+
+TEST(redis_queue, two_consumers_of_a_group_share_its_entries_each_once) {
+  redis_server server;
+  auto a = open_queue(server, "a");
+  auto b = open_queue(server, "b");
+  append_range(*a, 1, 1000);
+  auto sa = a->subscribe("shared", queue::start_at::beginning());
+  auto sb = b->subscribe("shared", queue::start_at::beginning());
+  ASSERT_TRUE(sa && sb);
+  std::multiset<std::string> seen;
+  std::size_t by_a = 0, by_b = 0;
+  for (int round = 0; seen.size() < 1000 && round < 100; ++round) {
+    queue::batch ba, bb;
+    auto got_a = read_some(**sa, 70, 0ms, &ba);
+    auto got_b = read_some(**sb, 70, 0ms, &bb);
+    by_a += got_a.size();
+    by_b += got_b.size();
+    seen.insert(got_a.begin(), got_a.end());
+    seen.insert(got_b.begin(), got_b.end());
+    if (!ba.empty()) {
+      ASSERT_TRUE((*sa)->commit(ba.last()));
+    }
+    if (!bb.empty()) {
+      ASSERT_TRUE((*sb)->commit(bb.last()));
+    }
+  }
+  ASSERT_EQ(seen.size(), 1000u);
+  for (std::uint64_t i = 1; i <= 1000; ++i)
+    ASSERT_EQ(seen.count(payload_of(i)), 1u) << i;
+  EXPECT_GT(by_a, 0u);
+  EXPECT_GT(by_b, 0u);
+  EXPECT_EQ(server.command({"XPENDING", "sluice:events", "shared"}).substr(0, 2), "0\n");
+}
+
+TEST(redis_queue, a_restarted_consumer_first_gets_back_what_it_had_not_acknowledged) {
+  redis_server server;
+  auto q = open_queue(server, "a");
+  append_range(*q, 1, 300);
+  {
+    auto s = q->subscribe("deliver", queue::start_at::beginning());
+    ASSERT_TRUE(s);
+    queue::batch b;
+    ASSERT_EQ(read_some(**s, 100, 0ms, &b).size(), 100u);
+    ASSERT_TRUE((*s)->commit(b.last()));
+    ASSERT_EQ(read_some(**s, 50).size(), 50u); // read, never confirmed: the "crash"
+  }
+  auto s = q->subscribe("deliver", queue::start_at::beginning());
+  queue::batch b;
+  auto again = read_some(**s, 500, 0ms, &b);
+  ASSERT_EQ(again.size(), 50u);
+  EXPECT_EQ(again.front(), payload_of(101));
+  EXPECT_EQ(again.back(), payload_of(150));
+  EXPECT_TRUE(b.records.front().unordered);
+  EXPECT_EQ(q->stats().redelivered_records.get(), 50u);
+  auto rest = read_some(**s, 500);
+  ASSERT_EQ(rest.size(), 150u);
+  EXPECT_EQ(rest.front(), payload_of(151));
+}
+
+TEST(redis_queue, what_a_stopped_consumer_left_pending_is_taken_over_after_claim_idle) {
+  redis_server server;
+  auto fast = [](queue::redis::options& o) { o.claim_idle = 300ms; };
+  auto a = open_queue(server, "a", fast);
+  auto b = open_queue(server, "b", fast);
+  append_range(*a, 1, 100);
+  {
+    auto sa = a->subscribe("deliver", queue::start_at::beginning());
+    ASSERT_EQ(read_some(**sa, 40).size(), 40u); // a stops without confirming them
+  }
+  auto sb = b->subscribe("deliver", queue::start_at::beginning());
+  std::vector<std::string> got;
+  std::size_t unordered = 0;
+  ASSERT_TRUE(eventually(10s, [&] {
+    queue::batch batch;
+    auto more = read_some(**sb, 100, 50ms, &batch);
+    for (const auto& r : batch.records)
+      unordered += r.unordered ? 1 : 0;
+    got.insert(got.end(), more.begin(), more.end());
+    if (!batch.empty()) {
+      EXPECT_TRUE((*sb)->commit(batch.last()));
+    }
+    return got.size() >= 100;
+  }));
+  std::set<std::string> unique(got.begin(), got.end());
+  EXPECT_EQ(got.size(), 100u);
+  EXPECT_EQ(unique.size(), 100u);
+  EXPECT_EQ(unordered, 40u);
+  EXPECT_EQ(b->stats().claimed_records.get(), 40u);
+  EXPECT_EQ(server.command({"XPENDING", "sluice:events", "deliver"}).substr(0, 2), "0\n");
+}
+
+TEST(redis_queue, an_entry_delivered_more_than_max_deliveries_goes_to_the_dead_letter_stream) {
+  redis_server server;
+  auto twice = [](queue::redis::options& o) { o.max_deliveries = 2; };
+  auto q = open_queue(server, "a", twice);
+  append_range(*q, 1, 1);
+  // Delivered once, then twice more by restarts without a confirmation.
+  for (int delivery = 1; delivery <= 3; ++delivery) {
+    auto s = q->subscribe("deliver", queue::start_at::beginning());
+    ASSERT_EQ(read_some(**s, 10), std::vector<std::string>{payload_of(1)}) << delivery;
+  }
+  auto s = q->subscribe("deliver", queue::start_at::beginning());
+  EXPECT_TRUE(read_some(**s, 10).empty());
+  EXPECT_EQ(q->stats().dead_letter_records.get(), 1u);
+  auto dead = server.command({"XRANGE", "sluice:events:dead", "-", "+"});
+  EXPECT_NE(dead.find("deliveries\n3"), std::string::npos) << dead;
+  EXPECT_NE(dead.find("group\ndeliver"), std::string::npos) << dead;
+  EXPECT_NE(dead.find(payload_of(1)), std::string::npos) << dead;
+  EXPECT_EQ(server.command({"XPENDING", "sluice:events", "deliver"}).substr(0, 2), "0\n");
+}
+
+TEST(redis_queue, entries_that_are_not_sluices_are_skipped_counted_and_acknowledged) {
+  redis_server server;
+  auto q = open_queue(server, "a");
+  auto s = q->subscribe("deliver", queue::start_at::beginning());
+  ASSERT_TRUE(s);
+  server.command({"XADD", "sluice:events", "*", "someone", "else"});
+  append_range(*q, 1, 10);
+  std::vector<std::string> got;
+  queue::batch b;
+  ASSERT_TRUE(eventually(5s, [&] {
+    auto more = read_some(**s, 100, 50ms, &b);
+    got.insert(got.end(), more.begin(), more.end());
+    return got.size() >= 10;
+  }));
+  EXPECT_EQ(got.front(), payload_of(1));
+  EXPECT_EQ(got.size(), 10u);
+  ASSERT_TRUE((*s)->commit(b.last()));
+  EXPECT_EQ(q->stats().foreign_records.get(), 1u);
+  EXPECT_EQ(server.command({"XPENDING", "sluice:events", "deliver"}).substr(0, 2), "0\n");
+}
+
+TEST(redis_queue, appends_fail_while_redis_is_away_and_work_once_it_is_back) {
+  redis_server server;
+  auto q = open_queue(server, "a");
+  append_range(*q, 1, 5);
+  server.stop();
+  std::string p = "while away";
+  queue::record_in rec{0, p};
+  auto r = q->append(std::span(&rec, 1));
+  EXPECT_FALSE(r.has_value());
+  EXPECT_GE(q->stats().write_errors.get(), 1u);
+  server.start();
+  ASSERT_TRUE(eventually(10s, [&] { return q->append(std::span(&rec, 1)).has_value(); }));
+  EXPECT_GE(q->stats().reconnects.get(), 1u);
+}
+
+TEST(redis_queue, a_restart_without_persistence_recreates_the_group_and_delivers_what_comes) {
+  redis_server server;
+  auto q = open_queue(server, "a");
+  auto s = q->subscribe("deliver", queue::start_at::beginning());
+  append_range(*q, 1, 10);
+  queue::batch b;
+  ASSERT_EQ(read_some(**s, 100, 0ms, &b).size(), 10u);
+  ASSERT_TRUE((*s)->commit(b.last()));
+  server.kill(); // no appendonly: the stream and its group are gone
+  server.start();
+  std::string p = "after";
+  queue::record_in rec{0, p};
+  ASSERT_TRUE(eventually(10s, [&] { return q->append(std::span(&rec, 1)).has_value(); }));
+  std::vector<std::string> got;
+  ASSERT_TRUE(eventually(10s, [&] {
+    queue::batch batch;
+    auto r = (*s)->read(batch, {100, 1u << 20}, 50ms);
+    for (const auto& x : batch.records)
+      got.emplace_back(x.payload);
+    (void)r;
+    return !got.empty();
+  }));
+  EXPECT_EQ(got, std::vector<std::string>{"after"});
+  EXPECT_EQ(q->stats().lost_groups.get(), 1u);
+}
+
+TEST(redis_queue, an_error_answer_fails_the_append_counts_it_and_loses_nothing_acknowledged) {
+  redis_server server({.extra = {"--maxmemory", "2mb", "--maxmemory-policy", "noeviction"}});
+  auto q = open_queue(server, "a");
+  std::string big(10000, 'x');
+  std::vector<queue::record_in> recs(50, queue::record_in{0, big});
+  std::uint64_t kept = 0;
+  result<queue::append_result> r = queue::append_result{};
+  for (int i = 0; i < 100 && r; ++i) {
+    r = q->append(recs);
+    if (r)
+      kept += r->appended;
+  }
+  ASSERT_FALSE(r.has_value()); // OOM
+  EXPECT_EQ(r.error(), queue::errc::write_failed);
+  EXPECT_GE(q->stats().write_errors.get(), 1u);
+  // Everything acknowledged is in the stream (and maybe part of the refused append).
+  EXPECT_GE(std::stoull(server.command({"XLEN", "sluice:events"})), kept);
+}
+
+TEST(redis_queue, at_max_len_drop_newest_drops_and_counts) {
+  redis_server server;
+  auto q = open_queue(server, "a", [](queue::redis::options& o) {
+    o.max_len = 100;
+    o.when_full = config::when_full_mode::drop_newest;
+  });
+  auto s = q->subscribe("holds", queue::start_at::beginning()); // holds every entry
+  append_range(*q, 1, 100);
+  std::string p = "one too many";
+  queue::record_in rec{0, p};
+  auto r = q->append(std::span(&rec, 1));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->dropped, 1u);
+  EXPECT_EQ(q->stats().dropped_records.get(), 1u);
+  EXPECT_EQ(server.command({"XLEN", "sluice:events"}), "100");
+}
+
+} // namespace
+} // namespace sluice::testing
