@@ -396,6 +396,7 @@ void add_bench_commands(CLI::App& root, int& exit_code) {
   });
   add_bench_pipeline_command(*bench_cmd, exit_code);
   add_bench_intake_command(*bench_cmd, exit_code);
+  add_bench_redis_command(*bench_cmd, exit_code);
 }
 
 } // namespace sluice::cli

@@ -1,11 +1,6 @@
 #include "cli/bench_rsyslog.h"
 
-#include <cerrno>
-#include <csignal>
-#include <cstring>
-#include <fcntl.h>
 #include <fstream>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -44,48 +39,6 @@ action(type="omfile" file="{dir}/out.log" template="raw" {queue})
                      fmt::arg("main_queue", main_queue), fmt::arg("queue", queue));
 }
 
-/// A running rsyslogd; stopped (TERM, then waited for) when this goes.
-class rsyslogd {
-public:
-  ~rsyslogd() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-  checked<void> start(const fs::path& conf, const fs::path& dir) {
-    std::string pidfile = (dir / "rsyslogd.pid").string();
-    std::string conf_s = conf.string();
-    std::string log = (dir / "rsyslogd.stderr").string();
-    pid_ = ::fork();
-    if (pid_ < 0)
-      return failure(fmt::format("fork: {}", std::strerror(errno)));
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      ::execl(k_rsyslogd, k_rsyslogd, "-n", "-f", conf_s.c_str(), "-i", pidfile.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    return {};
-  }
-  bool exited() {
-    int st = 0;
-    if (pid_ > 0 && ::waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      return true;
-    }
-    return pid_ <= 0;
-  }
-
-private:
-  pid_t pid_ = -1;
-};
-
 std::uint64_t size_of(const fs::path& p) {
   std::error_code ec;
   auto n = fs::file_size(p, ec);
@@ -119,8 +72,11 @@ checked<double> measure_rsyslog(const fs::path& dir, rsyslog_queue mode, const s
     if (!out)
       return failure("writing " + conf.string());
   }
-  rsyslogd d;
-  if (auto s = d.start(conf, dir); !s)
+  spawned d;
+  if (auto s = d.start({k_rsyslogd, "-n", "-f", conf.string(), "-i",
+                        (dir / "rsyslogd.pid").string()},
+                       dir / "rsyslogd.stderr");
+      !s)
     return failure(s.error());
   // Ready once it accepts a connection (an empty one: no message).
   push_target to{.host = "127.0.0.1", .port = *port};

@@ -1,6 +1,12 @@
 #include "cli/bench_run.h"
 
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <ctime>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <thread>
 
@@ -58,6 +64,46 @@ checked<void> wait_progress(const std::function<std::uint64_t()>& progress, std:
           std::chrono::duration_cast<std::chrono::seconds>(k_stall_limit).count(), stalled()));
     std::this_thread::sleep_for(k_poll);
   }
+}
+
+spawned::~spawned() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+  }
+}
+
+checked<void> spawned::start(const std::vector<std::string>& argv,
+                             const std::filesystem::path& log) {
+  std::vector<std::string> args = argv; // the child's copies
+  std::vector<char*> ptrs;
+  for (auto& a : args)
+    ptrs.push_back(a.data());
+  ptrs.push_back(nullptr);
+  std::string log_path = log.string();
+  pid_ = ::fork();
+  if (pid_ < 0)
+    return failure(fmt::format("fork: {}", std::strerror(errno)));
+  if (pid_ == 0) {
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    ::execv(ptrs[0], ptrs.data());
+    ::_exit(127);
+  }
+  return {};
+}
+
+bool spawned::exited() {
+  int st = 0;
+  if (pid_ > 0 && ::waitpid(pid_, &st, WNOHANG) == pid_) {
+    pid_ = -1;
+    return true;
+  }
+  return pid_ <= 0;
 }
 
 } // namespace sluice::cli::bench

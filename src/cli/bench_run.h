@@ -4,7 +4,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <filesystem>
 #include <string>
+#include <sys/types.h>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -46,6 +49,23 @@ inline double ns_to_ms(std::uint64_t ns) {
 /// 30 s (the message is `stalled()`'s) or on SIGINT/SIGTERM.
 checked<void> wait_progress(const std::function<std::uint64_t()>& progress, std::uint64_t target,
                             const std::function<std::string()>& stalled);
+
+/// A server a bench starts (rsyslogd, redis-server) in the foreground: its stdout and stderr go
+/// to `log`. Stopped with SIGTERM, and waited for, when this goes.
+class spawned {
+public:
+  spawned() = default;
+  spawned(const spawned&) = delete;
+  spawned& operator=(const spawned&) = delete;
+  ~spawned();
+  /// Forks and execs argv[0] with `argv`.
+  checked<void> start(const std::vector<std::string>& argv, const std::filesystem::path& log);
+  /// Whether it has ended (reaped).
+  bool exited();
+
+private:
+  pid_t pid_ = -1;
+};
 
 /// Raises the log level to error while it lives when it was the default, info: each run starts
 /// a pipeline and ends its sources' connections, whose info lines and warnings would bury the

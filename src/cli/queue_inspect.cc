@@ -9,12 +9,33 @@
 #include "base/units.h"
 #include "cli/queue_verbs.h"
 #include "queue/disk/disk_queue.h"
+#include "queue/open.h"
 
 namespace sluice::cli {
 namespace {
 
 namespace disk = queue::disk;
 using json = nlohmann::ordered_json;
+
+void print_cursors(const std::vector<queue::cursor_info>& cursors) {
+  if (cursors.empty()) {
+    fmt::print("subscriptions  none\n");
+    return;
+  }
+  std::size_t width = 12;
+  for (const auto& c : cursors)
+    width = std::max(width, c.name.size());
+  fmt::print("subscriptions\n  {:<{}}  {:>20}  {:>12}\n", "NAME", width, "COMMITTED", "LAG");
+  for (const auto& c : cursors)
+    fmt::print("  {:<{}}  {:>20}  {:>12}\n", c.name, width, c.committed, c.lag);
+}
+
+json cursors_json(const std::vector<queue::cursor_info>& cursors) {
+  json subscriptions = json::array();
+  for (const auto& c : cursors)
+    subscriptions.push_back({{"name", c.name}, {"committed", c.committed}, {"lag", c.lag}});
+  return subscriptions;
+}
 
 void print_stats_human(const std::string& dir, const disk::queue_info& info) {
   fmt::print("queue          {}\n", dir);
@@ -26,32 +47,20 @@ void print_stats_human(const std::string& dir, const disk::queue_info& info) {
     fmt::print("writer         pid {}\n", info.writer_pid);
   else
     fmt::print("writer         no writer\n");
-  if (info.cursors.empty()) {
-    fmt::print("subscriptions  none\n");
-    return;
-  }
-  std::size_t width = 12;
-  for (const auto& c : info.cursors)
-    width = std::max(width, c.name.size());
-  fmt::print("subscriptions\n  {:<{}}  {:>12}  {:>12}\n", "NAME", width, "COMMITTED", "LAG");
-  for (const auto& c : info.cursors)
-    fmt::print("  {:<{}}  {:>12}  {:>12}\n", c.name, width, c.committed, c.lag);
+  print_cursors(info.cursors);
 }
 
 json stats_json(const disk::queue_info& info) {
   json segments = json::array();
   for (const auto& s : info.segments)
     segments.push_back({{"file", s.file}, {"first", s.first}, {"bytes", s.bytes}});
-  json subscriptions = json::array();
-  for (const auto& c : info.cursors)
-    subscriptions.push_back({{"name", c.name}, {"committed", c.committed}, {"lag", c.lag}});
   return {{"segments", std::move(segments)},
           {"bytes", info.bytes},
           {"first", info.first},
           {"last", info.last},
           {"watermark", info.watermark},
           {"writer_pid", info.writer_pid},
-          {"subscriptions", std::move(subscriptions)}};
+          {"subscriptions", cursors_json(info.cursors)}};
 }
 
 json verify_json(const disk::verify_report& report) {
@@ -112,7 +121,35 @@ void print_repair_human(const disk::repair_report& report) {
 
 } // namespace
 
+/// A queue that is not a directory (a redis:// location): what the queue interface tells.
+int run_shared_stats(const std::string& location, bool as_json) {
+  std::string detail;
+  auto q = queue::open_at(location, config::queue_config{}, config::k_max_record_bytes, &detail);
+  if (!q)
+    return fail_with(fmt::format("open {}", location), q.error(), detail);
+  auto first = (*q)->first_position();
+  if (!first)
+    return fail_with(fmt::format("stats {}", location), first.error(), "");
+  auto cursors = (*q)->cursors();
+  auto watermark = (*q)->durable_watermark();
+  if (as_json) {
+    json out = {{"location", (*q)->location()},
+                {"first", *first},
+                {"watermark", watermark},
+                {"subscriptions", cursors_json(cursors)}};
+    fmt::print("{}\n", out.dump());
+  } else {
+    fmt::print("queue          {}\n", (*q)->location());
+    fmt::print("first          {}\n", *first);
+    fmt::print("watermark      {}\n", watermark);
+    print_cursors(cursors);
+  }
+  return 0;
+}
+
 int run_stats(const std::string& dir, bool as_json) {
+  if (is_shared_location(dir))
+    return run_shared_stats(dir, as_json);
   if (!queue_exists(dir))
     return no_queue("stats", dir);
   auto info = disk::inspect(dir);
@@ -126,6 +163,9 @@ int run_stats(const std::string& dir, bool as_json) {
 }
 
 int run_verify(const std::string& dir, bool as_json) {
+  if (is_shared_location(dir))
+    return fail_with("queue verify", "works on a disk queue's directory; a Redis stream has no "
+                                 "segment files (see `sluice queue stats`)");
   if (!queue_exists(dir))
     return no_queue("verify", dir);
   auto report = disk::verify(dir);
@@ -139,6 +179,9 @@ int run_verify(const std::string& dir, bool as_json) {
 }
 
 int run_repair(const std::string& dir, bool as_json) {
+  if (is_shared_location(dir))
+    return fail_with("queue repair", "works on a disk queue's directory; a Redis stream has no "
+                                 "segment files (see `sluice queue stats`)");
   if (!queue_exists(dir))
     return no_queue("repair", dir);
   std::string detail;

@@ -62,7 +62,13 @@ std::string lock_detail(const std::string& dir, std::string detail) {
   return detail;
 }
 
+bool is_shared_location(const std::string& location) {
+  return location.starts_with("redis://");
+}
+
 bool queue_exists(const std::string& dir) {
+  if (is_shared_location(dir))
+    return true; // a server: opening it says whether it is there
   std::error_code ec;
   return std::filesystem::is_directory(dir, ec);
 }

@@ -53,8 +53,13 @@ int fail_with(std::string_view what, std::error_code ec, std::string_view detail
 /// pid as the queue's lock file names it.
 std::string lock_detail(const std::string& dir, std::string detail);
 
-/// True when `dir` is a directory (verbs other than append do not create a queue).
+/// True when `dir` is a directory (verbs other than append do not create a queue), or a shared
+/// queue's location.
 bool queue_exists(const std::string& dir);
+
+/// A queue on a server (`redis://HOST:PORT/DB?stream=KEY`) rather than a directory: stats and
+/// tail work on it through the queue interface; verify and repair are the disk's.
+bool is_shared_location(const std::string& location);
 /// Prints `sluice: queue VERB: no queue at DIR` and returns 1.
 int no_queue(std::string_view verb, const std::string& dir);
 

@@ -19,6 +19,8 @@ void add_console_commands(CLI::App& root, int& exit_code);  // console_verb.cc: 
 void add_bench_pipeline_command(CLI::App& bench_cmd, int& exit_code);
 /// Adds `intake` to it (bench_intake.cc).
 void add_bench_intake_command(CLI::App& bench_cmd, int& exit_code);
+/// `sluice bench redis`: the Redis queue backend beside redis-benchmark (bench_redis.cc).
+void add_bench_redis_command(CLI::App& bench_cmd, int& exit_code);
 
 /// Exit statuses of the pipeline verbs beyond 0 and the usage error 2 (sysexits.h values, so a
 /// supervisor can tell a fatal error from a crash).

@@ -261,5 +261,61 @@ TEST(redis_queue, at_max_len_drop_newest_drops_and_counts) {
   EXPECT_EQ(server.command({"XLEN", "sluice:events"}), "100");
 }
 
+TEST(redis_queue, a_redis_restart_with_appendonly_keeps_every_entry_and_the_groups_as_they_were) {
+  redis_server server({.appendonly = true, .extra = {"--appendfsync", "always"}});
+  auto q = open_queue(server, "a");
+  auto s = q->subscribe("deliver", queue::start_at::beginning());
+  append_range(*q, 1, 100);
+  queue::batch b;
+  ASSERT_EQ(read_some(**s, 40, 0ms, &b).size(), 40u);
+  ASSERT_TRUE((*s)->commit(b.last()));
+  ASSERT_EQ(read_some(**s, 10).size(), 10u); // pending at the crash
+  server.kill();
+  server.start();
+  ASSERT_TRUE(eventually(10s, [&] {
+    std::string p = payload_of(101);
+    queue::record_in rec{0, p};
+    return q->append(std::span(&rec, 1)).has_value();
+  }));
+  auto again = q->subscribe("deliver", queue::start_at::end());
+  s->reset();
+  std::vector<std::string> got;
+  ASSERT_TRUE(eventually(10s, [&] {
+    auto more = read_some(**again, 200, 50ms);
+    got.insert(got.end(), more.begin(), more.end());
+    return got.size() >= 61;
+  }));
+  std::vector<std::string> want;
+  for (std::uint64_t i = 41; i <= 101; ++i)
+    want.push_back(payload_of(i));
+  EXPECT_EQ(got, want); // the 10 pending first, then the rest: none lost, none skipped
+  EXPECT_EQ(q->stats().lost_groups.get(), 0u);
+}
+
+TEST(redis_queue, with_acks_replicas_an_append_is_safe_only_once_a_replica_has_it) {
+  redis_server primary;
+  redis_server replica({.extra = {"--replicaof", "127.0.0.1", std::to_string(primary.port())}});
+  ASSERT_TRUE(eventually(10s, [&] {
+    return primary.command({"INFO", "replication"}).find("state=online") != std::string::npos;
+  }));
+  auto q = open_queue(primary, "a", [](queue::redis::options& o) {
+    o.replicas = 1;
+    o.replica_timeout = 500ms;
+  });
+  append_range(*q, 1, 100);
+  ASSERT_TRUE(eventually(5s, [&] { return replica.command({"XLEN", "sluice:events"}) == "100"; }));
+  replica.stop();
+  ASSERT_TRUE(eventually(10s, [&] {
+    return primary.command({"INFO", "replication"}).find("connected_slaves:0") !=
+           std::string::npos;
+  }));
+  std::string p = "unreplicated";
+  queue::record_in rec{0, p};
+  auto r = q->append(std::span(&rec, 1));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), queue::errc::write_failed);
+  EXPECT_EQ(q->stats().replica_shortfalls.get(), 1u);
+}
+
 } // namespace
 } // namespace sluice::testing
