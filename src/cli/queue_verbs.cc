@@ -63,7 +63,7 @@ std::string lock_detail(const std::string& dir, std::string detail) {
 }
 
 bool is_shared_location(const std::string& location) {
-  return location.starts_with("redis://");
+  return location.starts_with("redis://") || location.starts_with("redis-sentinel://");
 }
 
 bool queue_exists(const std::string& dir) {

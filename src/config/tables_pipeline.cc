@@ -11,7 +11,8 @@ namespace {
 std::optional<std::string> check_redis_url(std::string_view text) {
   if (parse_redis_url(text))
     return std::nullopt;
-  return fmt::format("expected \"redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\", got \"{}\"",
+  return fmt::format("expected \"redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\" or "
+                     "\"redis-sentinel://HOST:PORT,HOST:PORT/MASTER[/DB]\", got \"{}\"",
                      text);
 }
 
@@ -201,7 +202,10 @@ constexpr option queue_list[] = {
              "entries every group has passed)."},
     {.name = "url",
      .default_doc = "none; required with backend = \"redis\"",
-     .help = "The Redis server: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.",
+     .help = "The Redis server: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, or the primary "
+             "that Redis Sentinel names: "
+             "`redis-sentinel://[[USER]:PASSWORD@]HOST[:PORT],HOST[:PORT]/MASTER[/DB]` (sentinels "
+             "on 26379 unless given; on a failover sluice asks them again and goes on).",
      .check = check_redis_url},
     {.name = "stream",
      .default_value = "sluice:events",

@@ -36,6 +36,8 @@ public:
       return "malformed answer from the Redis server";
     case errc::redis_refused:
       return "the Redis server refused AUTH or SELECT";
+    case errc::redis_no_primary:
+      return "no Redis Sentinel named a reachable primary";
     case errc::backing_off:
       return "not connected (waiting before the next attempt)";
     }

@@ -21,6 +21,7 @@ enum class errc {
   redis_protocol,     ///< a Redis server's answer that does not parse
   redis_refused,      ///< a Redis server refused the connection's AUTH or SELECT
   backing_off,        ///< not connected: waiting out the back-off before the next attempt
+  redis_no_primary,   ///< no sentinel named a primary that answers as one
 };
 
 const std::error_category& error_category() noexcept;

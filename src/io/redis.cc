@@ -1,6 +1,7 @@
 #include "io/redis.h"
 
 #include <cerrno>
+#include <charconv>
 #include <hiredis/hiredis.h>
 
 #include "base/redis_url.h"
@@ -54,6 +55,15 @@ result<endpoint> parse_url(std::string_view url) {
   return *e;
 }
 
+std::string describe(const endpoint& at) {
+  if (at.sentinels.empty())
+    return at.host + ":" + std::to_string(at.port);
+  std::string out = "primary " + at.master + " of sentinels ";
+  for (std::size_t i = 0; i < at.sentinels.size(); ++i)
+    out += (i ? "," : "") + at.sentinels[i].host + ":" + std::to_string(at.sentinels[i].port);
+  return out;
+}
+
 std::string_view reply::error_code() const noexcept {
   if (!is_error())
     return {};
@@ -62,6 +72,8 @@ std::string_view reply::error_code() const noexcept {
 }
 
 result<connection> connection::open(const endpoint& at, std::chrono::milliseconds timeout) {
+  if (!at.sentinels.empty())
+    return open_primary(at, timeout);
   redisContext* c = redisConnectWithTimeout(at.host.c_str(), at.port, to_timeval(timeout));
   if (c == nullptr)
     return fail_errno(ENOMEM);
@@ -87,6 +99,39 @@ result<connection> connection::open(const endpoint& at, std::chrono::millisecond
         return fail(errc::redis_refused);
   }
   return conn;
+}
+
+result<connection> connection::open_primary(const endpoint& at,
+                                            std::chrono::milliseconds timeout) {
+  std::error_code last = errc::redis_no_primary;
+  for (const auto& s : at.sentinels) {
+    auto sentinel = open(endpoint{.host = s.host, .port = s.port}, timeout);
+    if (!sentinel) {
+      last = sentinel.error();
+      continue;
+    }
+    auto addr = sentinel->command({"SENTINEL", "get-master-addr-by-name", at.master});
+    if (!addr || addr->type != reply::kind::array || addr->elements.size() != 2)
+      continue;
+    endpoint primary = at;
+    primary.sentinels.clear();
+    primary.host = addr->elements[0].text;
+    auto port = addr->elements[1].text;
+    if (std::from_chars(port.data(), port.data() + port.size(), primary.port).ec != std::errc{})
+      continue;
+    auto c = open(primary, timeout);
+    if (!c) {
+      last = c.error();
+      continue;
+    }
+    // Right after a failover a sentinel may still name the old primary, now a replica.
+    auto role = c->command({"ROLE"});
+    if (role && role->type == reply::kind::array && !role->elements.empty() &&
+        role->elements[0].text == "master")
+      return c;
+    last = errc::redis_no_primary;
+  }
+  return fail(last);
 }
 
 connection::connection(connection&& o) noexcept

@@ -24,6 +24,9 @@ using endpoint = redis_endpoint;
 /// Parses a redis:// URL; errc::bad_url when it is not one.
 result<endpoint> parse_url(std::string_view url);
 
+/// For messages: "HOST:PORT", or "primary NAME of sentinels HOST:PORT,HOST:PORT".
+std::string describe(const endpoint& at);
+
 /// One reply. A server's error answer is a reply of kind `error` (text: "WRONGTYPE ..."), not a
 /// failure of the call: the connection is fine.
 struct reply {
@@ -41,7 +44,8 @@ struct reply {
 class connection {
 public:
   /// Connects within `timeout` (which also bounds every later read and write), then AUTHs and
-  /// SELECTs as `at` says. A network error as the system's code; errc::redis_refused when the
+  /// SELECTs as `at` says. With sentinels, to the primary they name (errc::redis_no_primary
+  /// when none does). A network error as the system's code; errc::redis_refused when the
   /// server refuses AUTH or SELECT.
   static result<connection> open(const endpoint& at, std::chrono::milliseconds timeout);
 
@@ -71,6 +75,9 @@ public:
 
 private:
   explicit connection(redisContext* c) : ctx_(c) {}
+  /// Asks the sentinels of `at`, in turn, for the primary and connects to the first that answers
+  /// as one (ROLE master).
+  static result<connection> open_primary(const endpoint& at, std::chrono::milliseconds timeout);
   std::error_code failure() const;
 
   redisContext* ctx_ = nullptr;

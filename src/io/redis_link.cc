@@ -35,8 +35,8 @@ result<connection*> link::get() {
     ++connect_failures_;
     auto d = policy_.failed(disconnect_reason::network);
     next_attempt_ = std::chrono::steady_clock::now() + d.delay;
-    SLUICE_WARN_LIMITED("{}: cannot connect to Redis at {}:{}: {}; retrying in {} ms", what_,
-                        at_.host, at_.port, c.error().message(),
+    SLUICE_WARN_LIMITED("{}: cannot connect to Redis at {}: {}; retrying in {} ms", what_,
+                        describe(at_), c.error().message(),
                         std::chrono::duration_cast<std::chrono::milliseconds>(d.delay).count());
     return fail(c.error());
   }
@@ -44,7 +44,7 @@ result<connection*> link::get() {
     ++reconnects_;
     if (reconnect_counter_ != nullptr)
       reconnect_counter_->fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("{}: reconnected to Redis at {}:{}", what_, at_.host, at_.port);
+    spdlog::info("{}: reconnected to Redis at {}", what_, describe(at_));
   }
   ever_connected_ = true;
   policy_.connected();
@@ -58,8 +58,8 @@ void link::lost(std::error_code why) {
   conn_.reset();
   auto d = policy_.failed(disconnect_reason::network);
   next_attempt_ = std::chrono::steady_clock::now() + d.delay;
-  SLUICE_WARN_LIMITED("{}: lost the connection to Redis at {}:{}: {}; reconnecting in {} ms", what_,
-                      at_.host, at_.port, why.message(),
+  SLUICE_WARN_LIMITED("{}: lost the connection to Redis at {}: {}; reconnecting in {} ms", what_,
+                      describe(at_), why.message(),
                       std::chrono::duration_cast<std::chrono::milliseconds>(d.delay).count());
 }
 

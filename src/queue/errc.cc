@@ -34,6 +34,8 @@ public:
       return "record too large";
     case errc::not_found:
       return "not found";
+    case errc::not_primary:
+      return "the server is a replica now (READONLY)";
     }
     return "unknown queue error";
   }

@@ -19,6 +19,7 @@ enum class errc {
   write_failed,       ///< a write or fsync failed; the records after the watermark were not kept
   record_too_large,   ///< larger than a segment can hold
   not_found,          ///< no such queue or subscription
+  not_primary,        ///< the queue's server is a replica now (READONLY): find the primary again
 };
 
 const std::error_category& error_category() noexcept;

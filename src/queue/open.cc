@@ -21,7 +21,7 @@ bool is_redis(const config::pipeline_config& cfg) {
 /// A tool's location `redis://HOST:PORT/DB?stream=KEY` as options (the stream defaults to
 /// [queue]'s default); nullopt for a directory.
 std::optional<redis::options> redis_location(const std::string& location) {
-  if (!location.starts_with("redis://"))
+  if (!location.starts_with("redis://") && !location.starts_with("redis-sentinel://"))
     return std::nullopt;
   config::queue_config q;
   q.url = location;
@@ -33,7 +33,7 @@ std::optional<redis::options> redis_location(const std::string& location) {
 }
 
 result<std::unique_ptr<queue>> open_redis(const redis::options& opts, std::string* error) {
-  if (opts.at.host.empty()) {
+  if (opts.at.host.empty() && opts.at.sentinels.empty()) {
     if (error)
       *error = "not a redis:// URL";
     return fail(errc::invalid_argument);

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <hiredis/hiredis.h>
@@ -37,6 +38,10 @@ public:
   struct options {
     bool appendonly = false;        ///< `appendonly yes` (appendfsync everysec): survives a restart
     std::vector<std::string> extra; ///< more `--name value` arguments, as separate words
+    /// A Redis Sentinel (not a server) watching the primary on this port as `master` (quorum
+    /// 2, down after 1 s, failover timeout 3 s): 0 for a plain server.
+    std::uint16_t sentinel_of = 0;
+    std::string master = "mymaster";
   };
 
   redis_server() : redis_server(options{}) {}
@@ -62,7 +67,9 @@ public:
   void start() {
     if (pid_ > 0)
       return;
-    std::vector<std::string> args = {k_redis_server_bin,
+    std::vector<std::string> args = sentinel_args();
+    if (args.empty())
+      args = {k_redis_server_bin,
                                      "--port",
                                      std::to_string(port_),
                                      "--bind",
@@ -135,6 +142,27 @@ public:
   }
 
 private:
+  /// For a sentinel: its configuration file (which it rewrites as it learns), written once, and
+  /// the words that start it; empty for a plain server.
+  std::vector<std::string> sentinel_args() {
+    if (opts_.sentinel_of == 0)
+      return {};
+    auto conf = dir_.path() / "sentinel.conf";
+    if (!std::filesystem::exists(conf)) {
+      std::string text = "port " + std::to_string(port_) + "\nbind 127.0.0.1\ndir " +
+                         dir_.path().string() + "\nlogfile " +
+                         (dir_.path() / "redis.log").string() + "\nsentinel monitor " +
+                         opts_.master + " 127.0.0.1 " + std::to_string(opts_.sentinel_of) +
+                         " 2\nsentinel down-after-milliseconds " + opts_.master +
+                         " 1000\nsentinel failover-timeout " + opts_.master + " 3000\n";
+      std::FILE* f = std::fopen(conf.c_str(), "w");
+      if (f == nullptr || std::fwrite(text.data(), 1, text.size(), f) != text.size())
+        throw std::runtime_error("cannot write " + conf.string());
+      std::fclose(f);
+    }
+    return {k_redis_server_bin, conf.string(), "--sentinel"};
+  }
+
   static std::string text_of(const redisReply* r) {
     switch (r->type) {
     case REDIS_REPLY_STATUS:

@@ -44,6 +44,24 @@ TEST(redis_url, parses_host_port_db_and_credentials) {
     EXPECT_EQ(parse_url(bad).error(), errc::bad_url) << bad;
 }
 
+TEST(redis_url, parses_sentinels_and_the_primary_name) {
+  auto e = parse_url("redis-sentinel://:pw@10.0.0.1:26380,10.0.0.2,[::1]:5000/mymaster/4").value();
+  ASSERT_EQ(e.sentinels.size(), 3u);
+  EXPECT_EQ(e.sentinels[0].host, "10.0.0.1");
+  EXPECT_EQ(e.sentinels[0].port, 26380);
+  EXPECT_EQ(e.sentinels[1].host, "10.0.0.2");
+  EXPECT_EQ(e.sentinels[1].port, 26379);
+  EXPECT_EQ(e.sentinels[2].host, "::1");
+  EXPECT_EQ(e.sentinels[2].port, 5000);
+  EXPECT_EQ(e.master, "mymaster");
+  EXPECT_EQ(e.db, 4);
+  EXPECT_EQ(e.password, "pw");
+  EXPECT_EQ(parse_url("redis-sentinel://h:1/m").value().db, 0);
+  for (const char* bad : {"redis-sentinel://h:1", "redis-sentinel://h:1/", "redis-sentinel://,h/m",
+                          "redis-sentinel://h:0/m", "redis-sentinel://h/m/x"})
+    EXPECT_EQ(parse_url(bad).error(), errc::bad_url) << bad;
+}
+
 TEST(redis_connection, pipelines_commands_and_returns_replies_in_order) {
   redis_server r;
   auto c = connection::open(at(r), 2s).value();

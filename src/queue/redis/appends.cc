@@ -189,6 +189,8 @@ void append_writer::write(std::span<request*> batch) {
                           res.appended, r->records.size());
       stats_.write_errors.add(1);
       r->res = fail(error->is_error() ? error_of(*error) : std::error_code(errc::write_failed));
+      if (r->res.error() == errc::not_primary)
+        link_.lost(r->res.error()); // after a failover: ask the sentinels again
       continue;
     }
     r->res = res;

@@ -61,7 +61,7 @@ public:
     if (!got) {
       if (got.error() == errc::not_found)
         return recreate_group(**c);
-      if ((*c)->broken())
+      if ((*c)->broken() || got.error() == errc::not_primary)
         link_.lost(got.error());
       return fail(got.error());
     }

@@ -10,6 +10,8 @@ using io::redis::reply;
 std::error_code error_of(const reply& r) {
   if (r.error_code() == "NOGROUP")
     return errc::not_found;
+  if (r.error_code() == "READONLY")
+    return errc::not_primary;
   return errc::write_failed;
 }
 

@@ -13,8 +13,9 @@
 // about them. Every function runs its commands on `c` and blocks on the answers.
 namespace sluice::queue::redis {
 
-/// A Redis error answer as an error code: errc::not_found for NOGROUP, errc::write_failed for
-/// every other (OOM, READONLY, ...); the text goes to the caller's warning.
+/// A Redis error answer as an error code: errc::not_found for NOGROUP, errc::not_primary for
+/// READONLY (a failover made the server a replica: the connection must find the primary again),
+/// errc::write_failed for every other (OOM, ...); the text goes to the caller's warning.
 std::error_code error_of(const io::redis::reply& r);
 
 /// One command on `c`; an error answer is a failure too (error_of).

@@ -122,6 +122,9 @@ public:
   }
 
   std::string location() const override {
+    if (!opts_.at.sentinels.empty())
+      return fmt::format("{} db {}, stream {}", io::redis::describe(opts_.at), opts_.at.db,
+                         opts_.stream);
     return fmt::format("redis://{}:{}/{}?stream={}", opts_.at.host, opts_.at.port, opts_.at.db,
                        opts_.stream);
   }
@@ -184,7 +187,7 @@ result<std::unique_ptr<queue>> open(const options& opts, std::string* error_deta
   auto c = io::redis::connection::open(opts.at, opts.timeout);
   if (!c) {
     if (error_detail)
-      *error_detail = fmt::format("Redis at {}:{}", opts.at.host, opts.at.port);
+      *error_detail = "Redis at " + io::redis::describe(opts.at);
     return fail(c.error());
   }
   auto s = stream_info(*c, opts.stream);

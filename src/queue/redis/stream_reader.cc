@@ -71,7 +71,7 @@ public:
     auto r = ask(**c, read_words({"XREAD", "COUNT", count}, block, wait, ctx_->opts.timeout,
                                  ctx_->opts.stream, last_id_));
     if (!r) {
-      if ((*c)->broken())
+      if ((*c)->broken() || r.error() == errc::not_primary)
         link_.lost(r.error());
       else
         SLUICE_WARN_LIMITED("queue {}: XREAD failed: {}", ctx_->opts.stream, r.error().message());

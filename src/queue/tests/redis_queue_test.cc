@@ -317,5 +317,64 @@ TEST(redis_queue, with_acks_replicas_an_append_is_safe_only_once_a_replica_has_i
   EXPECT_EQ(q->stats().replica_shortfalls.get(), 1u);
 }
 
+/// Appends records first..last in batches of 20, each retried until Redis accepts it (as a
+/// source's appender does): returns once every one was acknowledged.
+void append_retrying(queue::queue& q, std::uint64_t first, std::uint64_t last) {
+  for (std::uint64_t i = first; i <= last; i += 20) {
+    std::vector<std::string> payloads;
+    for (std::uint64_t k = i; k < i + 20 && k <= last; ++k)
+      payloads.push_back(payload_of(k));
+    std::vector<queue::record_in> recs;
+    for (auto& p : payloads)
+      recs.push_back({0, p});
+    ASSERT_TRUE(eventually(30s, [&] { return q.append(recs).has_value(); }, 50ms)) << i;
+  }
+}
+
+TEST(redis_queue, through_sentinel_it_follows_a_failover_and_loses_nothing_acknowledged) {
+  redis_server primary;
+  redis_server replica({.extra = {"--replicaof", "127.0.0.1", std::to_string(primary.port())}});
+  ASSERT_TRUE(eventually(10s, [&] {
+    return primary.command({"INFO", "replication"}).find("state=online") != std::string::npos;
+  }));
+  std::vector<std::unique_ptr<redis_server>> sentinels;
+  std::string url = "redis-sentinel://";
+  for (int i = 0; i < 3; ++i) {
+    sentinels.push_back(std::make_unique<redis_server>(
+        redis_server::options{.sentinel_of = primary.port()}));
+    url += (i ? ",127.0.0.1:" : "127.0.0.1:") + std::to_string(sentinels.back()->port());
+  }
+  url += "/mymaster";
+  // A failover needs the sentinels to know each other (they meet through the primary).
+  for (auto& s : sentinels)
+    ASSERT_TRUE(eventually(30s, [&] {
+      return s->command({"SENTINEL", "master", "mymaster"}).find("num-other-sentinels\n2") !=
+             std::string::npos;
+    }));
+  queue::redis::options o;
+  o.at = *io::redis::parse_url(url);
+  o.consumer = "a";
+  o.replicas = 1;
+  o.replica_timeout = 500ms;
+  o.timeout = 1000ms;
+  auto q = queue::redis::open(o, nullptr);
+  ASSERT_TRUE(q.has_value()) << q.error().message();
+  append_retrying(**q, 1, 200);
+
+  primary.kill();
+  auto promoted = [&] {
+    return sentinels[0]->command({"SENTINEL", "get-master-addr-by-name", "mymaster"}) ==
+           "127.0.0.1\n" + std::to_string(replica.port());
+  };
+  ASSERT_TRUE(eventually(30s, promoted));
+  primary.start(); // back empty; the sentinels make it the new primary's replica
+  append_retrying(**q, 201, 400);
+
+  auto held = replica.command({"XRANGE", "sluice:events", "-", "+"}) + "\n";
+  for (std::uint64_t i = 1; i <= 400; ++i)
+    ASSERT_NE(held.find(payload_of(i) + "\n"), std::string::npos) << "record " << i << " lost";
+  EXPECT_GE(q.value()->stats().reconnects.get(), 1u);
+}
+
 } // namespace
 } // namespace sluice::testing
