@@ -50,6 +50,7 @@ constexpr std::string_view k_subscription = "bench";
 /// What `sluice bench pipeline` was asked to do.
 struct bench_request {
   std::string sink = "eventlog";
+  std::string queue = "disk"; ///< or "redis": a private redis-server, a collector, two deliverers
   std::uint64_t events = k_default_events;
   std::size_t batch = bench::k_subscription_batch;
   std::uint64_t rate = k_default_rate;
@@ -83,15 +84,31 @@ struct bench_figures {
   double raw_mb_per_s = 0;
 };
 
-/// The pipeline under test: one tcp source reading the firehose at 127.0.0.1:port, the disk queue
-/// in dir/data with group commit bench::k_group_commit, one subscription delivering to the chosen
-/// sink in `dir`.
-config::pipeline_config make_config(const fs::path& dir, std::uint16_t port,
-                                    const bench_request& req) {
-  config::pipeline_config cfg;
-  cfg.data_dir = dir / "data";
-  cfg.queue.fsync = bench::k_group_commit;
+/// Where the queue is: the disk (one process) or a private Redis (one collector, two
+/// deliverers sharing the subscription's group).
+struct queue_target {
+  std::uint16_t redis_port = 0; ///< 0: the disk queue
+  std::string stream;
+};
 
+/// The queue of every instance of a run: the disk queue in dir/data with group commit
+/// bench::k_group_commit, or the Redis stream of `q` as `consumer`.
+config::pipeline_config instance_config(const fs::path& dir, const queue_target& q,
+                                        const std::string& consumer) {
+  config::pipeline_config cfg;
+  cfg.data_dir = dir / ("data-" + consumer);
+  cfg.queue.fsync = bench::k_group_commit;
+  if (q.redis_port != 0) {
+    cfg.queue.backend = config::queue_backend::redis;
+    cfg.queue.url = fmt::format("redis://127.0.0.1:{}/0", q.redis_port);
+    cfg.queue.stream = q.stream;
+    cfg.queue.consumer = consumer;
+  }
+  return cfg;
+}
+
+/// The source under test: a tcp source reading the firehose at 127.0.0.1:port.
+void add_source(config::pipeline_config& cfg, std::uint16_t port) {
   config::source_config src;
   src.name = "firehose";
   src.format = config::record_format::json;
@@ -99,42 +116,89 @@ config::pipeline_config make_config(const fs::path& dir, std::uint16_t port,
                                              {{"address", fmt::format("127.0.0.1:{}", port)},
                                               {"reconnect", bench::slow_reconnect(src.name)}});
   cfg.sources.push_back(std::move(src));
+}
 
+/// The subscription under test, delivering to the chosen sink in `dir` (files named after
+/// `instance`).
+void add_subscription(config::pipeline_config& cfg, const fs::path& dir, const bench_request& req,
+                      const std::string& instance) {
   config::subscription_config sub;
   sub.name = std::string(k_subscription);
   sub.batch = req.batch;
   if (req.sink == "sqlite")
-    sub.sink = config::option_values::make(config::sink_types, "sqlite", sub.name,
-                                           {{"path", (dir / "events.sqlite").string()}});
+    sub.sink = config::option_values::make(
+        config::sink_types, "sqlite", sub.name,
+        {{"path", (dir / ("events-" + instance + ".sqlite")).string()}});
   else
     sub.sink = config::option_values::make(config::sink_types, "eventlog", sub.name,
-                                           {{"dir", (dir / "eventlog").string()}});
+                                           {{"dir", (dir / ("eventlog-" + instance)).string()}});
   cfg.subscriptions.push_back(std::move(sub));
-  return cfg;
 }
 
-/// Waits until the sink confirmed `events` events (the subscription's `delivered`; the cursor
-/// follows within the delivery's commit interval). Fails when nothing moved for 30 s or
-/// on SIGINT/SIGTERM.
-checked<void> wait_delivered(const pipeline::runner& r, std::uint64_t events) {
+/// The instances of one run: on disk one with the source and the subscription; on Redis a
+/// collector (the source) and two deliverers of the subscription.
+std::vector<config::pipeline_config> make_configs(const fs::path& dir, std::uint16_t port,
+                                                  const bench_request& req,
+                                                  const queue_target& q) {
+  std::vector<config::pipeline_config> out;
+  if (q.redis_port == 0) {
+    out.push_back(instance_config(dir, q, "one"));
+    add_source(out.back(), port);
+    add_subscription(out.back(), dir, req, "one");
+    return out;
+  }
+  out.push_back(instance_config(dir, q, "collector"));
+  add_source(out.back(), port);
+  for (const std::string d : {"d1", "d2"}) {
+    out.push_back(instance_config(dir, q, d));
+    add_subscription(out.back(), dir, req, d);
+  }
+  return out;
+}
+
+using runners = std::vector<std::unique_ptr<pipeline::runner>>;
+
+/// Every instance's subscription status, deliverers in order.
+std::vector<pipeline::subscription_status> deliveries(const runners& rs) {
+  std::vector<pipeline::subscription_status> out;
+  for (const auto& r : rs)
+    for (auto& s : r->status().subscriptions)
+      out.push_back(std::move(s));
+  return out;
+}
+
+std::uint64_t delivered(const runners& rs) {
+  std::uint64_t n = 0;
+  for (const auto& s : deliveries(rs))
+    n += s.delivered;
+  return n;
+}
+
+/// Waits until the sinks confirmed `events` events together (the subscriptions' `delivered`;
+/// the cursors follow within the delivery's commit interval). Fails when nothing moved for 30 s
+/// or on SIGINT/SIGTERM.
+checked<void> wait_delivered(const runners& rs, std::uint64_t events) {
   return bench::wait_progress(
-      [&] { return r.status().subscriptions.front().delivered; }, events,
+      [&] { return delivered(rs); }, events,
       [&] {
-        auto st = r.status();
+        auto st = rs.front()->status();
         const auto& src = st.sources.front();
-        const auto& sub = st.subscriptions.front();
+        std::string errors;
+        for (const auto& sub : deliveries(rs))
+          if (!sub.last_error.empty())
+            errors += ", sink error: " + sub.last_error;
         return fmt::format("source {} ({}) appended {} of {} events, {} rejected; queue durable "
-                           "at {}; the sink confirmed {}{}",
+                           "at {}; the sinks confirmed {}{}",
                            src.name, state_name(src.state), src.counts.records, events,
-                           src.counts.rejected(), st.durable, sub.delivered,
-                           sub.last_error.empty() ? "" : ", sink error: " + sub.last_error);
+                           src.counts.rejected(), st.durable, delivered(rs), errors);
       });
 }
 
 /// One end-to-end run in `dir`: a firehose sending `events` events at `rate` per second (0: as
 /// fast as the source reads), the pipeline reading them, until the sink confirmed the last one.
 checked<run_figures> run_pipeline(const fs::path& dir, const bench_request& req,
-                                  std::uint64_t events, std::uint64_t rate) {
+                                  std::uint64_t events, std::uint64_t rate,
+                                  const queue_target& q) {
   firehose::server_options fo;
   fo.rate = rate;
   fo.count = events;
@@ -144,41 +208,51 @@ checked<run_figures> run_pipeline(const fs::path& dir, const bench_request& req,
   if (!port)
     return failure("firehose: listen: " + port.error().message());
 
-  auto cfg = make_config(dir, *port, req);
   std::string error;
-  auto r = pipeline::runner::open(cfg, error);
-  if (!r)
-    return failure(error);
+  runners rs;
+  for (const auto& cfg : make_configs(dir, *port, req, q)) {
+    auto r = pipeline::runner::open(cfg, error);
+    if (!r)
+      return failure(error);
+    rs.push_back(std::move(*r));
+  }
   fh.start(1);
   const std::int64_t start = now_mono_ns();
   const double cpu_start = cpu_seconds();
-  if (auto started = (*r)->start(error); !started)
-    return failure(error);
-  auto delivered = wait_delivered(**r, events);
+  for (auto it = rs.rbegin(); it != rs.rend(); ++it) // deliverers first, the collector last
+    if (auto started = (*it)->start(error); !started)
+      return failure(error);
+  auto done = wait_delivered(rs, events);
   run_figures f;
   f.seconds = static_cast<double>(now_mono_ns() - start) / 1e9;
   f.cpu_seconds = cpu_seconds() - cpu_start;
-  auto stopped = (*r)->stop(std::chrono::steady_clock::now() + k_stop_timeout);
+  std::error_code stop_error;
+  for (auto& r : rs)
+    if (auto stopped = r->stop(std::chrono::steady_clock::now() + k_stop_timeout); !stopped)
+      stop_error = stopped.error();
   fh.stop();
-  if (!delivered)
-    return failure(delivered.error());
-  if (!stopped)
-    return failure("stopping the pipeline: " + stopped.error().message());
+  if (!done)
+    return failure(done.error());
+  if (stop_error)
+    return failure("stopping the pipeline: " + stop_error.message());
 
-  auto st = (*r)->status();
-  const auto& src = st.sources.front();
-  const auto& sub = st.subscriptions.front();
-  if (src.counts.records != events || src.counts.rejected() != 0 || sub.delivered != events ||
-      sub.committed != events)
+  const auto src = rs.front()->status().sources.front();
+  auto subs = deliveries(rs);
+  // On disk the cursor is the last position, which is the event count; Redis positions are ids.
+  bool cursors_at_end = q.redis_port != 0 || subs.front().committed == events;
+  if (src.counts.records != events || src.counts.rejected() != 0 || delivered(rs) != events ||
+      !cursors_at_end)
     return failure(fmt::format("the firehose sent {} events; the source appended {} ({} "
-                               "rejected), the sink confirmed {}, the cursor is at {}",
-                               events, src.counts.records, src.counts.rejected(), sub.delivered,
-                               sub.committed));
+                               "rejected), the sinks confirmed {}, the cursor is at {}",
+                               events, src.counts.records, src.counts.rejected(), delivered(rs),
+                               subs.front().committed));
   f.events = events;
   f.bytes = src.counts.bytes;
-  f.p50_ms = ns_to_ms(sub.receipt_to_delivered_p50_ns);
-  f.p99_ms = ns_to_ms(sub.receipt_to_delivered_p99_ns);
-  const auto& qs = (*r)->queue().stats();
+  for (const auto& sub : subs) { // with two deliverers, the slower one's
+    f.p50_ms = std::max(f.p50_ms, ns_to_ms(sub.receipt_to_delivered_p50_ns));
+    f.p99_ms = std::max(f.p99_ms, ns_to_ms(sub.receipt_to_delivered_p99_ns));
+  }
+  const auto& qs = rs.front()->queue().stats();
   f.durable_p50_ms = ns_to_ms(qs.durable_ns.quantile(0.50));
   f.durable_p99_ms = ns_to_ms(qs.durable_ns.quantile(0.99));
   f.fsync_p50_ms = ns_to_ms(qs.fsync_ns.quantile(0.50));
@@ -210,13 +284,23 @@ checked<bench_figures> run_bench(const bench_request& req) {
   if (bench::interrupted().load())
     return failure("interrupted");
 
-  auto throughput = run_pipeline(scratch.path() / "throughput", req, req.events, 0);
+  bench::spawned redis;
+  queue_target q;
+  if (req.queue == "redis") {
+    auto port = bench::start_redis(redis, scratch.path());
+    if (!port)
+      return failure(port.error());
+    q.redis_port = *port;
+  }
+  q.stream = "bench:throughput";
+  auto throughput = run_pipeline(scratch.path() / "throughput", req, req.events, 0, q);
   if (!throughput)
     return failure("throughput run: " + throughput.error());
   f.throughput = *throughput;
   bench::settle(scratch.path(), settle_limit);
 
-  auto latency = run_pipeline(scratch.path() / "latency", req, latency_events, req.rate);
+  q.stream = "bench:latency";
+  auto latency = run_pipeline(scratch.path() / "latency", req, latency_events, req.rate, q);
   if (!latency)
     return failure(fmt::format("latency run at {} events/s: {}", req.rate, latency.error()));
   f.latency = *latency;
@@ -230,6 +314,7 @@ checked<bench_figures> run_bench(const bench_request& req) {
 void print_json(const bench_request& req, const bench_figures& f) {
   nlohmann::json j = {
       {"sink", req.sink},
+      {"queue", req.queue},
       {"events", req.events},
       {"batch", req.batch},
       {"fsync", bench::k_group_commit.text()},
@@ -269,10 +354,12 @@ std::string table_line(std::string_view name, std::string figure, std::string_vi
 void print_table(const bench_request& req, const bench_figures& f) {
   const auto& t = f.throughput;
   const auto& l = f.latency;
-  std::string out = fmt::format(
-      "sluice bench pipeline: firehose -> tcp source -> disk queue (fsync {}) -> {} sink, "
-      "batch {}\n",
-      bench::k_group_commit.text(), req.sink, req.batch);
+  std::string queue = req.queue == "redis"
+                          ? std::string("Redis queue (one collector, two deliverers)")
+                          : fmt::format("disk queue (fsync {})", bench::k_group_commit.text());
+  std::string out =
+      fmt::format("sluice bench pipeline: firehose -> tcp source -> {} -> {} sink, batch {}\n",
+                  queue, req.sink, req.batch);
   out += fmt::format("throughput: {} events of {:.0f} B on average, as fast as possible\n",
                      t.events, static_cast<double>(t.bytes) / static_cast<double>(t.events));
   out += table_line("events_per_s", fmt::format("{:.0f}", f.events_per_s),
@@ -327,6 +414,11 @@ void add_bench_pipeline_command(CLI::App& bench_cmd, int& exit_code) {
   p->add_option("--sink", req->sink, "The subscription's sink")
       ->capture_default_str()
       ->check(CLI::IsMember({"eventlog", "sqlite"}));
+  p->add_option("--queue", req->queue,
+                "disk, or redis: a private redis-server, one collector and two deliverers of the "
+                "subscription (docs/redis.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"disk", "redis"}));
   p->add_option("--events", req->events, "Events of the throughput run")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 36));

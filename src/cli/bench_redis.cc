@@ -25,7 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using bench::checked;
-constexpr const char* k_redis_server = "/usr/bin/redis-server";
 constexpr const char* k_redis_benchmark = "/usr/bin/redis-benchmark";
 
 struct redis_request {
@@ -44,31 +43,6 @@ struct redis_figures {
   double rss_mib = 0;
   double redis_rss_mib = 0;
 };
-
-/// A private redis-server on a free port in `dir`, without persistence (the reference's own
-/// setting: what is measured is the server's and the client's work, not a disk).
-checked<std::uint16_t> start_redis(bench::spawned& server, const fs::path& dir) {
-  if (::access(k_redis_server, X_OK) != 0)
-    return bench::failure(fmt::format(
-        "{} is missing: scripts/setup installs Debian's redis-server", k_redis_server));
-  auto port = bench::free_port();
-  if (!port)
-    return bench::failure(port.error());
-  if (auto s = server.start({k_redis_server, "--port", std::to_string(*port), "--bind",
-                             "127.0.0.1", "--dir", dir.string(), "--save", "", "--appendonly",
-                             "no", "--daemonize", "no"},
-                            dir / "redis.log");
-      !s)
-    return bench::failure(s.error());
-  io::redis::endpoint at{.host = "127.0.0.1", .port = *port};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!io::redis::connection::open(at, std::chrono::milliseconds(500))) {
-    if (server.exited() || std::chrono::steady_clock::now() > deadline)
-      return bench::failure("redis-server did not start; see " + (dir / "redis.log").string());
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return *port;
-}
 
 /// redis-benchmark's XADD rate: one client, `pipeline` commands in flight, payloads of `bytes`.
 checked<double> reference_rate(std::uint16_t port, const redis_request& req) {
@@ -173,7 +147,7 @@ int bench_redis(const redis_request& req) {
   }
   bench::quiet_info quiet;
   bench::spawned server;
-  auto port = start_redis(server, scratch.path());
+  auto port = bench::start_redis(server, scratch.path());
   redis_figures f;
   checked<void> run;
   if (!port) {

@@ -12,7 +12,9 @@
 
 #include <fmt/format.h>
 
+#include "cli/bench_lines.h"
 #include "config/tables.h"
+#include "io/redis.h"
 
 namespace sluice::cli::bench {
 
@@ -104,6 +106,30 @@ bool spawned::exited() {
     return true;
   }
   return pid_ <= 0;
+}
+
+checked<std::uint16_t> start_redis(spawned& server, const std::filesystem::path& dir) {
+  constexpr const char* k_redis_server = "/usr/bin/redis-server";
+  if (::access(k_redis_server, X_OK) != 0)
+    return failure(
+        fmt::format("{} is missing: scripts/setup installs Debian's redis-server", k_redis_server));
+  auto port = free_port();
+  if (!port)
+    return failure(port.error());
+  if (auto s = server.start({k_redis_server, "--port", std::to_string(*port), "--bind",
+                             "127.0.0.1", "--dir", dir.string(), "--save", "", "--appendonly",
+                             "no", "--daemonize", "no"},
+                            dir / "redis.log");
+      !s)
+    return failure(s.error());
+  io::redis::endpoint at{.host = "127.0.0.1", .port = *port};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!io::redis::connection::open(at, std::chrono::milliseconds(500))) {
+    if (server.exited() || std::chrono::steady_clock::now() > deadline)
+      return failure("redis-server did not start; see " + (dir / "redis.log").string());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return *port;
 }
 
 } // namespace sluice::cli::bench

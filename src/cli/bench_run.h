@@ -67,6 +67,11 @@ private:
   pid_t pid_ = -1;
 };
 
+/// A private redis-server (Debian's) on a free port in `dir`, without persistence (what is measured
+/// is the server's and the client's work, not a disk), started in `server` and answering: its
+/// port.
+checked<std::uint16_t> start_redis(spawned& server, const std::filesystem::path& dir);
+
 /// Raises the log level to error while it lives when it was the default, info: each run starts
 /// a pipeline and ends its sources' connections, whose info lines and warnings would bury the
 /// figures. What goes wrong in a run fails it with its own message.
