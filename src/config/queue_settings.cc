@@ -46,6 +46,8 @@ std::optional<queue_backend> parse_queue_backend(std::string_view text) {
     return queue_backend::disk;
   if (text == "redis")
     return queue_backend::redis;
+  if (text == "redis-list")
+    return queue_backend::redis_list;
   return std::nullopt;
 }
 

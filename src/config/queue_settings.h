@@ -48,9 +48,10 @@ inline constexpr std::uint64_t k_max_record_bytes = 512ull << 20;
 enum class queue_backend {
   disk,  ///< the embedded segment log in DATA_DIR/queue
   redis, ///< a Redis Stream shared by every instance pointed at it
+  redis_list, ///< the seeds' reliable queue: a Redis work list and a busy list per consumer
 };
 
-/// "disk" or "redis"; nullopt otherwise.
+/// "disk", "redis" or "redis-list"; nullopt otherwise.
 std::optional<queue_backend> parse_queue_backend(std::string_view text);
 
 /// `acks = "leader" | "replicas:N"`: the replicas (0 for "leader") that must hold an append

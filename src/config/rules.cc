@@ -226,10 +226,10 @@ void check_pipeline_rules(const toml::table& root, validator& v) {
             "expected \"always\", \"never\" or a duration above zero, got \"" +
                 (*queue)["fsync"].value_or(std::string()) + "\"");
     const auto* backend = queue->get("backend");
-    if (backend != nullptr && backend->value_or(std::string()) == "redis" &&
+    if (backend != nullptr && backend->value_or(std::string()).starts_with("redis") &&
         !queue->contains("url"))
       v.add("queue", backend->source(),
-            "missing required key \"url\" (backend = \"redis\" needs the Redis server: "
+            "missing required key \"url\" (a Redis backend needs the Redis server: "
             "url = \"redis://HOST:PORT/DB\")");
   }
   if (const auto* sources = table_at(root, "sources"))

@@ -154,7 +154,7 @@ constexpr option hook_list[] = {
 constexpr std::string_view fsync_keywords[] = {"always", "never"};
 constexpr std::string_view when_full_values[] = {"block", "drop_newest"};
 
-constexpr std::string_view backend_values[] = {"disk", "redis"};
+constexpr std::string_view backend_values[] = {"disk", "redis", "redis-list"};
 
 constexpr option queue_list[] = {
     {.name = "backend",
@@ -163,7 +163,9 @@ constexpr option queue_list[] = {
      .help = "\"disk\": the embedded segment log in `DATA_DIR/queue`, for one machine. "
              "\"redis\": a Redis Stream at `url`, shared by every sluice instance pointed at it "
              "(docs/redis.md); `fsync`, `segment_bytes`, `max_disk` and `retain_bytes` are the "
-             "disk's and do not apply.",
+             "disk's and do not apply. \"redis-list\": the older reliable queue on a Redis list "
+             "(`stream` names the work list), for consumers written for it (docs/redis.md, \"The "
+             "list backend\").",
      .values = backend_values},
     {.name = "fsync",
      .type = option_type::duration,

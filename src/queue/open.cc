@@ -4,6 +4,7 @@
 
 #include "queue/disk/disk_queue.h"
 #include "queue/disk/watermark_file.h"
+#include "queue/redis/list_queue.h"
 #include "queue/redis/redis_queue.h"
 
 namespace sluice::queue {
@@ -15,11 +16,11 @@ std::size_t largest_record(const config::pipeline_config& cfg) {
 }
 
 bool is_redis(const config::pipeline_config& cfg) {
-  return cfg.queue.backend == config::queue_backend::redis;
+  return cfg.queue.backend != config::queue_backend::disk;
 }
 
-/// A tool's location `redis://HOST:PORT/DB?stream=KEY` as options (the stream defaults to
-/// [queue]'s default); nullopt for a directory.
+/// A tool's location `redis://HOST:PORT/DB?stream=KEY` (or `?list=KEY`: the list backend) as
+/// options (the stream defaults to [queue]'s default); nullopt for a directory.
 std::optional<redis::options> redis_location(const std::string& location) {
   if (!location.starts_with("redis://") && !location.starts_with("redis-sentinel://"))
     return std::nullopt;
@@ -28,6 +29,10 @@ std::optional<redis::options> redis_location(const std::string& location) {
   if (auto at = location.find("?stream="); at != std::string::npos) {
     q.url = location.substr(0, at);
     q.stream = location.substr(at + 8);
+  } else if (at = location.find("?list="); at != std::string::npos) {
+    q.url = location.substr(0, at);
+    q.stream = location.substr(at + 6);
+    q.backend = config::queue_backend::redis_list;
   }
   return redis::options_of(q, config::k_max_record_bytes);
 }
@@ -38,7 +43,7 @@ result<std::unique_ptr<queue>> open_redis(const redis::options& opts, std::strin
       *error = "not a redis:// URL";
     return fail(errc::invalid_argument);
   }
-  return redis::open(opts, error);
+  return opts.list ? redis::open_list(opts, error) : redis::open(opts, error);
 }
 
 } // namespace

@@ -1,6 +1,8 @@
 // The queue tools on a Redis queue (`sluice queue append|tail|stats redis://HOST:PORT/DB?stream=KEY`)
 // against a private redis-server: what they do on a directory, through the queue interface.
 
+#include <cstdio>
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -52,6 +54,30 @@ TEST(redis_cli, a_redis_location_that_does_not_answer_is_a_clear_error) {
   EXPECT_EQ(t.status, 1);
   EXPECT_NE(t.err.find("Redis at 127.0.0.1:" + std::to_string(redis.port())), std::string::npos)
       << t.err;
+}
+
+TEST(redis_cli, a_shell_consumer_written_the_seeds_way_reads_a_list_sluice_wrote) {
+  redis_server redis;
+  const std::string at = redis.url() + "?list=jobs";
+  auto a = run_sluice({"queue", "append", at}, "first\nsecond\nthird\n");
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(redis.command({"LLEN", "jobs"}), "3");
+  // The seeds' subscriber in sh and redis-cli: BRPOPLPUSH work busy, store, LREM busy.
+  std::string cli = "redis-cli -p " + std::to_string(redis.port());
+  std::string script = "for i in 1 2 3; do item=$(" + cli +
+                       " BRPOPLPUSH jobs jobs:busy 1); echo \"$item\"; " + cli +
+                       " LREM jobs:busy 1 \"$item\" >/dev/null; done";
+  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(("sh -c '" + script + "'").c_str(), "r"),
+                                         ::pclose);
+  ASSERT_TRUE(p);
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p.get()) != nullptr)
+    out += buf;
+  EXPECT_EQ(out, "first\nsecond\nthird\n"); // oldest first
+  EXPECT_EQ(redis.command({"LLEN", "jobs:busy"}), "0");
+  auto t = run_sluice({"queue", "tail", at});
+  EXPECT_EQ(t.status, 1);
 }
 
 } // namespace

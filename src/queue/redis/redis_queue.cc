@@ -178,6 +178,7 @@ options options_of(const config::queue_config& q, std::size_t max_record_bytes) 
   o.max_len = q.max_len;
   o.when_full = q.when_full;
   o.retain_age = q.retain_age;
+  o.list = q.backend == config::queue_backend::redis_list;
   o.max_record_bytes = max_record_bytes;
   return o;
 }

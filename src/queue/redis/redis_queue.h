@@ -37,6 +37,8 @@ struct options {
   /// Connect, read and write timeout of each command (a blocking read adds its own wait).
   std::chrono::milliseconds timeout{2000};
   std::size_t max_record_bytes = 1u << 20;
+  /// The list backend (list_queue.h) rather than a stream.
+  bool list = false;
 };
 
 /// The options a configuration's [queue] table gives (backend = "redis").
