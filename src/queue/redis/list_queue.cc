@@ -48,10 +48,7 @@ public:
   void interrupt() noexcept override { interrupted_.store(true); }
 
   result<void> read(batch& out, read_limits limits, std::chrono::milliseconds wait) override {
-    out.clear();
-    if (interrupted_.load())
-      return fail(errc::closed);
-    auto c = connect_or_wait(link_, interrupted_, wait);
+    auto c = start_read(out, link_, interrupted_, wait);
     if (!c)
       return fail(c.error());
     auto got = take(**c, std::max<std::size_t>(1, limits.max_records), wait);

@@ -48,10 +48,10 @@ std::vector<std::string_view> read_words(std::initializer_list<std::string_view>
                                          std::string& block, std::chrono::milliseconds wait,
                                          std::chrono::milliseconds timeout,
                                          std::string_view stream, std::string_view id);
-/// link.get(), or, while Redis is away, the back-off waited out (at most `wait`, interruptibly)
-/// and the failure; errc::closed once `interrupted`.
-result<io::redis::connection*> connect_or_wait(io::redis::link& link,
-                                               const std::atomic<bool>& interrupted,
-                                               std::chrono::milliseconds wait);
+/// How every read() begins: `out` cleared, errc::closed once `interrupted`, then link.get(), or,
+/// while Redis is away, the back-off waited out (at most `wait`, interruptibly) and the failure.
+result<io::redis::connection*> start_read(batch& out, io::redis::link& link,
+                                          const std::atomic<bool>& interrupted,
+                                          std::chrono::milliseconds wait);
 
 } // namespace sluice::queue::redis

@@ -34,9 +34,12 @@ std::vector<std::string_view> read_words(std::initializer_list<std::string_view>
   return words;
 }
 
-result<io::redis::connection*> connect_or_wait(io::redis::link& link,
-                                               const std::atomic<bool>& interrupted,
-                                               std::chrono::milliseconds wait) {
+result<io::redis::connection*> start_read(batch& out, io::redis::link& link,
+                                          const std::atomic<bool>& interrupted,
+                                          std::chrono::milliseconds wait) {
+  out.clear();
+  if (interrupted.load())
+    return fail(errc::closed);
   auto c = link.get();
   if (c)
     return c;
@@ -60,10 +63,7 @@ public:
         last_id_(stream_id_of(after)), next_(after + 1) {}
 
   result<void> read(batch& out, read_limits limits, std::chrono::milliseconds wait) override {
-    out.clear();
-    if (interrupted_.load())
-      return fail(errc::closed);
-    auto c = connect_or_wait(link_, interrupted_, wait);
+    auto c = start_read(out, link_, interrupted_, wait);
     if (!c)
       return fail(c.error());
     std::string count = std::to_string(std::max<std::size_t>(1, limits.max_records));
