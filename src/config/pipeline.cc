@@ -36,6 +36,7 @@ queue_config read_queue(const section& s) {
   q.replicas = *parse_acks(s.string("acks"));
   if (s.has("max_len"))
     q.max_len = static_cast<std::uint64_t>(s.integer("max_len"));
+  q.spill = s.string("spill") == "disk";
   return q;
 }
 

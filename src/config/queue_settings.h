@@ -75,6 +75,7 @@ struct queue_config {
   std::uint64_t max_deliveries = 10;
   unsigned replicas = 0;                 ///< acks = "replicas:N"; 0: "leader"
   std::uint64_t max_len = 0;             ///< the stream's cap in entries; 0: none
+  bool spill = false;                    ///< spill = "disk": appends Redis refuses go to disk
   bool operator==(const queue_config&) const = default;
 };
 

@@ -155,6 +155,7 @@ constexpr std::string_view fsync_keywords[] = {"always", "never"};
 constexpr std::string_view when_full_values[] = {"block", "drop_newest"};
 
 constexpr std::string_view backend_values[] = {"disk", "redis", "redis-list"};
+constexpr std::string_view spill_values[] = {"none", "disk"};
 
 constexpr option queue_list[] = {
     {.name = "backend",
@@ -238,6 +239,13 @@ constexpr option queue_list[] = {
      .help = "Cap on the stream's entries; when reached, `when_full` applies (entries every "
              "group has passed are trimmed first).",
      .min = 1},
+    {.name = "spill",
+     .type = option_type::enumeration,
+     .default_value = "none",
+     .help = "With backend = \"redis\": \"none\" pauses the sources while Redis refuses "
+             "appends; \"disk\" lets them go on into a local disk queue in `DATA_DIR/spill` "
+             "(with this table's disk options), forwarded to Redis in order once it is back.",
+     .values = spill_values},
 };
 
 constexpr std::string_view start_values[] = {"beginning", "end"};

@@ -6,6 +6,7 @@
 #include "queue/disk/watermark_file.h"
 #include "queue/redis/list_queue.h"
 #include "queue/redis/redis_queue.h"
+#include "queue/spill_queue.h"
 
 namespace sluice::queue {
 namespace {
@@ -52,9 +53,25 @@ result<std::unique_ptr<queue>> open(const config::pipeline_config& cfg, std::str
   if (is_redis(cfg)) {
     std::string detail;
     auto q = open_redis(redis::options_of(cfg.queue, largest_record(cfg)), &detail);
-    if (!q)
+    if (!q) {
       error = fmt::format("cannot open the queue on Redis ({}): {}", detail, q.error().message());
-    return q;
+      return q;
+    }
+    if (!cfg.queue.spill)
+      return q;
+    auto opts = disk::options_of(cfg);
+    opts.dir = cfg.data_dir / "spill";
+    auto spill = disk::open(opts, &detail);
+    if (!spill) {
+      error = fmt::format("cannot open the spill queue in {}: {}{}", opts.dir.string(),
+                          spill.error().message(), detail.empty() ? "" : " (" + detail + ")");
+      return spill;
+    }
+    auto both = make_spilling(std::move(*q), std::move(*spill));
+    if (!both)
+      error = fmt::format("cannot subscribe the spill queue's forwarder in {}: {}",
+                          opts.dir.string(), both.error().message());
+    return both;
   }
   auto opts = disk::options_of(cfg);
   std::string detail;

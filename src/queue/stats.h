@@ -67,6 +67,7 @@ struct queue_stats {
   counter replica_shortfalls;
   counter trimmed_records;
   counter reconnects;
+  counter spilled_records;
   histogram fsync_ns;   ///< duration of each fsync
   histogram durable_ns; ///< append() call to durable watermark, per call
   /// Per record: its receipt by a source (record_in::received_ns, wall clock) to the durable
@@ -101,6 +102,10 @@ inline constexpr counter_info k_shared_counters[] = {
      &queue_stats::trimmed_records},
     {"reconnects", "Connections to the queue's server made again after one was lost.",
      &queue_stats::reconnects},
+    {"spilled_records",
+     "Records appended to the local spill queue while the shared one refused them (spill = "
+     "\"disk\"), forwarded in order once it took appends again.",
+     &queue_stats::spilled_records},
 };
 
 } // namespace sluice::queue

@@ -115,7 +115,7 @@ TEST_F(api_routes, reading_routes_answer_with_their_documents) {
                                       "disk_full", "dropped_records", "durable_watermark", "failed",
                                       "first_position", "gap_records", "last_position", "segments",
                                       "shared", "subscriptions", "unreadable_cursors"}));
-  EXPECT_EQ(queue["shared"].size(), 8u); // queue::k_shared_counters
+  EXPECT_EQ(queue["shared"].size(), 9u); // queue::k_shared_counters
   EXPECT_EQ(queue["shared"]["claimed_records"], 0);
   EXPECT_EQ(queue["failed"], false);
   EXPECT_EQ(queue["disk_full"], false);

@@ -12,6 +12,7 @@
 #include "queue/errc.h"
 #include "queue/redis/redis_queue.h"
 #include "queue/redis/stream_id.h"
+#include "queue/spill_queue.h"
 #include "queue_helpers.h"
 #include "support/eventually.h"
 #include "support/redis_server.h"
@@ -374,6 +375,34 @@ TEST(redis_queue, through_sentinel_it_follows_a_failover_and_loses_nothing_ackno
   for (std::uint64_t i = 1; i <= 400; ++i)
     ASSERT_NE(held.find(payload_of(i) + "\n"), std::string::npos) << "record " << i << " lost";
   EXPECT_GE(q.value()->stats().reconnects.get(), 1u);
+}
+
+TEST(redis_queue, with_spill_the_sources_go_on_to_disk_while_redis_is_away_and_it_gets_all_in_order) {
+  redis_server server({.appendonly = true, .extra = {"--appendfsync", "always"}});
+  temp_dir dir("spill");
+  auto disk = queue::disk::open(small_options(dir.path()));
+  ASSERT_TRUE(disk.has_value());
+  auto made = queue::make_spilling(open_queue(server, "a"), std::move(*disk));
+  ASSERT_TRUE(made.has_value());
+  auto q = std::move(*made);
+  append_range(*q, 1, 100);
+  EXPECT_EQ(q->stats().spilled_records.get(), 0u);
+  server.stop();
+  append_range(*q, 101, 200); // Redis is away: no append fails, they go to disk
+  EXPECT_EQ(q->stats().spilled_records.get(), 100u);
+  server.start();
+  append_range(*q, 201, 300); // behind what was spilled, whichever way they go
+  ASSERT_TRUE(eventually(20s, [&] { return server.command({"XLEN", "sluice:events"}) == "300"; }))
+      << server.command({"XLEN", "sluice:events"});
+  auto r = q->open_reader(queue::start_at::beginning());
+  ASSERT_TRUE(r.has_value());
+  std::vector<std::string> got;
+  for (const auto& [p, payload] : read_all(**r, 1000))
+    got.push_back(payload);
+  std::vector<std::string> want;
+  for (std::uint64_t i = 1; i <= 300; ++i)
+    want.push_back(payload_of(i));
+  EXPECT_EQ(got, want);
 }
 
 } // namespace
