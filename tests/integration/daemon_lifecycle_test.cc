@@ -220,7 +220,11 @@ TEST_F(daemon_test, status_shows_a_failed_source_with_its_reason) {
       return false;
     for (const auto& s : j["sources"])
       by_name[s.value("name", "")] = s;
-    return by_name.count("backup") == 1 && by_name["backup"].value("state", "") == "failed";
+    // The state comes from the daemon's state file, the counts from the API's view, which
+    // catches up within its refresh: wait for both.
+    return by_name.count("backup") == 1 && by_name["backup"].value("state", "") == "failed" &&
+           by_name["backup"].contains("counts") &&
+           by_name["backup"]["counts"].value("disconnects_fatal", 0) > 0;
   });
   ASSERT_TRUE(failed) << json.status << " " << json.out << json.err << tail_of(d.log());
   EXPECT_EQ(json.status, 0);

@@ -49,8 +49,19 @@ public:
     if (::access(k_redis_server_bin, X_OK) != 0)
       throw std::runtime_error(std::string(k_redis_server_bin) +
                                " is missing: scripts/setup installs Debian's redis-server");
-    port_ = closed_port();
-    start();
+    // A free port can be taken by another test's server between the look and the bind: then
+    // redis-server exits at once, and another port is tried.
+    for (int attempt = 1;; ++attempt) {
+      port_ = closed_port();
+      try {
+        start();
+        break;
+      } catch (const std::runtime_error&) {
+        if (attempt == 3)
+          throw;
+        std::filesystem::remove(dir_.path() / "sentinel.conf"); // it names the port
+      }
+    }
   }
   ~redis_server() { stop(); }
   redis_server(const redis_server&) = delete;

@@ -165,6 +165,7 @@ void append_writer::write(std::span<request*> batch) {
     }
   }
   std::size_t i = 0;
+  bool lost = false; // a READONLY answer dropped the connection `c` pointed to
   for (auto* r : batch) {
     append_result res;
     std::uint64_t bytes = 0;
@@ -189,8 +190,10 @@ void append_writer::write(std::span<request*> batch) {
                           res.appended, r->records.size());
       stats_.write_errors.add(1);
       r->res = fail(error->is_error() ? error_of(*error) : std::error_code(errc::write_failed));
-      if (r->res.error() == errc::not_primary)
+      if (r->res.error() == errc::not_primary && !lost) {
         link_.lost(r->res.error()); // after a failover: ask the sentinels again
+        lost = true;
+      }
       continue;
     }
     r->res = res;
@@ -205,7 +208,7 @@ void append_writer::write(std::span<request*> batch) {
   }
   stats_.last_position.set(static_cast<std::int64_t>(seen_.load()));
   stats_.durable_watermark.set(static_cast<std::int64_t>(seen_.load()));
-  if (std::chrono::steady_clock::now() >= next_trim_)
+  if (!lost && std::chrono::steady_clock::now() >= next_trim_)
     refresh(*c);
 }
 

@@ -77,8 +77,11 @@ public:
       ids.reserve(static_cast<std::size_t>(unacked_.end() - done));
       for (auto it = done; it != unacked_.end(); ++it)
         ids.push_back(stream_id_of(*it));
-      if (auto r = ack(**c, ids); !r)
+      if (auto r = ack(**c, ids); !r) {
+        if ((*c)->broken())
+          link_.lost(r.error());
         return r;
+      }
       unacked_.erase(done, unacked_.end());
     }
     committed_ = std::max(committed_, p);
@@ -192,10 +195,8 @@ private:
       c.append(words);
     }
     auto r = c.flush();
-    if (!r) {
-      link_.lost(r.error());
+    if (!r) // the caller drops the connection (it may still hold `c`)
       return fail(r.error());
-    }
     for (const auto& a : *r)
       if (a.is_error())
         return fail(error_of(a));

@@ -2,9 +2,11 @@
 // entries, take over what a stopped one left, set aside what keeps failing, skip entries that are
 // not sluice's, and go on after Redis restarts, refuses, or fills up.
 
+#include <atomic>
 #include <functional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -403,6 +405,56 @@ TEST(redis_queue, with_spill_the_sources_go_on_to_disk_while_redis_is_away_and_i
   for (std::uint64_t i = 1; i <= 300; ++i)
     want.push_back(payload_of(i));
   EXPECT_EQ(got, want);
+}
+
+TEST(redis_queue, a_replica_answering_readonly_fails_the_append_as_not_primary_and_counts_it) {
+  redis_server primary;
+  redis_server replica({.extra = {"--replicaof", "127.0.0.1", std::to_string(primary.port())}});
+  auto q = open_queue(replica, "a"); // pointed at a replica: every XADD answers -READONLY
+  std::string p = "to a replica";
+  queue::record_in rec{0, p};
+  auto r = q->append(std::span(&rec, 1));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), queue::errc::not_primary);
+  EXPECT_EQ(q->stats().write_errors.get(), 1u);
+  EXPECT_EQ(primary.command({"XLEN", "sluice:events"}), "0");
+}
+
+TEST(redis_queue, connections_cut_under_load_lose_nothing_that_was_acknowledged) {
+  redis_server server;
+  auto q = open_queue(server, "a");
+  std::atomic<bool> done{false};
+  std::thread cutter([&] { // Redis drops every client connection, again and again
+    while (!done.load()) {
+      server.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+      std::this_thread::sleep_for(30ms);
+    }
+  });
+  std::uint64_t failed = 0;
+  std::vector<std::string> payloads;
+  for (std::uint64_t i = 1; i <= 40; ++i) {
+    std::vector<std::string> batch;
+    for (std::uint64_t k = 0; k < 500; ++k)
+      batch.push_back(payload_of(i * 1000 + k, 100));
+    std::vector<queue::record_in> recs;
+    for (auto& b : batch)
+      recs.push_back({0, b});
+    // As a source's appender does: the same records again until Redis confirms them.
+    ASSERT_TRUE(eventually(30s, [&] {
+      if (q->append(recs))
+        return true;
+      ++failed;
+      return false;
+    }));
+    payloads.insert(payloads.end(), batch.begin(), batch.end());
+  }
+  done = true;
+  cutter.join();
+  EXPECT_GT(failed, 0u) << "no connection was cut";
+  EXPECT_GE(q->stats().reconnects.get(), 1u);
+  auto held = server.command({"XRANGE", "sluice:events", "-", "+"}) + "\n";
+  for (const auto& p : payloads)
+    ASSERT_NE(held.find(p + "\n"), std::string::npos) << p << " was acknowledged and is missing";
 }
 
 } // namespace
