@@ -18,6 +18,7 @@
 
 #include "base/clock.h"
 #include "cli/bench_disk.h"
+#include "cli/bench_pipeline_setup.h"
 #include "cli/bench_run.h"
 #include "cli/verbs.h"
 #include "config/pipeline.h"
@@ -45,7 +46,6 @@ constexpr std::uint64_t k_event_bytes_estimate = 300;
 // sink's newline or row overhead. For the free-space check only.
 constexpr std::uint64_t k_overhead_estimate = 64;
 constexpr auto k_stop_timeout = std::chrono::seconds(10);
-constexpr std::string_view k_subscription = "bench";
 
 /// What `sluice bench pipeline` was asked to do.
 struct bench_request {
@@ -83,78 +83,6 @@ struct bench_figures {
   double rss_mib = 0;
   double raw_mb_per_s = 0;
 };
-
-/// Where the queue is: the disk (one process) or a private Redis (one collector, two
-/// deliverers sharing the subscription's group).
-struct queue_target {
-  std::uint16_t redis_port = 0; ///< 0: the disk queue
-  std::string stream;
-};
-
-/// The queue of every instance of a run: the disk queue in dir/data with group commit
-/// bench::k_group_commit, or the Redis stream of `q` as `consumer`.
-config::pipeline_config instance_config(const fs::path& dir, const queue_target& q,
-                                        const std::string& consumer) {
-  config::pipeline_config cfg;
-  cfg.data_dir = dir / ("data-" + consumer);
-  cfg.queue.fsync = bench::k_group_commit;
-  if (q.redis_port != 0) {
-    cfg.queue.backend = config::queue_backend::redis;
-    cfg.queue.url = fmt::format("redis://127.0.0.1:{}/0", q.redis_port);
-    cfg.queue.stream = q.stream;
-    cfg.queue.consumer = consumer;
-  }
-  return cfg;
-}
-
-/// The source under test: a tcp source reading the firehose at 127.0.0.1:port.
-void add_source(config::pipeline_config& cfg, std::uint16_t port) {
-  config::source_config src;
-  src.name = "firehose";
-  src.format = config::record_format::json;
-  src.settings = config::option_values::make(config::source_types, "tcp", src.name,
-                                             {{"address", fmt::format("127.0.0.1:{}", port)},
-                                              {"reconnect", bench::slow_reconnect(src.name)}});
-  cfg.sources.push_back(std::move(src));
-}
-
-/// The subscription under test, delivering to the chosen sink in `dir` (files named after
-/// `instance`).
-void add_subscription(config::pipeline_config& cfg, const fs::path& dir, const bench_request& req,
-                      const std::string& instance) {
-  config::subscription_config sub;
-  sub.name = std::string(k_subscription);
-  sub.batch = req.batch;
-  if (req.sink == "sqlite")
-    sub.sink = config::option_values::make(
-        config::sink_types, "sqlite", sub.name,
-        {{"path", (dir / ("events-" + instance + ".sqlite")).string()}});
-  else
-    sub.sink = config::option_values::make(config::sink_types, "eventlog", sub.name,
-                                           {{"dir", (dir / ("eventlog-" + instance)).string()}});
-  cfg.subscriptions.push_back(std::move(sub));
-}
-
-/// The instances of one run: on disk one with the source and the subscription; on Redis a
-/// collector (the source) and two deliverers of the subscription.
-std::vector<config::pipeline_config> make_configs(const fs::path& dir, std::uint16_t port,
-                                                  const bench_request& req,
-                                                  const queue_target& q) {
-  std::vector<config::pipeline_config> out;
-  if (q.redis_port == 0) {
-    out.push_back(instance_config(dir, q, "one"));
-    add_source(out.back(), port);
-    add_subscription(out.back(), dir, req, "one");
-    return out;
-  }
-  out.push_back(instance_config(dir, q, "collector"));
-  add_source(out.back(), port);
-  for (const std::string d : {"d1", "d2"}) {
-    out.push_back(instance_config(dir, q, d));
-    add_subscription(out.back(), dir, req, d);
-  }
-  return out;
-}
 
 using runners = std::vector<std::unique_ptr<pipeline::runner>>;
 
@@ -198,7 +126,7 @@ checked<void> wait_delivered(const runners& rs, std::uint64_t events) {
 /// fast as the source reads), the pipeline reading them, until the sink confirmed the last one.
 checked<run_figures> run_pipeline(const fs::path& dir, const bench_request& req,
                                   std::uint64_t events, std::uint64_t rate,
-                                  const queue_target& q) {
+                                  const bench::queue_target& q) {
   firehose::server_options fo;
   fo.rate = rate;
   fo.count = events;
@@ -210,7 +138,7 @@ checked<run_figures> run_pipeline(const fs::path& dir, const bench_request& req,
 
   std::string error;
   runners rs;
-  for (const auto& cfg : make_configs(dir, *port, req, q)) {
+  for (const auto& cfg : bench::make_configs(dir, *port, req.sink, req.batch, q)) {
     auto r = pipeline::runner::open(cfg, error);
     if (!r)
       return failure(error);
@@ -285,7 +213,7 @@ checked<bench_figures> run_bench(const bench_request& req) {
     return failure("interrupted");
 
   bench::spawned redis;
-  queue_target q;
+  bench::queue_target q;
   if (req.queue == "redis") {
     auto port = bench::start_redis(redis, scratch.path());
     if (!port)

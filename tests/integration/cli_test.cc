@@ -314,6 +314,33 @@ TEST_F(cli_test, the_benchmarks_run_small_and_leave_nothing_behind) {
   EXPECT_TRUE(std::filesystem::is_empty(scratch));
 }
 
+// The Redis benches small: the queue beside redis-benchmark, and the pipeline through a private
+// redis-server with two deliverers; each leaves nothing behind (its redis-server stopped).
+TEST_F(cli_test, the_redis_benchmarks_run_small_and_leave_nothing_behind) {
+  auto scratch = root_ / "bench";
+  std::filesystem::create_directory(scratch);
+  auto r = run_sluice({"bench", "redis", "--records", "20000", "--dir", scratch.string(),
+                       "--json"},
+                      {}, 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto rj = nlohmann::json::parse(r.out);
+  EXPECT_EQ(rj["records"], 20000);
+  for (const char* key : {"appends_per_s", "redis_benchmark_xadd_per_s", "ratio", "reads_per_s"})
+    EXPECT_GT(rj[key].get<double>(), 0.0) << key;
+
+  auto p = run_sluice({"bench", "pipeline", "--queue", "redis", "--events", "20000", "--rate",
+                       "5000", "--latency-seconds", "1", "--settle-seconds", "5", "--dir",
+                       scratch.string(), "--json"},
+                      {}, 90s);
+  ASSERT_EQ(p.status, 0) << p.err;
+  auto pj = nlohmann::json::parse(p.out);
+  EXPECT_EQ(pj["events"], 20000);
+  EXPECT_EQ(pj["queue"], "redis");
+  for (const char* key : {"events_per_s", "p99_ms", "rss_mib"})
+    EXPECT_GT(pj[key].get<double>(), 0.0) << key;
+  EXPECT_TRUE(std::filesystem::is_empty(scratch));
+}
+
 // The intake bench small: pushed lines into a listen source with both rsyslog references (a
 // private rsyslogd each), and the firehose over HTTP into the queue alone.
 TEST_F(cli_test, the_intake_benchmark_runs_small_beside_rsyslog_and_leaves_nothing_behind) {
