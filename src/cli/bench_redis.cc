@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "cli/bench_lines.h"
+#include "cli/bench_rsyslog.h"
 #include "cli/bench_run.h"
 #include "cli/verbs.h"
 #include "io/redis.h"
@@ -33,6 +34,7 @@ struct redis_request {
   unsigned appenders = 4;
   std::size_t batch = 512;
   bool json = false;
+  bool rsyslog = true; ///< measure rsyslog's omhiredis too
   std::string dir;
 };
 
@@ -40,6 +42,7 @@ struct redis_figures {
   double appends_per_s = 0;
   double reads_per_s = 0;
   double reference_per_s = 0; ///< redis-benchmark XADD, -c 1 -P batch
+  double omhiredis_per_s = 0;  ///< rsyslog imtcp -> omhiredis (mode queue), 0: not measured
   double rss_mib = 0;
   double redis_rss_mib = 0;
 };
@@ -158,6 +161,16 @@ int bench_redis(const redis_request& req) {
     f.reference_per_s = *ref;
     run = measure_sluice(*port, req, f);
   }
+  if (run && req.rsyslog) {
+    // The same 300-byte lines into rsyslog, which RPUSHes each to a list on the same server.
+    auto block = bench::make_line_block(req.record_bytes, 1000);
+    auto o = bench::measure_omhiredis(scratch.path() / "rsyslog", *port, block, req.record_bytes,
+                                      req.records);
+    if (o)
+      f.omhiredis_per_s = *o;
+    else
+      run = bench::failure(o.error());
+  }
   if (!run) {
     std::fprintf(stderr, "sluice bench redis: %s\n", run.error().c_str());
     return 1;
@@ -170,6 +183,7 @@ int bench_redis(const redis_request& req) {
                      {"appends_per_s", f.appends_per_s}, {"reads_per_s", f.reads_per_s},
                      {"redis_benchmark_xadd_per_s", f.reference_per_s},
                      {"ratio", ratio},                   {"rss_mib", f.rss_mib},
+                     {"omhiredis_per_s", f.omhiredis_per_s},
                      {"redis_rss_mib", f.redis_rss_mib}};
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -180,6 +194,9 @@ int bench_redis(const redis_request& req) {
     std::printf("  redis-benchmark XADD -P %-4zu %12.0f records/s  (sluice: %.0f%%)\n", req.batch,
                 f.reference_per_s, ratio * 100);
     std::printf("  reads (XREADGROUP + XACK)   %12.0f records/s\n", f.reads_per_s);
+    if (f.omhiredis_per_s > 0)
+      std::printf("  rsyslog imtcp -> omhiredis  %12.0f lines/s    (sluice: %.2fx)\n",
+                  f.omhiredis_per_s, f.appends_per_s / f.omhiredis_per_s);
     std::printf("  peak RSS %.1f MiB (redis-server %.1f MiB)\n", f.rss_mib, f.redis_rss_mib);
   }
   std::fflush(stdout);
@@ -208,6 +225,8 @@ void add_bench_redis_command(CLI::App& bench_cmd, int& exit_code) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
   r->add_option("--dir", req->dir, "Where the run's redis-server keeps its directory");
   r->add_flag("--json", req->json, "Print one JSON object instead of the table");
+  r->add_flag("!--no-rsyslog", req->rsyslog,
+              "Skip the rsyslog reference (imtcp -> omhiredis on the same redis-server)");
   r->callback([req, &exit_code] { exit_code = bench_redis(*req); });
 }
 

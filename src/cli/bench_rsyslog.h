@@ -23,4 +23,13 @@ checked<double> measure_rsyslog(const std::filesystem::path& dir, rsyslog_queue 
                                 const std::string& block, std::size_t line_bytes,
                                 std::uint64_t lines, unsigned connections);
 
+/// rsyslog's omhiredis, the Redis peer of `sluice bench redis`: rsyslogd in `dir` takes `lines`
+/// lines of `block` over one TCP connection (imtcp, direct queues) and RPUSHes each (mode
+/// "queue") to the list bench:rsyslog on the redis-server at `redis_port`; lines per second until
+/// the list holds them all. Fails when rsyslogd or omhiredis is missing (scripts/setup installs
+/// rsyslog and rsyslog-hiredis), does not start, or loses lines.
+checked<double> measure_omhiredis(const std::filesystem::path& dir, std::uint16_t redis_port,
+                                  const std::string& block, std::size_t line_bytes,
+                                  std::uint64_t lines);
+
 } // namespace sluice::cli::bench
