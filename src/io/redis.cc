@@ -169,6 +169,27 @@ void connection::append(std::span<const std::string_view> words) {
   ++pending_;
 }
 
+void resp_command(std::string& out, std::span<const std::string_view> words) {
+  char num[24];
+  auto put_len = [&](char tag, std::size_t n) {
+    auto end = std::to_chars(num, num + sizeof num, n).ptr;
+    out.push_back(tag);
+    out.append(num, static_cast<std::size_t>(end - num));
+    out.append("\r\n");
+  };
+  put_len('*', words.size());
+  for (auto w : words) {
+    put_len('$', w.size());
+    out.append(w);
+    out.append("\r\n");
+  }
+}
+
+void connection::append_formatted(std::string_view resp, std::size_t commands) {
+  redisAppendFormattedCommand(ctx_, resp.data(), resp.size());
+  pending_ += commands;
+}
+
 std::error_code connection::failure() const {
   switch (ctx_->err) {
   case REDIS_ERR_IO: // a timeout too (EAGAIN)

@@ -24,6 +24,10 @@ using endpoint = redis_endpoint;
 /// Parses a redis:// URL; errc::bad_url when it is not one.
 result<endpoint> parse_url(std::string_view url);
 
+/// Appends one command, each word a bulk string, in the protocol's form (for
+/// connection::append_formatted).
+void resp_command(std::string& out, std::span<const std::string_view> words);
+
 /// For messages: "HOST:PORT", or "primary NAME of sentinels HOST:PORT,HOST:PORT".
 std::string describe(const endpoint& at);
 
@@ -58,6 +62,9 @@ public:
   void append(std::initializer_list<std::string_view> words) {
     append(std::span<const std::string_view>(words.begin(), words.size()));
   }
+  /// Queues `commands` commands already in the protocol's form (RESP arrays of bulk strings, as
+  /// resp_command() writes them), in one copy.
+  void append_formatted(std::string_view resp, std::size_t commands);
   std::size_t pending() const noexcept { return pending_; }
 
   /// Sends every queued command and reads their replies, in order. A network failure (or a

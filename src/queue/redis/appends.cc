@@ -24,7 +24,11 @@ constexpr std::size_t k_pipeline_records = 4096;
 
 append_writer::append_writer(const options& opts, queue_stats& stats, std::atomic<position>& seen)
     : opts_(opts), stats_(stats), seen_(seen),
-      link_(opts.at, opts.timeout, "queue " + opts.stream + " writer", &stats.reconnects.value) {}
+      // A WAIT for replicas may take replica_timeout: the connection must not give up first.
+      link_(opts.at,
+            opts.replicas > 0 ? std::max(opts.timeout, opts.replica_timeout + opts.timeout)
+                              : opts.timeout,
+            "queue " + opts.stream + " writer", &stats.reconnects.value) {}
 
 append_writer::~append_writer() { stop(); }
 
@@ -133,11 +137,15 @@ void append_writer::write(std::span<request*> batch) {
     }
   }
   std::int64_t now = wall_clock::real().now_ns();
+  resp_.clear();
+  std::size_t commands = 0;
   for (auto* r : batch)
     for (const auto& rec : r->records) {
       xadd_words(words_, scratch_, opts_.stream, rec.received_ns ? rec.received_ns : now, rec);
-      c->append(words_);
+      io::redis::resp_command(resp_, words_);
+      ++commands;
     }
+  c->append_formatted(resp_, commands); // one buffer for the pipeline, copied once
   std::string replicas = std::to_string(opts_.replicas);
   std::string timeout = std::to_string(opts_.replica_timeout.count());
   if (opts_.replicas > 0)

@@ -71,6 +71,7 @@ private:
   std::chrono::steady_clock::time_point next_trim_{};
   std::vector<std::string_view> words_;
   std::string scratch_;
+  std::string resp_; ///< the pipeline's commands, formatted
 };
 
 } // namespace sluice::queue::redis

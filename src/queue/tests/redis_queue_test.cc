@@ -303,7 +303,7 @@ TEST(redis_queue, with_acks_replicas_an_append_is_safe_only_once_a_replica_has_i
   }));
   auto q = open_queue(primary, "a", [](queue::redis::options& o) {
     o.replicas = 1;
-    o.replica_timeout = 500ms;
+    o.replica_timeout = 1500ms; // a loaded machine's replica may lag
   });
   append_range(*q, 1, 100);
   ASSERT_TRUE(eventually(5s, [&] { return replica.command({"XLEN", "sluice:events"}) == "100"; }));
