@@ -286,19 +286,19 @@ json queue_json(const view& v) {
                             ? 0
                             : v.status.durable - v.first_position + 1;
   json out = {{"segments", v.segments},
-          {"disk_bytes", v.status.disk_bytes},
-          {"depth", depth},
-          {"first_position", v.first_position},
-          {"last_position", v.status.last},
-          {"durable_watermark", v.status.durable},
-          {"blocked_appenders", v.status.blocked_appenders},
-          {"failed", v.status.queue_failed},
-          {"disk_full", v.disk_full},
-          {"dropped_records", v.dropped_records},
-          {"damaged_records", v.damaged_records},
-          {"gap_records", v.gap_records},
-          {"unreadable_cursors", v.unreadable_cursors},
-          {"subscriptions", subs}};
+              {"disk_bytes", v.status.disk_bytes},
+              {"depth", depth},
+              {"first_position", v.first_position},
+              {"last_position", v.status.last},
+              {"durable_watermark", v.status.durable},
+              {"blocked_appenders", v.status.blocked_appenders},
+              {"failed", v.status.queue_failed},
+              {"disk_full", v.disk_full},
+              {"dropped_records", v.dropped_records},
+              {"damaged_records", v.damaged_records},
+              {"gap_records", v.gap_records},
+              {"unreadable_cursors", v.unreadable_cursors},
+              {"subscriptions", subs}};
   json shared = json::object(); // what only a shared (Redis) queue counts
   for (std::size_t i = 0; i < v.shared_counts.size(); ++i)
     shared[std::string(queue::k_shared_counters[i].name)] = v.shared_counts[i];

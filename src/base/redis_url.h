@@ -29,7 +29,8 @@ struct redis_endpoint {
   bool operator==(const redis_endpoint&) const = default;
 };
 
-/// Parses a redis:// or redis-sentinel:// URL (user and password percent-decoded); nullopt when it is not one.
+/// Parses a redis:// or redis-sentinel:// URL (user and password percent-decoded); nullopt when it
+/// is not one.
 std::optional<redis_endpoint> parse_redis_url(std::string_view url);
 
 } // namespace sluice

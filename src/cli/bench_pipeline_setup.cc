@@ -32,9 +32,9 @@ void add_source(config::pipeline_config& cfg, std::uint16_t port) {
   config::source_config src;
   src.name = "firehose";
   src.format = config::record_format::json;
-  src.settings = config::option_values::make(config::source_types, "tcp", src.name,
-                                             {{"address", fmt::format("127.0.0.1:{}", port)},
-                                              {"reconnect", slow_reconnect(src.name)}});
+  src.settings = config::option_values::make(
+      config::source_types, "tcp", src.name,
+      {{"address", fmt::format("127.0.0.1:{}", port)}, {"reconnect", slow_reconnect(src.name)}});
   cfg.sources.push_back(std::move(src));
 }
 

@@ -42,7 +42,7 @@ struct redis_figures {
   double appends_per_s = 0;
   double reads_per_s = 0;
   double reference_per_s = 0; ///< redis-benchmark XADD, -c 1 -P batch
-  double omhiredis_per_s = 0;  ///< rsyslog imtcp -> omhiredis (mode queue), 0: not measured
+  double omhiredis_per_s = 0; ///< rsyslog imtcp -> omhiredis (mode queue), 0: not measured
   double rss_mib = 0;
   double redis_rss_mib = 0;
 };
@@ -50,8 +50,8 @@ struct redis_figures {
 /// redis-benchmark's XADD rate: one client, `pipeline` commands in flight, payloads of `bytes`.
 checked<double> reference_rate(std::uint16_t port, const redis_request& req) {
   if (::access(k_redis_benchmark, X_OK) != 0)
-    return bench::failure(fmt::format(
-        "{} is missing: scripts/setup installs Debian's redis-tools", k_redis_benchmark));
+    return bench::failure(fmt::format("{} is missing: scripts/setup installs Debian's redis-tools",
+                                      k_redis_benchmark));
   std::string cmd = fmt::format("{} -h 127.0.0.1 -p {} -c 1 -P {} -n {} --csv XADD bench:reference "
                                 "'*' t 1700000000000000000 r {} 2>&1",
                                 k_redis_benchmark, port, req.batch, req.records,
@@ -99,8 +99,8 @@ checked<void> measure_sluice(std::uint16_t port, const redis_request& req, redis
         auto first = next.fetch_add(req.batch);
         if (first >= req.records)
           return;
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(req.batch,
-                                                                          req.records - first));
+        std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(req.batch, req.records - first));
         if (!(*q)->append(std::span(recs.data(), n))) {
           failed = true;
           return;
@@ -123,8 +123,8 @@ checked<void> measure_sluice(std::uint16_t port, const redis_request& req, redis
     if (auto c = (*sub)->commit(b.last()); !c)
       return bench::failure("commit: " + c.error().message());
   }
-  f.reads_per_s = static_cast<double>(req.records) * 1e9 /
-                  static_cast<double>(now_mono_ns() - appended);
+  f.reads_per_s =
+      static_cast<double>(req.records) * 1e9 / static_cast<double>(now_mono_ns() - appended);
   auto c = io::redis::connection::open(o.at, std::chrono::seconds(2));
   if (c)
     if (auto info = c->command({"INFO", "memory"})) {
@@ -178,11 +178,15 @@ int bench_redis(const redis_request& req) {
   f.rss_mib = bench::peak_rss_mib();
   double ratio = f.reference_per_s > 0 ? f.appends_per_s / f.reference_per_s : 0;
   if (req.json) {
-    nlohmann::json j{{"records", req.records},           {"record_bytes", req.record_bytes},
-                     {"appenders", req.appenders},       {"batch", req.batch},
-                     {"appends_per_s", f.appends_per_s}, {"reads_per_s", f.reads_per_s},
+    nlohmann::json j{{"records", req.records},
+                     {"record_bytes", req.record_bytes},
+                     {"appenders", req.appenders},
+                     {"batch", req.batch},
+                     {"appends_per_s", f.appends_per_s},
+                     {"reads_per_s", f.reads_per_s},
                      {"redis_benchmark_xadd_per_s", f.reference_per_s},
-                     {"ratio", ratio},                   {"rss_mib", f.rss_mib},
+                     {"ratio", ratio},
+                     {"rss_mib", f.rss_mib},
                      {"omhiredis_per_s", f.omhiredis_per_s},
                      {"redis_rss_mib", f.redis_rss_mib}};
     std::printf("%s\n", j.dump().c_str());

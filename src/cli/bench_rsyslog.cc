@@ -94,9 +94,9 @@ checked<double> run_rsyslog(const fs::path& dir, rsyslog_queue mode, const std::
         return failure("writing " + conf.string());
     }
     d = std::make_unique<spawned>();
-    if (auto s = d->start({k_rsyslogd, "-n", "-f", conf.string(), "-i",
-                           (dir / "rsyslogd.pid").string()},
-                          dir / "rsyslogd.stderr");
+    if (auto s =
+            d->start({k_rsyslogd, "-n", "-f", conf.string(), "-i", (dir / "rsyslogd.pid").string()},
+                     dir / "rsyslogd.stderr");
         !s)
       return failure(s.error());
     // Ready once it accepts a connection (an empty one: no message).
@@ -133,8 +133,8 @@ checked<double> run_rsyslog(const fs::path& dir, rsyslog_queue mode, const std::
   if (!done)
     return failure("rsyslog: " + done.error());
   if (delivered() != target)
-    return failure(fmt::format("rsyslog delivered {} {}, {} were pushed", delivered(), unit,
-                               target));
+    return failure(
+        fmt::format("rsyslog delivered {} {}, {} were pushed", delivered(), unit, target));
   return static_cast<double>(lines) / seconds;
 }
 
@@ -143,17 +143,17 @@ checked<double> run_rsyslog(const fs::path& dir, rsyslog_queue mode, const std::
 checked<double> measure_rsyslog(const fs::path& dir, rsyslog_queue mode, const std::string& block,
                                 std::size_t line_bytes, std::uint64_t lines, unsigned connections) {
   const fs::path out = dir / "out.log";
-  return run_rsyslog(dir, mode, R"(action(type="omfile" file="{dir}/out.log" template="raw" {queue}))",
-                     block, line_bytes, lines, connections, [&] { return size_of(out); },
-                     lines * line_bytes, "bytes");
+  return run_rsyslog(
+      dir, mode, R"(action(type="omfile" file="{dir}/out.log" template="raw" {queue}))", block,
+      line_bytes, lines, connections, [&] { return size_of(out); }, lines * line_bytes, "bytes");
 }
 
 checked<double> measure_omhiredis(const fs::path& dir, std::uint16_t redis_port,
                                   const std::string& block, std::size_t line_bytes,
                                   std::uint64_t lines) {
   if (::access(k_omhiredis, R_OK) != 0)
-    return failure(fmt::format("{} is missing: scripts/setup installs Debian's rsyslog-hiredis",
-                               k_omhiredis));
+    return failure(
+        fmt::format("{} is missing: scripts/setup installs Debian's rsyslog-hiredis", k_omhiredis));
   io::redis::endpoint at{.host = "127.0.0.1", .port = redis_port};
   auto c = io::redis::connection::open(at, std::chrono::seconds(2));
   if (!c)

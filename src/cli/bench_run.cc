@@ -5,10 +5,10 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -116,9 +116,9 @@ checked<std::uint16_t> start_redis(spawned& server, const std::filesystem::path&
   auto port = free_port();
   if (!port)
     return failure(port.error());
-  if (auto s = server.start({k_redis_server, "--port", std::to_string(*port), "--bind",
-                             "127.0.0.1", "--dir", dir.string(), "--save", "", "--appendonly",
-                             "no", "--daemonize", "no"},
+  if (auto s = server.start({k_redis_server, "--port", std::to_string(*port), "--bind", "127.0.0.1",
+                             "--dir", dir.string(), "--save", "", "--appendonly", "no",
+                             "--daemonize", "no"},
                             dir / "redis.log");
       !s)
     return failure(s.error());

@@ -165,7 +165,7 @@ int run_stats(const std::string& dir, bool as_json) {
 int run_verify(const std::string& dir, bool as_json) {
   if (is_shared_location(dir))
     return fail_with("queue verify", "works on a disk queue's directory; a Redis stream has no "
-                                 "segment files (see `sluice queue stats`)");
+                                     "segment files (see `sluice queue stats`)");
   if (!queue_exists(dir))
     return no_queue("verify", dir);
   auto report = disk::verify(dir);
@@ -181,7 +181,7 @@ int run_verify(const std::string& dir, bool as_json) {
 int run_repair(const std::string& dir, bool as_json) {
   if (is_shared_location(dir))
     return fail_with("queue repair", "works on a disk queue's directory; a Redis stream has no "
-                                 "segment files (see `sluice queue stats`)");
+                                     "segment files (see `sluice queue stats`)");
   if (!queue_exists(dir))
     return no_queue("repair", dir);
   std::string detail;

@@ -82,8 +82,7 @@ namespace {
 // Validators that reject bad values at parse time, so they are usage errors (exit 2).
 CLI::Validator fsync_validator() {
   return {[](std::string& text) -> std::string {
-            return config::fsync_setting::parse(text) ? ""
-                                                      : "expected always, never or a duration";
+            return config::fsync_setting::parse(text) ? "" : "expected always, never or a duration";
           },
           "", "fsync"};
 }

@@ -46,8 +46,8 @@ inline constexpr std::uint64_t k_max_record_bytes = 512ull << 20;
 
 /// Where the queue lives.
 enum class queue_backend {
-  disk,  ///< the embedded segment log in DATA_DIR/queue
-  redis, ///< a Redis Stream shared by every instance pointed at it
+  disk,       ///< the embedded segment log in DATA_DIR/queue
+  redis,      ///< a Redis Stream shared by every instance pointed at it
   redis_list, ///< the seeds' reliable queue: a Redis work list and a busy list per consumer
 };
 
@@ -68,14 +68,14 @@ struct queue_config {
   std::uint64_t retain_bytes = 0;
   nanoseconds retain_age{0}; ///< 0: none
   // The Redis backend's (backend = "redis").
-  std::string url;                       ///< redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]
-  std::string stream = "sluice:events";  ///< the stream's key
-  std::string consumer;                  ///< this instance in every group; "": the host name
+  std::string url;                      ///< redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]
+  std::string stream = "sluice:events"; ///< the stream's key
+  std::string consumer;                 ///< this instance in every group; "": the host name
   nanoseconds claim_idle = std::chrono::seconds(30);
   std::uint64_t max_deliveries = 10;
-  unsigned replicas = 0;                 ///< acks = "replicas:N"; 0: "leader"
-  std::uint64_t max_len = 0;             ///< the stream's cap in entries; 0: none
-  bool spill = false;                    ///< spill = "disk": appends Redis refuses go to disk
+  unsigned replicas = 0;     ///< acks = "replicas:N"; 0: "leader"
+  std::uint64_t max_len = 0; ///< the stream's cap in entries; 0: none
+  bool spill = false;        ///< spill = "disk": appends Redis refuses go to disk
   bool operator==(const queue_config&) const = default;
 };
 

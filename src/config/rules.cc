@@ -161,9 +161,9 @@ void check_sink_targets(validator& v, const toml::table& subscriptions) {
       continue;
     auto [it, fresh] = taken.emplace(target, std::string(name.str()));
     if (!fresh) {
-      v.add(join(join("subscriptions", name.str()), "sink"), sink->source(),
-            fmt::format("writes the same {} as subscription \"{}\"", kind->target_noun,
-                        it->second));
+      v.add(
+          join(join("subscriptions", name.str()), "sink"), sink->source(),
+          fmt::format("writes the same {} as subscription \"{}\"", kind->target_noun, it->second));
     }
   }
 }

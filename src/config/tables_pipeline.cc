@@ -1,9 +1,8 @@
-#include "config/tables.h"
-
 #include <fmt/format.h>
 
 #include "base/redis_url.h"
 #include "config/queue_settings.h"
+#include "config/tables.h"
 
 namespace sluice::config {
 namespace {
@@ -19,8 +18,7 @@ std::optional<std::string> check_redis_url(std::string_view text) {
 std::optional<std::string> check_acks(std::string_view text) {
   if (parse_acks(text))
     return std::nullopt;
-  return fmt::format("expected \"leader\" or \"replicas:N\" (N from 1 to 100), got \"{}\"",
-                     text);
+  return fmt::format("expected \"leader\" or \"replicas:N\" (N from 1 to 100), got \"{}\"", text);
 }
 
 constexpr option file_list[] = {
@@ -363,9 +361,10 @@ const option_table queue_options{
 
 const option_table subscription_options{
     .title = "[subscriptions.NAME]",
-    .help = "A named consumer of the queue with its own committed cursor: it reads events, "
-            "filters them, and writes them in batches to its sink; the cursor moves only after "
-            "the sink confirmed a batch. NAME is 1 to 128 of A-Z a-z 0-9 _ . -, not starting with '.'.",
+    .help =
+        "A named consumer of the queue with its own committed cursor: it reads events, "
+        "filters them, and writes them in batches to its sink; the cursor moves only after "
+        "the sink confirmed a batch. NAME is 1 to 128 of A-Z a-z 0-9 _ . -, not starting with '.'.",
     .options = subscription_list,
 };
 

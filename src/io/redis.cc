@@ -101,8 +101,7 @@ result<connection> connection::open(const endpoint& at, std::chrono::millisecond
   return conn;
 }
 
-result<connection> connection::open_primary(const endpoint& at,
-                                            std::chrono::milliseconds timeout) {
+result<connection> connection::open_primary(const endpoint& at, std::chrono::milliseconds timeout) {
   std::error_code last = errc::redis_no_primary;
   for (const auto& s : at.sentinels) {
     auto sentinel = open(endpoint{.host = s.host, .port = s.port}, timeout);

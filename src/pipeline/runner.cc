@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "queue/open.h"
 #include "queue/errc.h"
+#include "queue/open.h"
 #include "sinks/sink_type.h"
 
 namespace sluice::pipeline {

@@ -114,8 +114,8 @@ result<attached_subscription> attach(const config::pipeline_config& cfg, std::st
     if (sub.error() == errc::subscription_busy)
       error = fmt::format("{} (a running `sluice run` delivers it, or another drain runs)", detail);
     else
-      error = fmt::format("cannot open its cursor in {}: {}{}", dir.string(),
-                          sub.error().message(), detail.empty() ? "" : " (" + detail + ")");
+      error = fmt::format("cannot open its cursor in {}: {}{}", dir.string(), sub.error().message(),
+                          detail.empty() ? "" : " (" + detail + ")");
     return fail(sub.error());
   }
   // Read with the subscription held: its cursor cannot move any more.

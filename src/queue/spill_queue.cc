@@ -163,8 +163,8 @@ result<std::unique_ptr<queue>> make_spilling(std::unique_ptr<queue> primary,
   auto forward = spill->subscribe(k_forward, start_at::beginning());
   if (!forward)
     return fail(forward.error());
-  return std::unique_ptr<queue>(std::make_unique<spilling_queue>(
-      std::move(primary), std::move(spill), std::move(*forward)));
+  return std::unique_ptr<queue>(
+      std::make_unique<spilling_queue>(std::move(primary), std::move(spill), std::move(*forward)));
 }
 
 } // namespace sluice::queue

@@ -319,8 +319,7 @@ TEST_F(cli_test, the_benchmarks_run_small_and_leave_nothing_behind) {
 TEST_F(cli_test, the_redis_benchmarks_run_small_and_leave_nothing_behind) {
   auto scratch = root_ / "bench";
   std::filesystem::create_directory(scratch);
-  auto r = run_sluice({"bench", "redis", "--records", "20000", "--dir", scratch.string(),
-                       "--json"},
+  auto r = run_sluice({"bench", "redis", "--records", "20000", "--dir", scratch.string(), "--json"},
                       {}, 60s);
   ASSERT_EQ(r.status, 0) << r.err;
   auto rj = nlohmann::json::parse(r.out);

@@ -1,5 +1,6 @@
-// The queue tools on a Redis queue (`sluice queue append|tail|stats redis://HOST:PORT/DB?stream=KEY`)
-// against a private redis-server: what they do on a directory, through the queue interface.
+// The queue tools on a Redis queue (`sluice queue append|tail|stats
+// redis://HOST:PORT/DB?stream=KEY`) against a private redis-server: what they do on a directory,
+// through the queue interface.
 
 #include <cstdio>
 #include <memory>
@@ -68,7 +69,7 @@ TEST(redis_cli, a_shell_consumer_written_the_seeds_way_reads_a_list_sluice_wrote
                        " BRPOPLPUSH jobs jobs:busy 1); echo \"$item\"; " + cli +
                        " LREM jobs:busy 1 \"$item\" >/dev/null; done";
   std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(("sh -c '" + script + "'").c_str(), "r"),
-                                         ::pclose);
+                                          ::pclose);
   ASSERT_TRUE(p);
   std::string out;
   char buf[256];

@@ -82,14 +82,15 @@ TEST(redis_pipeline, two_collectors_two_deliverers_one_killed_every_event_exactl
   }
 
   // Mid-run, the first deliverer dies without a word.
-  ASSERT_TRUE(eventually(120s, [&] { return rows_in(db) >= 10000; }, 5ms))
+  ASSERT_TRUE(eventually(
+      120s, [&] { return rows_in(db) >= 10000; }, 5ms))
       << tail_of(deliverers[0]->log()) << tail_of(deliverers[1]->log());
   deliverers[0]->kill(SIGKILL);
   deliverers[0]->wait(10s);
 
-  ASSERT_TRUE(eventually(180s, [&] {
-    return rows_in(db) >= static_cast<std::int64_t>(2 * k_per_collector);
-  })) << rows_in(db) << " rows\n"
+  ASSERT_TRUE(eventually(
+      180s, [&] { return rows_in(db) >= static_cast<std::int64_t>(2 * k_per_collector); }))
+      << rows_in(db) << " rows\n"
       << tail_of(deliverers[1]->log()) << tail_of(collectors[0]->log());
   for (auto& c : collectors)
     stop_run(*c);

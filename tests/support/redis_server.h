@@ -81,20 +81,20 @@ public:
     std::vector<std::string> args = sentinel_args();
     if (args.empty())
       args = {k_redis_server_bin,
-                                     "--port",
-                                     std::to_string(port_),
-                                     "--bind",
-                                     "127.0.0.1",
-                                     "--dir",
-                                     dir_.path().string(),
-                                     "--save",
-                                     "",
-                                     "--appendonly",
-                                     opts_.appendonly ? "yes" : "no",
-                                     "--daemonize",
-                                     "no",
-                                     "--logfile",
-                                     (dir_.path() / "redis.log").string()};
+              "--port",
+              std::to_string(port_),
+              "--bind",
+              "127.0.0.1",
+              "--dir",
+              dir_.path().string(),
+              "--save",
+              "",
+              "--appendonly",
+              opts_.appendonly ? "yes" : "no",
+              "--daemonize",
+              "no",
+              "--logfile",
+              (dir_.path() / "redis.log").string()};
     args.insert(args.end(), opts_.extra.begin(), opts_.extra.end());
     std::vector<char*> argv;
     for (auto& a : args)

@@ -30,7 +30,9 @@ append_writer::append_writer(const options& opts, queue_stats& stats, std::atomi
                               : opts.timeout,
             "queue " + opts.stream + " writer", &stats.reconnects.value) {}
 
-append_writer::~append_writer() { stop(); }
+append_writer::~append_writer() {
+  stop();
+}
 
 void append_writer::start() {
   thread_ = std::thread([this] { run(); });
@@ -83,8 +85,8 @@ void append_writer::run() {
     }
     batch.clear();
     std::size_t n = 0;
-    while (!waiting_.empty() && (batch.empty() || n + waiting_.front()->records.size() <=
-                                                      k_pipeline_records)) {
+    while (!waiting_.empty() &&
+           (batch.empty() || n + waiting_.front()->records.size() <= k_pipeline_records)) {
       n += waiting_.front()->records.size();
       batch.push_back(waiting_.front());
       waiting_.pop_front();
@@ -247,10 +249,10 @@ bool append_writer::wait_below_cap(io::redis::connection*& c) {
     refresh(*c);
   }
   stats_.blocked_appenders.add(-1);
-  stats_.blocked_ns.add(static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                           started)
-          .count()));
+  stats_.blocked_ns.add(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - started)
+                                     .count()));
   return ok;
 }
 
@@ -275,10 +277,10 @@ void append_writer::refresh(io::redis::connection& c) {
     done = std::min(done, g.committed());
   if (opts_.retain_age.count() > 0) {
     auto now_ms = wall_clock::real().now_ns() / 1000000;
-    auto keep_from = now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(opts_.retain_age)
-                                  .count();
-    done = std::min(done, keep_from <= 0 ? position{0} : static_cast<position>(keep_from)
-                                                             << k_seq_bits);
+    auto keep_from =
+        now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(opts_.retain_age).count();
+    done = std::min(done,
+                    keep_from <= 0 ? position{0} : static_cast<position>(keep_from) << k_seq_bits);
   }
   if (done == 0 || done < s->first)
     return;

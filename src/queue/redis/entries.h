@@ -23,7 +23,7 @@ void xadd_words(std::vector<std::string_view>& words, std::string& scratch, std:
 
 /// What parse_entries() found besides records.
 struct parsed_entries {
-  std::uint64_t foreign = 0;          ///< entries without sluice's fields (or with a foreign id)
+  std::uint64_t foreign = 0;         ///< entries without sluice's fields (or with a foreign id)
   std::vector<std::string> skip_ids; ///< their ids, and deleted entries' ids: to acknowledge
 };
 

@@ -35,8 +35,7 @@ public:
       : ctx_(ctx), name_(std::move(name)),
         link_(ctx->opts.at, ctx->opts.timeout, "subscription " + name_,
               &ctx->stats.reconnects.value),
-        committed_(committed),
-        next_(committed + 1) {}
+        committed_(committed), next_(committed + 1) {}
 
   const std::string& name() const noexcept override { return name_; }
   position committed() const noexcept override { return committed_; }
@@ -95,8 +94,8 @@ private:
   result<bool> replay(io::redis::connection& c, batch& out) {
     if (auto d = dead_letter_overdelivered(c, "-", ctx_->opts.consumer); !d)
       return fail(d.error());
-    auto r = ask(c, {"XREADGROUP", "GROUP", name_, ctx_->opts.consumer, "COUNT", count_,
-                        "STREAMS", ctx_->opts.stream, replay_from_});
+    auto r = ask(c, {"XREADGROUP", "GROUP", name_, ctx_->opts.consumer, "COUNT", count_, "STREAMS",
+                     ctx_->opts.stream, replay_from_});
     if (!r)
       return fail(r.error());
     held_ = std::move(*r);
@@ -123,7 +122,8 @@ private:
     auto r = ask(c, {"XPENDING", ctx_->opts.stream, name_, "IDLE", idle, "-", "+", count_});
     if (!r)
       return fail(r.error());
-    std::vector<std::string_view> words{"XCLAIM", ctx_->opts.stream, name_, ctx_->opts.consumer, idle};
+    std::vector<std::string_view> words{"XCLAIM", ctx_->opts.stream, name_, ctx_->opts.consumer,
+                                        idle};
     auto pending = parse_pending(*r);
     for (const auto& p : pending)
       if (p.consumer != ctx_->opts.consumer)
@@ -213,8 +213,8 @@ private:
       words.push_back("IDLE");
       words.push_back(idle);
     }
-    for (std::string_view w : {std::string_view("-"), std::string_view("+"),
-                               std::string_view("100")})
+    for (std::string_view w :
+         {std::string_view("-"), std::string_view("+"), std::string_view("100")})
       words.push_back(w);
     if (!consumer.empty())
       words.push_back(consumer);
@@ -234,12 +234,9 @@ private:
         return fail(e.error());
       std::string deliveries = std::to_string(d.deliveries);
       std::string dead_stream = ctx_->opts.stream + ":dead";
-      std::vector<std::string_view> add{"XADD",     dead_stream,
-                                        "*",        "id",
-                                        d.id,       "group",
-                                        name_,      "consumer",
-                                        d.consumer, "deliveries",
-                                        deliveries};
+      std::vector<std::string_view> add{"XADD",     dead_stream,  "*",       "id",
+                                        d.id,       "group",      name_,     "consumer",
+                                        d.consumer, "deliveries", deliveries};
       if (!e->is_error() && !e->elements.empty() && e->elements[0].elements.size() == 2)
         for (const auto& f : e->elements[0].elements[1].elements)
           add.push_back(f.text);
@@ -290,9 +287,8 @@ private:
 
 } // namespace
 
-result<std::unique_ptr<subscription>> open_group_subscription(reader_context ctx,
-                                                              std::string_view name,
-                                                              start_at start) {
+result<std::unique_ptr<subscription>>
+open_group_subscription(reader_context ctx, std::string_view name, start_at start) {
   io::redis::link link(ctx->opts.at, ctx->opts.timeout, "subscription " + std::string(name));
   auto c = link.get();
   if (!c)

@@ -62,8 +62,7 @@ result<void> add_pending(io::redis::connection& c, std::string_view stream, grou
       c.command({"XREVRANGE", stream, "(" + stream_id_of(g.first_pending), "-", "COUNT", "1"});
   if (!before)
     return fail(before.error());
-  if (!before->is_error() && !before->elements.empty() &&
-      !before->elements[0].elements.empty())
+  if (!before->is_error() && !before->elements.empty() && !before->elements[0].elements.empty())
     g.before_pending = parse_stream_id(before->elements[0].elements[0].text).value_or(0);
   return {};
 }

@@ -28,10 +28,10 @@ inline result<io::redis::reply> ask(io::redis::connection& c,
 /// What a group says of itself (XINFO GROUPS and XPENDING).
 struct group_state {
   std::string name;
-  position last_delivered = 0;     ///< the last entry handed to any consumer
-  std::uint64_t pending = 0;       ///< handed out, not acknowledged
-  position first_pending = 0;      ///< the oldest of those (0 when none)
-  position before_pending = 0;     ///< the entry before that one (0 when none or no pending)
+  position last_delivered = 0;      ///< the last entry handed to any consumer
+  std::uint64_t pending = 0;        ///< handed out, not acknowledged
+  position first_pending = 0;       ///< the oldest of those (0 when none)
+  position before_pending = 0;      ///< the entry before that one (0 when none or no pending)
   std::optional<std::uint64_t> lag; ///< entries not yet handed out (Redis 7; unknown after
                                     ///< trimming or deletions)
   /// Every entry at or before it is done: just before the oldest pending one, else the last

@@ -106,7 +106,8 @@ private:
 
   /// Up to `n` items into outstanding_: first what this consumer's busy list held at the start,
   /// then items moved from the work list (waiting up to `wait` for the first). How many.
-  result<std::size_t> take(io::redis::connection& c, std::size_t n, std::chrono::milliseconds wait) {
+  result<std::size_t> take(io::redis::connection& c, std::size_t n,
+                           std::chrono::milliseconds wait) {
     if (auto h = heartbeat(c); !h)
       return fail(h.error());
     if (auto r = reap(c); !r)
@@ -124,7 +125,8 @@ private:
     auto waiting = ask(c, {"LLEN", ctx_->opts.stream});
     if (!waiting)
       return fail(waiting.error());
-    n = std::min<std::size_t>(n, static_cast<std::size_t>(std::max<std::int64_t>(0, waiting->integer)));
+    n = std::min<std::size_t>(
+        n, static_cast<std::size_t>(std::max<std::int64_t>(0, waiting->integer)));
     for (std::size_t i = 0; i < n; ++i)
       c.append({"LMOVE", ctx_->opts.stream, busy_, "RIGHT", "LEFT"});
     auto moved = n > 0 ? c.flush() : result<std::vector<reply>>(std::vector<reply>{});
@@ -250,8 +252,7 @@ public:
     if (!r || r->is_error()) {
       state_->stats.write_errors.add(1);
       if (r)
-        SLUICE_WARN_LIMITED("work list {}: Redis refused LPUSH: {}", state_->opts.stream,
-                            r->text);
+        SLUICE_WARN_LIMITED("work list {}: Redis refused LPUSH: {}", state_->opts.stream, r->text);
       return fail(r ? error_of(*r) : r.error());
     }
     std::uint64_t bytes = 0;

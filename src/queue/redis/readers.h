@@ -34,9 +34,8 @@ result<std::unique_ptr<reader>> open_stream_reader(reader_context ctx, start_at 
 /// consumer. Its first reads hand back what this consumer had read but not acknowledged before
 /// (a restart), then new entries; entries idle on another consumer past claim_idle are taken
 /// over, and one delivered more than max_deliveries times goes to the dead-letter stream.
-result<std::unique_ptr<subscription>> open_group_subscription(reader_context ctx,
-                                                              std::string_view name,
-                                                              start_at start);
+result<std::unique_ptr<subscription>>
+open_group_subscription(reader_context ctx, std::string_view name, start_at start);
 
 // Shared by the readers.
 /// Raises `seen` to `p` when it is below.
@@ -46,8 +45,8 @@ void raise_seen(std::atomic<position>& seen, position p) noexcept;
 /// BLOCK number the words point to.
 std::vector<std::string_view> read_words(std::initializer_list<std::string_view> head,
                                          std::string& block, std::chrono::milliseconds wait,
-                                         std::chrono::milliseconds timeout,
-                                         std::string_view stream, std::string_view id);
+                                         std::chrono::milliseconds timeout, std::string_view stream,
+                                         std::string_view id);
 /// How every read() begins: `out` cleared, errc::closed once `interrupted`, then link.get(), or,
 /// while Redis is away, the back-off waited out (at most `wait`, interruptibly) and the failure.
 result<io::redis::connection*> start_read(batch& out, io::redis::link& link,

@@ -18,8 +18,8 @@ void raise_seen(std::atomic<position>& seen, position p) noexcept {
 
 std::vector<std::string_view> read_words(std::initializer_list<std::string_view> head,
                                          std::string& block, std::chrono::milliseconds wait,
-                                         std::chrono::milliseconds timeout,
-                                         std::string_view stream, std::string_view id) {
+                                         std::chrono::milliseconds timeout, std::string_view stream,
+                                         std::string_view id) {
   std::vector<std::string_view> words(head);
   if (wait.count() > 0) { // BLOCK 0 would wait for ever
     // A BLOCK must end well before the connection's own read timeout gives up on the answer.

@@ -25,9 +25,9 @@ namespace {
 using namespace std::chrono_literals;
 using queue::position;
 
-std::unique_ptr<queue::queue> open_queue(const redis_server& server, const std::string& consumer,
-                                         const std::function<void(queue::redis::options&)>& tweak =
-                                             {}) {
+std::unique_ptr<queue::queue>
+open_queue(const redis_server& server, const std::string& consumer,
+           const std::function<void(queue::redis::options&)>& tweak = {}) {
   queue::redis::options o;
   o.at = *io::redis::parse_url(server.url());
   o.consumer = consumer;
@@ -309,8 +309,7 @@ TEST(redis_queue, with_acks_replicas_an_append_is_safe_only_once_a_replica_has_i
   ASSERT_TRUE(eventually(5s, [&] { return replica.command({"XLEN", "sluice:events"}) == "100"; }));
   replica.stop();
   ASSERT_TRUE(eventually(10s, [&] {
-    return primary.command({"INFO", "replication"}).find("connected_slaves:0") !=
-           std::string::npos;
+    return primary.command({"INFO", "replication"}).find("connected_slaves:0") != std::string::npos;
   }));
   std::string p = "unreplicated";
   queue::record_in rec{0, p};
@@ -330,7 +329,9 @@ void append_retrying(queue::queue& q, std::uint64_t first, std::uint64_t last) {
     std::vector<queue::record_in> recs;
     for (auto& p : payloads)
       recs.push_back({0, p});
-    ASSERT_TRUE(eventually(30s, [&] { return q.append(recs).has_value(); }, 50ms)) << i;
+    ASSERT_TRUE(eventually(
+        30s, [&] { return q.append(recs).has_value(); }, 50ms))
+        << i;
   }
 }
 
@@ -343,8 +344,8 @@ TEST(redis_queue, through_sentinel_it_follows_a_failover_and_loses_nothing_ackno
   std::vector<std::unique_ptr<redis_server>> sentinels;
   std::string url = "redis-sentinel://";
   for (int i = 0; i < 3; ++i) {
-    sentinels.push_back(std::make_unique<redis_server>(
-        redis_server::options{.sentinel_of = primary.port()}));
+    sentinels.push_back(
+        std::make_unique<redis_server>(redis_server::options{.sentinel_of = primary.port()}));
     url += (i ? ",127.0.0.1:" : "127.0.0.1:") + std::to_string(sentinels.back()->port());
   }
   url += "/mymaster";
@@ -379,7 +380,8 @@ TEST(redis_queue, through_sentinel_it_follows_a_failover_and_loses_nothing_ackno
   EXPECT_GE(q.value()->stats().reconnects.get(), 1u);
 }
 
-TEST(redis_queue, with_spill_the_sources_go_on_to_disk_while_redis_is_away_and_it_gets_all_in_order) {
+TEST(redis_queue,
+     with_spill_the_sources_go_on_to_disk_while_redis_is_away_and_it_gets_all_in_order) {
   redis_server server({.appendonly = true, .extra = {"--appendfsync", "always"}});
   temp_dir dir("spill");
   auto disk = queue::disk::open(small_options(dir.path()));
@@ -394,8 +396,9 @@ TEST(redis_queue, with_spill_the_sources_go_on_to_disk_while_redis_is_away_and_i
   EXPECT_EQ(q->stats().spilled_records.get(), 100u);
   server.start();
   append_range(*q, 201, 300); // behind what was spilled, whichever way they go
-  ASSERT_TRUE(eventually(20s, [&] { return server.command({"XLEN", "sluice:events"}) == "300"; }))
-      << server.command({"XLEN", "sluice:events"});
+  ASSERT_TRUE(eventually(20s, [&] {
+    return server.command({"XLEN", "sluice:events"}) == "300";
+  })) << server.command({"XLEN", "sluice:events"});
   auto r = q->open_reader(queue::start_at::beginning());
   ASSERT_TRUE(r.has_value());
   std::vector<std::string> got;
