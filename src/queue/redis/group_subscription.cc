@@ -92,7 +92,10 @@ private:
 
   /// After a restart: what this consumer had read and not acknowledged, oldest first.
   result<bool> replay(io::redis::connection& c, batch& out) {
-    if (auto d = dead_letter_overdelivered(c, "-", ctx_->opts.consumer); !d)
+    auto mine = pending(c, "-", ctx_->opts.consumer, "100");
+    if (!mine)
+      return fail(mine.error());
+    if (auto d = dead_letter(c, overdelivered(*mine)); !d)
       return fail(d.error());
     auto r = ask(c, {"XREADGROUP", "GROUP", name_, ctx_->opts.consumer, "COUNT", count_, "STREAMS",
                      ctx_->opts.stream, replay_from_});
@@ -117,16 +120,15 @@ private:
     next_claim_ = std::chrono::steady_clock::now() +
                   std::max(ctx_->opts.claim_idle / 2, std::chrono::milliseconds(100));
     auto idle = std::to_string(ctx_->opts.claim_idle.count());
-    if (auto d = dead_letter_overdelivered(c, idle, {}); !d)
+    auto stale = pending(c, idle, {}, count_);
+    if (!stale)
+      return fail(stale.error());
+    if (auto d = dead_letter(c, overdelivered(*stale)); !d)
       return fail(d.error());
-    auto r = ask(c, {"XPENDING", ctx_->opts.stream, name_, "IDLE", idle, "-", "+", count_});
-    if (!r)
-      return fail(r.error());
     std::vector<std::string_view> words{"XCLAIM", ctx_->opts.stream, name_, ctx_->opts.consumer,
                                         idle};
-    auto pending = parse_pending(*r);
-    for (const auto& p : pending)
-      if (p.consumer != ctx_->opts.consumer)
+    for (const auto& p : *stale)
+      if (p.consumer != ctx_->opts.consumer && p.deliveries <= ctx_->opts.max_deliveries)
         words.push_back(p.id);
     if (words.size() == 5)
       return false;
@@ -203,28 +205,36 @@ private:
     return {};
   }
 
-  /// Entries pending (on `consumer`, or any when empty) idle at least `idle` ms ("-": any) and
-  /// delivered more than max_deliveries times: copied to STREAM:dead with their history, then
-  /// acknowledged.
-  result<void> dead_letter_overdelivered(io::redis::connection& c, std::string_view idle,
-                                         std::string_view consumer) {
+  /// Entries pending on `consumer` (any when empty), idle at least `idle` ms ("-": any), at most
+  /// `count` of them.
+  result<std::vector<pending_entry>> pending(io::redis::connection& c, std::string_view idle,
+                                             std::string_view consumer, std::string_view count) {
     std::vector<std::string_view> words{"XPENDING", ctx_->opts.stream, name_};
     if (idle != "-") {
       words.push_back("IDLE");
       words.push_back(idle);
     }
-    for (std::string_view w :
-         {std::string_view("-"), std::string_view("+"), std::string_view("100")})
+    for (std::string_view w : {std::string_view("-"), std::string_view("+"), count})
       words.push_back(w);
     if (!consumer.empty())
       words.push_back(consumer);
     auto r = ask(c, words);
     if (!r)
       return fail(r.error());
-    std::vector<pending_entry> dead;
-    for (auto& p : parse_pending(*r))
+    return parse_pending(*r);
+  }
+
+  /// Those of `entries` delivered more than max_deliveries times.
+  std::vector<pending_entry> overdelivered(const std::vector<pending_entry>& entries) const {
+    std::vector<pending_entry> out;
+    for (const auto& p : entries)
       if (p.deliveries > ctx_->opts.max_deliveries)
-        dead.push_back(std::move(p));
+        out.push_back(p);
+    return out;
+  }
+
+  /// Copies each of `dead` to STREAM:dead with its history, then acknowledges it.
+  result<void> dead_letter(io::redis::connection& c, const std::vector<pending_entry>& dead) {
     if (dead.empty())
       return {};
     std::vector<std::string> ids;

@@ -135,11 +135,11 @@ private:
     for (auto& m : *moved) {
       if (m.is_error())
         return fail(error_of(m));
-      if (m.type == reply::kind::string)
+      if (m.type == reply::kind::string) {
         outstanding_.push_back({0, std::move(m.text)});
+        ++got;
+      }
     }
-    got = outstanding_.size() - std::count_if(outstanding_.begin(), outstanding_.end(),
-                                              [](const item& x) { return x.pos != 0; });
     if (got > 0 || wait.count() == 0)
       return got;
     auto most = std::min(wait, ctx_->opts.timeout / 2);

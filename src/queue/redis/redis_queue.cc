@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/name.h"
 #include "io/redis_link.h"
 #include "queue/errc.h"
 #include "queue/redis/appends.h"
@@ -44,8 +45,8 @@ public:
   result<void> sync() override { return {}; }
 
   result<std::unique_ptr<subscription>> subscribe(std::string_view name, start_at start) override {
-    if (auto bad = check_name(name); !bad)
-      return fail(bad.error());
+    if (!valid_name(name))
+      return fail(errc::invalid_argument);
     return open_group_subscription(context(), name, start);
   }
 
@@ -97,8 +98,8 @@ public:
   }
 
   result<void> set_cursor(std::string_view name, position p) override {
-    if (auto bad = check_name(name); !bad)
-      return bad;
+    if (!valid_name(name))
+      return fail(errc::invalid_argument);
     std::lock_guard lk(admin_mu_);
     auto c = admin_.get();
     if (!c)
@@ -141,12 +142,6 @@ public:
 
 private:
   reader_context context() { return state_; }
-
-  static result<void> check_name(std::string_view name) {
-    if (name.empty() || name.size() > 128 || name.front() == '.')
-      return fail(errc::invalid_argument);
-    return {};
-  }
 
   std::shared_ptr<queue_state> state_;
   const options& opts_;
